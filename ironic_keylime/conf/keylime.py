@@ -1,0 +1,152 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Options of the ``keylime`` attestation interface: the tenant, the steps
+and the failure policy."""
+
+from oslo_config import cfg
+
+from ironic_keylime.common.i18n import _
+
+GROUP = cfg.OptGroup(
+    'keylime',
+    title=_('Keylime attestation options'),
+    help=_('Options of the keylime attestation interface of ironic-keylime.'))
+
+tenant_opts = [
+    cfg.StrOpt('tenant_path',
+               default='keylime_tenant',
+               help=_('Path of the keylime_tenant executable (Keylime 6.2 '
+                      'or newer). A bare name is looked up in the PATH of '
+                      'the conductor.')),
+    cfg.StrOpt('tenant_config',
+               default='',
+               help=_('Path of the tenant.conf given to keylime_tenant '
+                      '(through KEYLIME_TENANT_CONFIG). Empty: the '
+                      'tenant\'s own default (/etc/keylime/tenant.conf).')),
+    cfg.StrOpt('tenant_cert_dir',
+               default='',
+               help=_('Directory holding the copy of the verifier\'s '
+                      'cv_ca (cacert.crt, client-cert.crt and '
+                      'client-private.pem) that keylime_tenant uses for '
+                      'mutual TLS with the verifier and the registrar. '
+                      'Given to the tenant as its tls_dir (through '
+                      'KEYLIME_TENANT_TLS_DIR). Empty: the tenant\'s own '
+                      'setting (by default /var/lib/keylime/cv_ca).')),
+    cfg.IntOpt('command_timeout',
+               default=60,
+               min=1,
+               help=_('Seconds one keylime_tenant command may run. A '
+                      'tenant that runs longer is killed, with every '
+                      'process it started, and the attestation fails.')),
+    cfg.StrOpt('policy_format',
+               default='auto',
+               choices=[('auto', _('a runtime policy when the tenant '
+                                   'supports --runtime-policy (Keylime '
+                                   '6.6 and newer), else the legacy '
+                                   'lists')),
+                        ('runtime-policy', _('always a runtime policy '
+                                             'built from the lists')),
+                        ('legacy', _('always --allowlist and --exclude'))],
+               help=_('How the allowlist and the excludelist are given to '
+                      'keylime_tenant add.')),
+]
+
+list_opts = [
+    cfg.BoolOpt('require_allowlist_checksum',
+                default=True,
+                help=_('Refuse to attest a node when its allowlist has no '
+                       'checksum. The checksum is a SHA-256 hex digest, '
+                       'bare or in sha256sum format. Only disable this '
+                       'where the allowlist comes from a trusted source '
+                       'by other means.')),
+    cfg.BoolOpt('fix_boot_aggregate',
+                default=True,
+                help=_('Rewrite an all-zero boot_aggregate entry of the '
+                       'allowlist whose length does not match '
+                       '[keylime]ima_hash_algorithm with zeros of the '
+                       'right length (Keylime issue 702). Applied after '
+                       'the checksum was verified on the original list.')),
+    cfg.StrOpt('ima_hash_algorithm',
+               default='sha256',
+               choices=['sha1', 'sha256', 'sha384', 'sha512'],
+               help=_('Hash algorithm of the IMA measurements of the '
+                      'nodes; sets the length of the boot_aggregate '
+                      'entry when [keylime]fix_boot_aggregate is on.')),
+    cfg.ListOpt('allowed_list_directories',
+                default=[],
+                help=_('Directories of the conductor from which '
+                       'driver_info/keylime_allowlist, '
+                       'keylime_allowlist_checksum and keylime_excludelist '
+                       'may be read (symbolic links are resolved first). '
+                       'Empty: lists from conductor files are refused and '
+                       'only keylime_container (Swift) can be used.')),
+]
+
+agent_opts = [
+    cfg.PortOpt('agent_port',
+                default=9002,
+                help=_('Port of the Keylime agent on the node, used when '
+                       'neither driver_info/keylime_agent_port nor the '
+                       'ramdisk reported one.')),
+]
+
+step_opts = [
+    cfg.IntOpt('deploy_step_priority',
+               default=90,
+               min=0,
+               help=_('Priority of the attest deploy step. The default, '
+                      '90, runs it after the deploy step has booted the '
+                      'ramdisk (100) and before write_image (80). 0 '
+                      'disables the step unless it is asked for '
+                      'explicitly (deploy templates, --deploy-steps).')),
+    cfg.IntOpt('clean_step_priority',
+               default=95,
+               min=0,
+               help=_('Priority of the attest clean step in automated '
+                      'cleaning. The default, 95, runs it early, before '
+                      'erase_devices_metadata (99 is higher and comes '
+                      'first; 95 comes before the disk and firmware '
+                      'steps of lower priority). 0 makes it a manual '
+                      'clean step only.')),
+    cfg.IntOpt('status_poll_interval',
+               default=10,
+               min=1,
+               help=_('Seconds between two checks of the verdict of a '
+                      'node being attested (a conductor periodic task; '
+                      'read when the conductor starts).')),
+    cfg.IntOpt('attestation_timeout',
+               default=300,
+               min=1,
+               help=_('Seconds after keylime_tenant add within which the '
+                      'verifier must give a verdict. When they have '
+                      'passed without one, the attestation fails.')),
+    cfg.BoolOpt('fail_deploy_on_attestation_failure',
+                default=True,
+                help=_('Fail the deployment when the verifier says FAIL. '
+                       'When False, the verdict is recorded in the node '
+                       'history and the deployment goes on. Errors (no '
+                       'verdict at all) always fail it.')),
+    cfg.BoolOpt('fail_clean_on_attestation_failure',
+                default=True,
+                help=_('Fail the cleaning when the verifier says FAIL. '
+                       'When False, the verdict is recorded in the node '
+                       'history and the cleaning goes on. Errors (no '
+                       'verdict at all) always fail it.')),
+]
+
+ALL_OPTS = tenant_opts + list_opts + agent_opts + step_opts
+
+
+def register_opts(conf):
+    conf.register_group(GROUP)
+    conf.register_opts(ALL_OPTS, group=GROUP)

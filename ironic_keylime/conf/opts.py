@@ -1,0 +1,28 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Options of ironic-keylime for oslo-config-generator and the docs."""
+
+from ironic_keylime.conf import attestation
+from ironic_keylime.conf import keylime
+from ironic_keylime.conf import lists
+
+
+def list_opts():
+    """Return the options of ironic-keylime by group.
+
+    The ``oslo.config.opts`` entry point ``ironic_keylime`` points here.
+    """
+    return [
+        ('DEFAULT', attestation.default_opts),
+        (keylime.GROUP, keylime.ALL_OPTS + lists.swift_opts),
+    ]

@@ -1,0 +1,400 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The ``keylime`` attestation interface.
+
+The ``attest`` step (deploy, clean and service) fetches and verifies the
+node's lists, adds the node's Keylime agent to the verifier with them and
+returns a wait state; it holds no conductor worker while Keylime attests.
+A periodic task reads the verdict every ``[keylime]status_poll_interval``
+seconds, removes the agent from the verifier, and resumes or fails the
+operation. The verdict is recorded in the node history, pass or fail.
+"""
+
+from ironic.common import async_steps
+from ironic.common import states
+from ironic.conductor import periodics
+from ironic.conductor import utils as manager_utils
+from ironic.drivers import base as ironic_base
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from ironic_keylime.common import exception as kl_ironic_exception
+from ironic_keylime.common.i18n import _
+from ironic_keylime.conf import CONF
+from ironic_keylime.drivers import base
+from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.keylime_client import exception as kl_exception
+from ironic_keylime.keylime_client import status as kl_status
+from ironic_keylime.keylime_client import tenant as kl_tenant
+from ironic_keylime.lists import prepare
+
+LOG = logging.getLogger(__name__)
+
+#: driver_internal_info key of an attestation in progress.
+STATE_KEY = 'keylime_attestation'
+#: Node history event type of the verdicts.
+EVENT_TYPE = 'attestation'
+
+_WAIT_STATES = (states.DEPLOYWAIT, states.CLEANWAIT, states.SERVICEWAIT)
+
+
+def _tenant():
+    return kl_tenant.Tenant(path=CONF.keylime.tenant_path,
+                            config=CONF.keylime.tenant_config,
+                            cert_dir=CONF.keylime.tenant_cert_dir,
+                            timeout=CONF.keylime.command_timeout)
+
+
+def _endpoint(value):
+    return kl_tenant.Endpoint(value[0], int(value[1]))
+
+
+def _list_source(info):
+    if info.container:
+        # Imported here: only the Swift workflow needs Swift's client.
+        from ironic_keylime.lists import swift
+        return swift.SwiftListSource(info.container)
+    return utils.local_list_source(info)
+
+
+def _describe(status):
+    text = _('operational state "%s"') % status.state
+    if status.last_event_id:
+        text += _(', last event %s') % status.last_event_id
+    return text
+
+
+def _operation(node):
+    if node.clean_step:
+        return 'clean'
+    if node.service_step:
+        return 'service'
+    return 'deploy'
+
+
+class KeylimeAttestation(base.AttestationInterface):
+    """Attestation of nodes by a Keylime verifier, through keylime_tenant.
+    """
+
+    def get_properties(self):
+        """Return the properties of the interface.
+
+        :returns: dictionary of <property name>:<property description>
+        """
+        return utils.COMMON_PROPERTIES.copy()
+
+    def validate(self, task):
+        """Validate the keylime_* keys of the node's driver_info.
+
+        :param task: a TaskManager instance.
+        :raises: MissingParameterValue if a required key is missing.
+        :raises: InvalidParameterValue if a key has a bad value or a list
+            path is outside ``[keylime]allowed_list_directories``.
+        """
+        info = utils.parse_driver_info(task.node)
+        if info.allowlist:
+            utils.local_list_source(info)
+
+    def _get_steps(self, steps, priority):
+        for step in steps:
+            if step['step'] == 'attest':
+                step['priority'] = priority
+        return steps
+
+    def get_deploy_steps(self, task):
+        """Deploy steps, with the priority from ``[keylime]``."""
+        return self._get_steps(super().get_deploy_steps(task),
+                               CONF.keylime.deploy_step_priority)
+
+    def get_clean_steps(self, task):
+        """Clean steps, with the priority from ``[keylime]``."""
+        return self._get_steps(super().get_clean_steps(task),
+                               CONF.keylime.clean_step_priority)
+
+    def start_attestation(self, task):
+        """Add the node's Keylime agent to the verifier.
+
+        Fetches and verifies the lists into a private directory, which is
+        removed before this returns, and runs ``keylime_tenant -c add``.
+        Records what the periodic check needs in driver_internal_info.
+
+        :param task: a TaskManager instance with an exclusive lock.
+        :raises: AttestationFailure naming the cause.
+        :raises: MissingParameterValue, InvalidParameterValue for bad
+            driver_info.
+        """
+        node = task.node
+        info = utils.parse_driver_info(node)
+        agent_uuid, agent = utils.agent_identity(node, info)
+        source = _list_source(info)
+        tenant = _tenant()
+        record = {'agent_uuid': agent_uuid,
+                  'verifier': list(info.verifier),
+                  'registrar': list(info.registrar),
+                  'started_at': timeutils.utcnow().isoformat()}
+        # Recorded first: whatever happens next, the agent is deleted.
+        node.set_driver_internal_info(STATE_KEY, record)
+        node.save()
+        try:
+            # An agent left by an earlier, interrupted attempt would make
+            # add fail; deleting an unknown agent is harmless.
+            tenant.delete(agent_uuid, info.verifier)
+            with prepare.prepared_lists(
+                    source,
+                    require_checksum=CONF.keylime.require_allowlist_checksum,
+                    fix_boot_aggregate=CONF.keylime.fix_boot_aggregate,
+                    ima_hash_algorithm=CONF.keylime.ima_hash_algorithm,
+                    parent=CONF.tempdir) as lists:
+                tenant.add(agent_uuid, agent, info.verifier,
+                           info.registrar, lists,
+                           policy_format=CONF.keylime.policy_format)
+        except kl_exception.KeylimeError as e:
+            raise kl_ironic_exception.AttestationFailure(node=node.uuid,
+                                                         reason=str(e))
+        LOG.info('Keylime agent %(agent)s of node %(node)s was added to '
+                 'the verifier at %(host)s:%(port)s',
+                 {'agent': agent_uuid, 'node': node.uuid,
+                  'host': info.verifier.host, 'port': info.verifier.port})
+
+    def validate_security_status(self, task):
+        """Read the verifier's verdict on the node.
+
+        :param task: a TaskManager instance.
+        :returns: :class:`ironic_keylime.keylime_client.status.AgentStatus`
+        :raises: AttestationFailure when no attestation is in progress or
+            no verdict can be read.
+        """
+        node = task.node
+        record = node.driver_internal_info.get(STATE_KEY)
+        if not record:
+            raise kl_ironic_exception.AttestationFailure(
+                node=node.uuid,
+                reason=_('no attestation is in progress on this node.'))
+        try:
+            return _tenant().status(record['agent_uuid'],
+                                    _endpoint(record['verifier']),
+                                    _endpoint(record['registrar']))
+        except kl_exception.KeylimeError as e:
+            raise kl_ironic_exception.AttestationFailure(node=node.uuid,
+                                                         reason=str(e))
+
+    def unregister_node(self, task):
+        """Delete the node's agent from the verifier.
+
+        A node without an attestation in progress is left alone. The
+        record of the attestation is dropped once the verifier no longer
+        holds the agent.
+
+        :param task: a TaskManager instance with an exclusive lock.
+        :raises: AttestationFailure when the verifier may still hold it.
+        """
+        node = task.node
+        record = node.driver_internal_info.get(STATE_KEY)
+        if not record:
+            return
+        try:
+            _tenant().delete(record['agent_uuid'],
+                             _endpoint(record['verifier']))
+        except kl_exception.KeylimeError as e:
+            raise kl_ironic_exception.AttestationFailure(
+                node=node.uuid,
+                reason=_('the Keylime agent %(agent)s could not be removed '
+                         'from the verifier: %(err)s') %
+                {'agent': record['agent_uuid'], 'err': e})
+        node.del_driver_internal_info(STATE_KEY)
+        node.save()
+
+    @ironic_base.deploy_step(priority=90)
+    @ironic_base.clean_step(priority=95, abortable=False,
+                            requires_ramdisk=True)
+    @ironic_base.service_step(priority=0, abortable=False,
+                              requires_ramdisk=True)
+    def attest(self, task):
+        """Attest the node with Keylime.
+
+        Adds the node's agent to the verifier and returns a wait state;
+        the verdict is read by a periodic task.
+
+        :param task: a TaskManager instance with an exclusive lock.
+        :returns: states.DEPLOYWAIT, CLEANWAIT or SERVICEWAIT.
+        :raises: AttestationFailure when the attestation cannot start.
+        """
+        try:
+            self.start_attestation(task)
+        except Exception as e:
+            cleanup_error = self._unregister_quietly(task)
+            if cleanup_error and isinstance(
+                    e, kl_ironic_exception.AttestationFailure):
+                raise kl_ironic_exception.AttestationFailure(
+                    node=task.node.uuid,
+                    reason='%s; also, %s' % (e.kwargs.get('reason', e),
+                                             cleanup_error))
+            raise
+        async_steps.set_node_flags(task.node, reboot=False,
+                                   skip_current_step=True, polling=True)
+        return async_steps.get_return_state(task.node)
+
+    def _unregister_quietly(self, task):
+        """Unregister, returning the error instead of raising it."""
+        try:
+            self.unregister_node(task)
+        except kl_ironic_exception.AttestationFailure as e:
+            LOG.error('%s', e)
+            return e.kwargs.get('reason', str(e))
+        return None
+
+    def _elapsed(self, record):
+        started = timeutils.parse_isotime(record['started_at'])
+        return timeutils.delta_seconds(
+            timeutils.normalize_time(started), timeutils.utcnow())
+
+    def check_attestation(self, task):
+        """Read the verdict of an attestation in progress and act on it.
+
+        PENDING: wait, unless ``[keylime]attestation_timeout`` has passed.
+        PASS: resume the operation. FAIL: fail it, or resume it when the
+        failure policy of the operation says so. An error: fail it. In
+        every outcome but PENDING the agent is deleted from the verifier.
+
+        :param task: a TaskManager instance (a shared lock is upgraded).
+        """
+        node = task.node
+        record = node.driver_internal_info.get(STATE_KEY)
+        if not record or node.provision_state not in _WAIT_STATES:
+            return
+        try:
+            status = self.validate_security_status(task)
+        except kl_ironic_exception.AttestationFailure as e:
+            return self._finish(task, error=e.kwargs.get('reason', str(e)))
+        if status.verdict == kl_status.PENDING:
+            elapsed = self._elapsed(record)
+            if elapsed < CONF.keylime.attestation_timeout:
+                LOG.debug('Attestation of node %(node)s pending after '
+                          '%(t)d s (%(desc)s)',
+                          {'node': node.uuid, 't': elapsed,
+                           'desc': _describe(status)})
+                return
+            return self._finish(
+                task,
+                error=_('the verifier gave no verdict within '
+                        '[keylime]attestation_timeout (%(timeout)s s); '
+                        'last seen %(desc)s') %
+                {'timeout': CONF.keylime.attestation_timeout,
+                 'desc': _describe(status)})
+        return self._finish(task, status=status)
+
+    def _finish(self, task, status=None, error=None):
+        task.upgrade_lock()
+        node = task.node
+        operation = _operation(node)
+        cleanup_error = self._unregister_quietly(task)
+        if status is not None and status.verdict == kl_status.PASS:
+            message = _('Keylime attestation PASS (%s).') % _describe(status)
+            failed = False
+        elif status is not None:
+            message = _('Keylime attestation FAIL: %s.') % _describe(status)
+            failed = getattr(
+                CONF.keylime, 'fail_%s_on_attestation_failure' % (
+                    'clean' if operation == 'clean' else 'deploy'))
+        else:
+            message = _('Keylime attestation error: %s.') % error
+            failed = True
+        if cleanup_error:
+            message += _(' The agent could not be removed from the '
+                         'verifier: %s.') % cleanup_error
+            failed = True
+        if failed:
+            LOG.error('Attestation of node %(node)s failed during '
+                      '%(op)s: %(msg)s',
+                      {'node': node.uuid, 'op': operation, 'msg': message})
+            self._fail(task, operation, message)
+            return
+        if status.verdict == kl_status.FAIL:
+            message += _(' The %s goes on, as '
+                         '[keylime]fail_%s_on_attestation_failure is '
+                         'False.') % (operation, 'clean'
+                                      if operation == 'clean' else 'deploy')
+            LOG.warning('Node %(node)s: %(msg)s',
+                        {'node': node.uuid, 'msg': message})
+        else:
+            LOG.info('Node %(node)s: %(msg)s',
+                     {'node': node.uuid, 'msg': message})
+        manager_utils.node_history_record(
+            node, event=message, event_type=EVENT_TYPE,
+            error=status.verdict == kl_status.FAIL)
+        node.save()
+        self._resume(task, operation)
+
+    def _fail(self, task, operation, message):
+        if operation == 'clean':
+            manager_utils.cleaning_error_handler(task, message)
+        elif operation == 'service':
+            manager_utils.servicing_error_handler(task, message)
+        else:
+            manager_utils.deploying_error_handler(task, message)
+
+    def _resume(self, task, operation):
+        if operation == 'clean':
+            manager_utils.notify_conductor_resume_clean(task)
+        elif operation == 'service':
+            manager_utils.notify_conductor_resume_service(task)
+        else:
+            manager_utils.notify_conductor_resume_deploy(task)
+
+    @periodics.node_periodic(
+        purpose='checking Keylime attestation verdicts',
+        spacing=CONF.keylime.status_poll_interval,
+        filters={'reserved': False, 'provision_state_in': _WAIT_STATES},
+        predicate_extra_fields=['driver_internal_info'],
+        predicate=lambda n: n.driver_internal_info.get(STATE_KEY),
+    )
+    def _check_attestations(self, task, manager, context):
+        """Periodic task: act on the verdicts of attestations."""
+        self.check_attestation(task)
+
+    @periodics.node_periodic(
+        purpose='removing abandoned Keylime attestations',
+        spacing=CONF.keylime.status_poll_interval,
+        filters={'reserved': False},
+        predicate_extra_fields=['driver_internal_info', 'provision_state'],
+        predicate=lambda n: (n.driver_internal_info.get(STATE_KEY)
+                             and n.provision_state not in _WAIT_STATES),
+    )
+    def _remove_abandoned_attestations(self, task, manager, context):
+        """Periodic task: delete agents of operations that ended early.
+
+        An aborted or failed operation leaves its node in a state the
+        verdict check does not look at; its agent must still leave the
+        verifier.
+        """
+        self.remove_abandoned_attestation(task)
+
+    def remove_abandoned_attestation(self, task):
+        """Delete the agent of an attestation whose operation ended.
+
+        :param task: a TaskManager instance (a shared lock is upgraded).
+        """
+        node = task.node
+        if (not node.driver_internal_info.get(STATE_KEY)
+                or node.provision_state in _WAIT_STATES):
+            return
+        task.upgrade_lock()
+        error = self._unregister_quietly(task)
+        if error:
+            LOG.warning('Node %(node)s: the Keylime agent of an abandoned '
+                        'attestation is still on the verifier (%(err)s); '
+                        'retrying later.', {'node': node.uuid, 'err': error})
+        else:
+            LOG.info('Node %s: removed the Keylime agent of an abandoned '
+                     'attestation from the verifier.', node.uuid)
+

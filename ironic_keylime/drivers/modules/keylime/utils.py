@@ -1,0 +1,296 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""driver_info of the keylime attestation interface."""
+
+import collections
+import ipaddress
+import re
+from urllib import parse as urlparse
+
+from ironic.common import exception
+
+from ironic_keylime.common.i18n import _
+from ironic_keylime.conf import CONF
+from ironic_keylime.keylime_client import exception as kl_exception
+from ironic_keylime.keylime_client import tenant
+from ironic_keylime.lists import local
+
+REQUIRED_PROPERTIES = {
+    'keylime_v': _('Address (IPv4, IPv6 or host name) of the Keylime '
+                   'verifier. Required.'),
+    'keylime_r': _('Address (IPv4, IPv6 or host name) of the Keylime '
+                   'registrar. Required.'),
+}
+
+OPTIONAL_PROPERTIES = {
+    'keylime_vp': _('Port of the Keylime verifier. Optional, default '
+                    '8881.'),
+    'keylime_rp': _('Port of the Keylime registrar (its TLS port). '
+                    'Optional, default 8891.'),
+    'keylime_container': _('Swift container holding the objects '
+                           'allowlist, allowlist_checksum and excludelist. '
+                           'Give either this or keylime_allowlist.'),
+    'keylime_allowlist': _('Absolute path of the allowlist on the '
+                           'conductor, inside '
+                           '[keylime]allowed_list_directories. Give either '
+                           'this or keylime_container.'),
+    'keylime_allowlist_checksum': _('Absolute path of the SHA-256 checksum '
+                                    'of keylime_allowlist on the '
+                                    'conductor. Required with '
+                                    'keylime_allowlist unless '
+                                    '[keylime]require_allowlist_checksum '
+                                    'is off.'),
+    'keylime_excludelist': _('Absolute path of the excludelist on the '
+                             'conductor. Optional, with keylime_allowlist.'),
+    'keylime_agent_uuid': _('UUID of the Keylime agent on the node. '
+                            'Optional: by default the one the ramdisk '
+                            'reported, else the node\'s UUID.'),
+    'keylime_agent_address': _('Address of the Keylime agent on the node. '
+                               'Optional: by default the one the ramdisk '
+                               'reported, else the address of the '
+                               'ramdisk\'s agent_url.'),
+    'keylime_agent_port': _('Port of the Keylime agent on the node. '
+                            'Optional: by default the one the ramdisk '
+                            'reported, else [keylime]agent_port.'),
+}
+
+COMMON_PROPERTIES = dict(REQUIRED_PROPERTIES, **OPTIONAL_PROPERTIES)
+
+FILE_KEYS = ('keylime_allowlist', 'keylime_allowlist_checksum',
+             'keylime_excludelist')
+
+#: Where the ramdisk's reports of the agent live in driver_internal_info.
+INTERNAL_AGENT_KEYS = ('keylime_agent_uuid', 'keylime_agent_address',
+                       'keylime_agent_port')
+
+DEFAULT_VERIFIER_PORT = 8881
+DEFAULT_REGISTRAR_PORT = 8891
+
+_HOSTNAME_LABEL_RE = re.compile(r'^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
+_CONTAINER_MAX = 256
+
+KeylimeInfo = collections.namedtuple(
+    'KeylimeInfo',
+    ['verifier', 'registrar', 'container', 'allowlist', 'checksum',
+     'excludelist', 'agent_uuid', 'agent_address', 'agent_port'])
+
+
+def _invalid(key, value, expected):
+    return exception.InvalidParameterValue(
+        _('Invalid driver_info/%(key)s %(value)r: %(expected)s') %
+        {'key': key, 'value': value, 'expected': expected})
+
+
+def parse_address(key, value):
+    """Validate a service or agent address.
+
+    :param key: the driver_info key, for messages.
+    :param value: an IPv4 or IPv6 address or a host name.
+    :returns: the address, stripped (IPv6 without brackets).
+    :raises: InvalidParameterValue naming the key and what is expected.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(key, value, _('expected an IPv4 or IPv6 address or '
+                                     'a host name.'))
+    text = value.strip()
+    if text.startswith('[') and text.endswith(']'):
+        text = text[1:-1]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address.is_unspecified:
+            raise _invalid(
+                key, value,
+                _('a wildcard address cannot be connected to. Give the '
+                  'address the Keylime service listens on; Keylime '
+                  'services must not be bound to a wildcard address '
+                  '(Keylime issue 705).'))
+        return str(address)
+    labels = text.rstrip('.').split('.')
+    if len(text) > 253 or not all(_HOSTNAME_LABEL_RE.match(label)
+                                  for label in labels):
+        raise _invalid(key, value, _('expected an IPv4 or IPv6 address or '
+                                     'a host name.'))
+    return text
+
+
+def parse_port(key, value):
+    """Validate a port, given as a number or a string of digits.
+
+    :raises: InvalidParameterValue naming the key and the valid range.
+    """
+    if isinstance(value, bool):
+        raise _invalid(key, value, _('expected a port number from 1 to '
+                                     '65535.'))
+    try:
+        port = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise _invalid(key, value, _('expected a port number from 1 to '
+                                     '65535.'))
+    if not 1 <= port <= 65535:
+        raise _invalid(key, value, _('expected a port number from 1 to '
+                                     '65535.'))
+    return port
+
+
+def _parse_container(value):
+    if (not isinstance(value, str) or not value.strip() or '/' in value
+            or len(value) > _CONTAINER_MAX):
+        raise _invalid('keylime_container', value,
+                       _('expected the name of a Swift container (no "/", '
+                         'at most 256 characters).'))
+    return value.strip()
+
+
+def _parse_path(key, value):
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(key, value, _('expected an absolute path on the '
+                                     'conductor.'))
+    return value.strip()
+
+
+def _parse_uuid(value):
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid('keylime_agent_uuid', value,
+                       _('expected the UUID of the Keylime agent.'))
+    return value.strip()
+
+
+def parse_driver_info(node):
+    """Read and validate the keylime_* keys of a node's driver_info.
+
+    :param node: an Ironic node.
+    :returns: :class:`KeylimeInfo`.
+    :raises: MissingParameterValue when a required key is missing.
+    :raises: InvalidParameterValue when a key has a bad value, naming the
+        key and what is expected.
+    """
+    info = node.driver_info or {}
+    missing = [key for key in sorted(REQUIRED_PROPERTIES)
+               if info.get(key) in (None, '')]
+    if missing:
+        raise exception.MissingParameterValue(
+            _('The keylime attestation interface of node %(node)s needs '
+              'driver_info/%(keys)s (the address of the Keylime verifier '
+              'and registrar).') %
+            {'node': node.uuid, 'keys': ', driver_info/'.join(missing)})
+
+    verifier = tenant.Endpoint(
+        parse_address('keylime_v', info['keylime_v']),
+        parse_port('keylime_vp', info.get('keylime_vp',
+                                          DEFAULT_VERIFIER_PORT)))
+    registrar = tenant.Endpoint(
+        parse_address('keylime_r', info['keylime_r']),
+        parse_port('keylime_rp', info.get('keylime_rp',
+                                          DEFAULT_REGISTRAR_PORT)))
+
+    container = info.get('keylime_container')
+    files = {key: info.get(key) for key in FILE_KEYS}
+    if container not in (None, '') and any(files.values()):
+        raise exception.InvalidParameterValue(
+            _('driver_info/keylime_container and driver_info/%s are both '
+              'set. Give the lists either in a Swift container '
+              '(keylime_container) or as conductor files '
+              '(keylime_allowlist, keylime_allowlist_checksum, '
+              'keylime_excludelist), not both.') %
+            ', driver_info/'.join(k for k in FILE_KEYS if files[k]))
+    if container in (None, '') and not files['keylime_allowlist']:
+        if any(files.values()):
+            raise exception.MissingParameterValue(
+                _('driver_info/keylime_allowlist is needed with '
+                  'driver_info/keylime_allowlist_checksum and '
+                  'keylime_excludelist.'))
+        raise exception.MissingParameterValue(
+            _('The keylime attestation interface needs the lists: set '
+              'driver_info/keylime_container (a Swift container holding '
+              'allowlist, allowlist_checksum and excludelist) or '
+              'driver_info/keylime_allowlist (a file on the conductor).'))
+    if container not in (None, ''):
+        container = _parse_container(container)
+    else:
+        container = None
+        for key in FILE_KEYS:
+            if files[key] not in (None, ''):
+                files[key] = _parse_path(key, files[key])
+            else:
+                files[key] = None
+        if (CONF.keylime.require_allowlist_checksum
+                and not files['keylime_allowlist_checksum']):
+            raise exception.MissingParameterValue(
+                _('driver_info/keylime_allowlist_checksum is required with '
+                  'driver_info/keylime_allowlist while '
+                  '[keylime]require_allowlist_checksum is on. Give the '
+                  'path of the allowlist\'s SHA-256 checksum.'))
+
+    agent_uuid = info.get('keylime_agent_uuid')
+    agent_address = info.get('keylime_agent_address')
+    agent_port = info.get('keylime_agent_port')
+    return KeylimeInfo(
+        verifier=verifier, registrar=registrar, container=container,
+        allowlist=files['keylime_allowlist'],
+        checksum=files['keylime_allowlist_checksum'],
+        excludelist=files['keylime_excludelist'],
+        agent_uuid=(_parse_uuid(agent_uuid)
+                    if agent_uuid not in (None, '') else None),
+        agent_address=(parse_address('keylime_agent_address', agent_address)
+                       if agent_address not in (None, '') else None),
+        agent_port=(parse_port('keylime_agent_port', agent_port)
+                    if agent_port not in (None, '') else None))
+
+
+def local_list_source(info):
+    """The conductor-file list source of a node.
+
+    :param info: :class:`KeylimeInfo` with ``allowlist`` set.
+    :raises: InvalidParameterValue when a path is outside the allowed
+        directories.
+    """
+    source = local.LocalListSource(info.allowlist, info.checksum,
+                                   info.excludelist,
+                                   CONF.keylime.allowed_list_directories)
+    try:
+        source.validate()
+    except kl_exception.ListError as e:
+        raise exception.InvalidParameterValue(str(e))
+    return source
+
+
+def agent_identity(node, info):
+    """Find the node's Keylime agent: its UUID and endpoint.
+
+    driver_info overrides win; then what the ramdisk reported in
+    driver_internal_info; then the address of the ramdisk's ``agent_url``,
+    ``[keylime]agent_port`` and the node's UUID.
+
+    :param node: an Ironic node.
+    :param info: :class:`KeylimeInfo`.
+    :returns: a tuple (uuid, :class:`tenant.Endpoint`).
+    :raises: MissingParameterValue when no agent address is known.
+    """
+    internal = node.driver_internal_info or {}
+    uuid = info.agent_uuid or internal.get('keylime_agent_uuid') or node.uuid
+    address = info.agent_address or internal.get('keylime_agent_address')
+    if not address and internal.get('agent_url'):
+        address = urlparse.urlparse(internal['agent_url']).hostname
+    if not address:
+        raise exception.MissingParameterValue(
+            _('The address of the Keylime agent of node %s is unknown: the '
+              'ramdisk has not reported one (no agent_url) and '
+              'driver_info/keylime_agent_address is not set.') % node.uuid)
+    port = (info.agent_port or internal.get('keylime_agent_port')
+            or CONF.keylime.agent_port)
+    return uuid, tenant.Endpoint(
+        parse_address('keylime_agent_address', address),
+        parse_port('keylime_agent_port', port))

@@ -1,0 +1,53 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Errors of the Keylime client."""
+
+
+class KeylimeError(Exception):
+    """Base class of every error of the Keylime client.
+
+    The message is meant for an operator: it says what failed and, where
+    it can, what to do about it.
+    """
+
+
+class TenantNotFound(KeylimeError):
+    """The keylime_tenant executable cannot be started."""
+
+
+class TenantTimeout(KeylimeError):
+    """keylime_tenant ran longer than allowed and was killed."""
+
+
+class TenantCommandFailed(KeylimeError):
+    """keylime_tenant reported that a command failed."""
+
+
+class ServiceUnreachable(TenantCommandFailed):
+    """The verifier or the registrar did not answer."""
+
+
+class AgentNotFound(TenantCommandFailed):
+    """The agent is unknown to the registrar or to the verifier."""
+
+
+class UnparsableOutput(KeylimeError):
+    """The output of keylime_tenant has no verdict we can read."""
+
+
+class ListError(KeylimeError):
+    """An allowlist, its checksum or an excludelist is unusable."""
+
+
+class ChecksumMismatch(ListError):
+    """The allowlist does not match its checksum."""

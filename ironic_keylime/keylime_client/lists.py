@@ -1,0 +1,258 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Allowlists, checksums and excludelists as keylime_tenant takes them.
+
+Every function works on files in a private directory: lists are streamed,
+never read whole into memory, except where a runtime policy (one JSON
+document) is built from them.
+"""
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+
+from ironic_keylime.keylime_client import exception
+
+#: Names of the list objects, as the operator workflow fixes them.
+ALLOWLIST = 'allowlist'
+CHECKSUM = 'allowlist_checksum'
+EXCLUDELIST = 'excludelist'
+
+#: Size of the chunks in which lists are copied and hashed.
+CHUNK_SIZE = 64 * 1024
+
+#: Hex digest lengths of the IMA hash algorithms.
+DIGEST_LENGTHS = {'sha1': 40, 'sha256': 64, 'sha384': 96, 'sha512': 128}
+
+_SHA256_RE = re.compile(r'^[0-9a-fA-F]{64}$')
+_ZEROS_RE = re.compile(r'^0+$')
+_BOOT_AGGREGATE = 'boot_aggregate'
+_KEYRING_PREFIX = '%keyring:'
+
+
+def open_private(path):
+    """Create ``path`` for writing, readable by its owner only.
+
+    :param path: a path that must not exist yet.
+    :returns: a binary file object open for writing.
+    :raises: FileExistsError if the path exists.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, 'wb')
+
+
+def write_chunks(chunks, path):
+    """Write an iterable of byte chunks to a new private file.
+
+    :param chunks: an iterable of ``bytes``.
+    :param path: the file to create (mode 0600).
+    :returns: a tuple (size in bytes, SHA-256 hex digest of the content).
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with open_private(path) as out:
+        for chunk in chunks:
+            if not chunk:
+                continue
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return size, digest.hexdigest()
+
+
+def read_chunks(fileobj, chunk_size=CHUNK_SIZE):
+    """Iterate over a binary file object in chunks.
+
+    :param fileobj: a file object open in binary mode.
+    :param chunk_size: bytes per chunk.
+    """
+    while True:
+        chunk = fileobj.read(chunk_size)
+        if not chunk:
+            return
+        yield chunk
+
+
+def parse_checksum(text, source=CHECKSUM):
+    """Read a SHA-256 checksum, bare or in ``sha256sum`` format.
+
+    Accepts ``<hex>`` or ``<hex>  <name>`` (also ``<hex> *<name>``) on the
+    first non-empty line.
+
+    :param text: the content of the checksum file (``str`` or ``bytes``).
+    :param source: where the text comes from, for the error message.
+    :returns: the digest, lower case.
+    :raises: ListError if the text holds no SHA-256 hex digest.
+    """
+    if isinstance(text, bytes):
+        text = text.decode('utf-8', errors='replace')
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        candidate = line.split(None, 1)[0]
+        if _SHA256_RE.match(candidate):
+            return candidate.lower()
+        break
+    raise exception.ListError(
+        'The allowlist checksum in %(src)s is not a SHA-256 hex digest '
+        '(64 hexadecimal characters, alone or as "<digest>  allowlist" '
+        'like sha256sum prints it). Recreate it with '
+        '"sha256sum allowlist > allowlist_checksum".' % {'src': source})
+
+
+def verify_checksum(actual, expected, source=ALLOWLIST):
+    """Compare the digest of an allowlist with its checksum.
+
+    :param actual: the SHA-256 hex digest computed while reading.
+    :param expected: the digest from the checksum file.
+    :param source: where the allowlist comes from, for the message.
+    :raises: ChecksumMismatch if they differ.
+    """
+    if actual.lower() != expected.lower():
+        raise exception.ChecksumMismatch(
+            'The allowlist %(src)s does not match its checksum: its '
+            'SHA-256 digest is %(actual)s, the checksum says %(expected)s. '
+            'The list or its checksum was changed or damaged; nothing was '
+            'sent to Keylime.' % {'src': source, 'actual': actual,
+                                  'expected': expected})
+
+
+def _allowlist_entry(line):
+    """Split a flat allowlist line into (digest, path), or None."""
+    line = line.strip()
+    if not line or line.startswith('#'):
+        return None
+    pieces = line.split(None, 1)
+    if len(pieces) != 2:
+        return None
+    return pieces[0], pieces[1]
+
+
+def count_entries(path):
+    """Count the entries of a flat allowlist.
+
+    :param path: the allowlist file.
+    :returns: the number of ``<digest> <path>`` lines.
+    """
+    with open(path, encoding='utf-8', errors='replace') as f:
+        return sum(1 for line in f if _allowlist_entry(line))
+
+
+def fix_boot_aggregate(path, algorithm):
+    """Give an all-zero boot_aggregate entry the right length.
+
+    Keylime's allowlist generator wrote SHA-1 sized zeros for
+    ``boot_aggregate`` while the measurements used SHA-256 (Keylime issue
+    702). Each all-zero ``boot_aggregate`` entry whose length does not
+    match ``algorithm`` is rewritten with zeros of the right length. Other
+    lines are copied unchanged.
+
+    :param path: the allowlist file; rewritten in place when needed.
+    :param algorithm: the IMA hash algorithm (a key of ``DIGEST_LENGTHS``).
+    :returns: True when the file was changed.
+    """
+    length = DIGEST_LENGTHS[algorithm]
+    directory = os.path.dirname(path)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix='.fixed-')
+    changed = False
+    try:
+        with open(path, 'rb') as src, os.fdopen(fd, 'wb') as out:
+            for raw in src:
+                entry = _allowlist_entry(raw.decode('utf-8', 'replace'))
+                if (entry and entry[1] == _BOOT_AGGREGATE
+                        and _ZEROS_RE.match(entry[0])
+                        and len(entry[0]) != length):
+                    raw = ('%s  %s\n' % ('0' * length,
+                                         _BOOT_AGGREGATE)).encode()
+                    changed = True
+                out.write(raw)
+        if changed:
+            os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+    return changed
+
+
+def read_excludes(path):
+    """Read an excludelist: one regular expression a line.
+
+    Empty lines and lines starting with ``#`` are skipped, as Keylime does.
+
+    :param path: the excludelist file.
+    :returns: a list of strings.
+    :raises: ListError if a line is not a valid regular expression.
+    """
+    excludes = []
+    with open(path, encoding='utf-8', errors='replace') as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith('#'):
+                continue
+            try:
+                re.compile(line)
+            except re.error as e:
+                raise exception.ListError(
+                    'Line %(num)d of the excludelist is not a valid '
+                    'regular expression (%(err)s): %(line)r' %
+                    {'num': number, 'err': e, 'line': line})
+            excludes.append(line)
+    return excludes
+
+
+def build_runtime_policy(allowlist_path, excludelist_path, out_path,
+                         log_hash_alg='sha1'):
+    """Convert a flat allowlist and an excludelist to a runtime policy.
+
+    Follows Keylime's own ``keylime_convert_runtime_policy`` (format
+    version 1): ``%keyring:`` entries go to ``keyrings``, every other
+    entry to ``digests``, the excludelist lines to ``excludes``.
+
+    :param allowlist_path: the flat allowlist.
+    :param excludelist_path: the excludelist, or None.
+    :param out_path: the JSON file to create (mode 0600).
+    :param log_hash_alg: the template hash algorithm of the IMA log.
+    :returns: the SHA-256 hex digest of the written policy.
+    """
+    digests = {}
+    keyrings = {}
+    with open(allowlist_path, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            entry = _allowlist_entry(line)
+            if not entry:
+                continue
+            digest, name = entry
+            target = digests
+            if name.startswith(_KEYRING_PREFIX):
+                name = name[len(_KEYRING_PREFIX):]
+                target = keyrings
+            target.setdefault(name, []).append(digest.lower())
+    policy = {
+        'meta': {'version': 1, 'generator': 3},
+        'release': 0,
+        'digests': digests,
+        'excludes': (read_excludes(excludelist_path)
+                     if excludelist_path else []),
+        'keyrings': keyrings,
+        'ima': {'ignored_keyrings': [], 'log_hash_alg': log_hash_alg,
+                'dm_policy': None},
+        'ima-buf': {},
+        'verification-keys': '',
+    }
+    data = json.dumps(policy).encode('utf-8')
+    with open_private(out_path) as out:
+        out.write(data)
+    return hashlib.sha256(data).hexdigest()

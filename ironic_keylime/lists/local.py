@@ -1,0 +1,124 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Lists from files on the conductor (the administrators' workflow).
+
+Paths come from a node's ``driver_info`` and so from API users: each one
+is resolved (symbolic links followed) and must lie inside one of the
+directories the operator allowed in ``[keylime]allowed_list_directories``.
+"""
+
+import os
+
+from ironic_keylime.keylime_client import exception
+from ironic_keylime.keylime_client import lists as kl_lists
+from ironic_keylime.lists import base
+
+
+def confine(path, allowed_directories, field):
+    """Resolve ``path`` and check it lies in an allowed directory.
+
+    :param path: the path given by the user.
+    :param allowed_directories: the directories it may be in.
+    :param field: the driver_info key it came from, for messages.
+    :returns: the resolved path.
+    :raises: ListError if the path is relative or outside every allowed
+        directory.
+    """
+    if not allowed_directories:
+        raise exception.ListError(
+            'driver_info/%s names a file on the conductor, but the '
+            'conductor allows no list directories. Set '
+            '[keylime]allowed_list_directories, or put the lists in a '
+            'Swift container and use driver_info/keylime_container.'
+            % field)
+    if not os.path.isabs(path):
+        raise exception.ListError(
+            'driver_info/%s must be an absolute path, got %r.'
+            % (field, path))
+    resolved = os.path.realpath(path)
+    for directory in allowed_directories:
+        root = os.path.realpath(directory)
+        if os.path.commonpath([root, resolved]) == root:
+            return resolved
+    raise exception.ListError(
+        'driver_info/%(field)s %(path)r is not inside any of the '
+        'directories in [keylime]allowed_list_directories (%(dirs)s), '
+        'once symbolic links are resolved. Move the file into one of them.'
+        % {'field': field, 'path': path,
+           'dirs': ', '.join(allowed_directories)})
+
+
+class LocalListSource(base.ListSource):
+    """Lists from conductor files.
+
+    :param allowlist: path of the allowlist (``keylime_allowlist``).
+    :param checksum: path of its checksum, or None.
+    :param excludelist: path of the excludelist, or None.
+    :param allowed_directories: ``[keylime]allowed_list_directories``.
+    """
+
+    FIELDS = {kl_lists.ALLOWLIST: 'keylime_allowlist',
+              kl_lists.CHECKSUM: 'keylime_allowlist_checksum',
+              kl_lists.EXCLUDELIST: 'keylime_excludelist'}
+
+    def __init__(self, allowlist, checksum, excludelist,
+                 allowed_directories):
+        self.paths = {kl_lists.ALLOWLIST: allowlist,
+                      kl_lists.CHECKSUM: checksum,
+                      kl_lists.EXCLUDELIST: excludelist}
+        self.allowed_directories = list(allowed_directories)
+
+    def describe(self):
+        return 'conductor file %s' % self.paths[kl_lists.ALLOWLIST]
+
+    def validate(self):
+        """Check every given path against the allowed directories.
+
+        :raises: ListError naming the field at fault.
+        """
+        for name, path in self.paths.items():
+            if path:
+                confine(path, self.allowed_directories, self.FIELDS[name])
+
+    def _open(self, name):
+        path = confine(self.paths[name], self.allowed_directories,
+                       self.FIELDS[name])
+        try:
+            return open(path, 'rb')
+        except OSError as e:
+            raise exception.ListError(
+                'Cannot read the %(name)s %(path)s given in '
+                'driver_info/%(field)s: %(err)s' %
+                {'name': name.replace('_', ' '), 'path': path,
+                 'field': self.FIELDS[name], 'err': e.strerror})
+
+    def _copy(self, name, workdir):
+        with self._open(name) as src:
+            return kl_lists.write_chunks(kl_lists.read_chunks(src),
+                                         os.path.join(workdir, name))
+
+    def fetch(self, workdir):
+        _size, digest = self._copy(kl_lists.ALLOWLIST, workdir)
+        checksum = None
+        if self.paths[kl_lists.CHECKSUM]:
+            with self._open(kl_lists.CHECKSUM) as src:
+                checksum = kl_lists.parse_checksum(
+                    src.read(4096), self.paths[kl_lists.CHECKSUM])
+        excludelist = None
+        if self.paths[kl_lists.EXCLUDELIST]:
+            self._copy(kl_lists.EXCLUDELIST, workdir)
+            excludelist = os.path.join(workdir, kl_lists.EXCLUDELIST)
+        return base.FetchedLists(
+            allowlist=os.path.join(workdir, kl_lists.ALLOWLIST),
+            allowlist_sha256=digest, checksum=checksum,
+            excludelist=excludelist)
