@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Functional tests against real services on 127.0.0.1 (run by
+# "tox -e functional"):
+#   1. installs what the harnesses need (system packages as root, the
+#      Keylime and Swift virtualenvs under $IRONIC_KEYLIME_HARNESS_DIR);
+#   2. starts a real Keylime (verifier, registrar, an agent on swtpm) and a
+#      real Swift, and exports where they are (tools/*/harness.sh);
+#   3. runs the tests of ironic_keylime/tests/functional one at a time
+#      (they share the services; each real Ironic is started by its test);
+#   4. stops every process it started, also when a test fails, and prints
+#      the service logs when one did.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
+# shellcheck source=tools/common.sh
+. "$TOP/tools/common.sh"
+
+"$TOP/tools/keylime/harness.sh" setup
+"$TOP/tools/swift/harness.sh" setup
+
+mkdir -p "$IRONIC_KEYLIME_HARNESS_DIR"
+RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/run.XXXXXX")
+export IRONIC_KEYLIME_RUN_DIR=$RUN
+log "run directory (services, logs): $RUN"
+
+stop_all() {
+    "$TOP/tools/swift/harness.sh" stop "$RUN/swift" || true
+    "$TOP/tools/keylime/harness.sh" stop "$RUN/keylime" || true
+}
+trap stop_all EXIT
+
+"$TOP/tools/keylime/harness.sh" start "$RUN/keylime"
+"$TOP/tools/swift/harness.sh" start "$RUN/swift"
+set -a
+# shellcheck disable=SC1091
+. "$RUN/keylime/keylime.env"
+# shellcheck disable=SC1091
+. "$RUN/swift/swift.env"
+set +a
+
+rc=0
+stestr --test-path ./ironic_keylime/tests/functional --top-dir ./ \
+    --repo-url .stestr-functional run --concurrency 1 --slowest "$@" || rc=$?
+if [ $rc != 0 ]; then
+    log "functional tests failed; service logs follow"
+    find "$RUN" -name '*.log' -type f | sort | while read -r f; do
+        echo "===== $f (last 60 lines)"
+        tail -n 60 "$f"
+    done
+fi
+exit $rc
