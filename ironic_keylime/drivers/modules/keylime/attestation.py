@@ -142,19 +142,20 @@ class KeylimeAttestation(base.AttestationInterface):
                   'verifier': list(info.verifier),
                   'registrar': list(info.registrar),
                   'started_at': timeutils.utcnow().isoformat()}
-        # Recorded first: whatever happens next, the agent is deleted.
-        node.set_driver_internal_info(STATE_KEY, record)
-        node.save()
         try:
-            # An agent left by an earlier, interrupted attempt would make
-            # add fail; deleting an unknown agent is harmless.
-            tenant.delete(agent_uuid, info.verifier)
             with prepare.prepared_lists(
                     source,
                     require_checksum=CONF.keylime.require_allowlist_checksum,
                     fix_boot_aggregate=CONF.keylime.fix_boot_aggregate,
                     ima_hash_algorithm=CONF.keylime.ima_hash_algorithm,
                     parent=CONF.tempdir) as lists:
+                # Recorded before Keylime is called: whatever happens
+                # next, the agent is deleted from the verifier.
+                node.set_driver_internal_info(STATE_KEY, record)
+                node.save()
+                # An agent left by an earlier, interrupted attempt would
+                # make add fail; deleting an unknown agent is harmless.
+                tenant.delete(agent_uuid, info.verifier)
                 tenant.add(agent_uuid, agent, info.verifier,
                            info.registrar, lists,
                            policy_format=CONF.keylime.policy_format)
