@@ -1,0 +1,121 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""A stand-in ``keylime_tenant`` that replays real outputs.
+
+Unit tests cannot run a Keylime verifier; they run this program as the
+tenant executable instead, so that our code really starts a process,
+passes it arguments and files, and reads what it prints. What it prints
+comes from real runs of keylime_tenant 7.14.3 (``tests/fixtures``).
+
+It reads a plan, a JSON file named by ``FAKE_TENANT_PLAN``::
+
+    {"log": "/path/calls.jsonl", "fixtures": "/path/tenant-7.14.3",
+     "commands": {"add": [STEP, ...], "status": [...], "delete": [...],
+                  "--help": [...]}}
+
+where a STEP is ``{"fixture": "tenant-status-ok-1"}`` (print its
+``.stdout``/``.stderr`` and exit with its ``.rc``), or ``{"stdout": "...",
+"rc": 1}``, or ``{"hang": 60, "child_pid_file": "/path"}`` (start a child
+that sleeps too, then sleep). The steps of a command are used in turn; the
+last one repeats. Every call is logged with its argv, the environment
+variables it was given, and the mode of every file named in its argv.
+"""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+ENV_KEYS = ('KEYLIME_TENANT_CONFIG', 'KEYLIME_TENANT_TLS_DIR')
+
+
+def _command(argv):
+    if '--help' in argv:
+        return '--help'
+    if '-c' in argv:
+        return argv[argv.index('-c') + 1]
+    return 'add'
+
+
+def _files(argv):
+    found = {}
+    for arg in argv:
+        if os.path.isabs(arg) and os.path.exists(arg):
+            st = os.stat(arg)
+            with open(arg, 'rb') as f:
+                head = f.read(200).decode('utf-8', 'replace')
+            found[arg] = {'mode': stat.S_IMODE(st.st_mode),
+                          'dir_mode': stat.S_IMODE(
+                              os.stat(os.path.dirname(arg)).st_mode),
+                          'head': head}
+    return found
+
+
+def _next_step(plan, command, log):
+    steps = plan['commands'].get(command)
+    if not steps:
+        return {'stdout': 'fake tenant: no plan for %s' % command, 'rc': 2}
+    used = sum(1 for entry in log if entry['command'] == command)
+    return steps[min(used, len(steps) - 1)]
+
+
+def _read_log(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main():
+    argv = sys.argv[1:]
+    with open(os.environ['FAKE_TENANT_PLAN']) as f:
+        plan = json.load(f)
+    command = _command(argv)
+    log = _read_log(plan['log'])
+    step = _next_step(plan, command, log)
+    with open(plan['log'], 'a') as f:
+        f.write(json.dumps({'command': command, 'argv': argv,
+                            'env': {k: os.environ.get(k) for k in ENV_KEYS},
+                            'files': _files(argv)}) + '\n')
+    if 'hang' in step:
+        child = subprocess.Popen([sys.executable, '-c',
+                                  'import time; time.sleep(%d)'
+                                  % step['hang']])
+        with open(step['child_pid_file'], 'w') as f:
+            f.write(str(child.pid))
+        time.sleep(step['hang'])
+        return 0
+    if 'fixture' in step:
+        base = os.path.join(plan['fixtures'], step['fixture'])
+        if not os.path.exists(base + '.stdout'):
+            sys.stderr.write('fake tenant: no fixture %s\n' % base)
+            return 3
+        for suffix, stream in (('.stdout', sys.stdout),
+                               ('.stderr', sys.stderr)):
+            if os.path.exists(base + suffix):
+                with open(base + suffix) as f:
+                    stream.write(f.read())
+        rc = 0
+        if os.path.exists(base + '.rc'):
+            with open(base + '.rc') as f:
+                rc = int(f.read().strip() or 0)
+        return step.get('rc', rc)
+    sys.stdout.write(step.get('stdout', ''))
+    sys.stderr.write(step.get('stderr', ''))
+    return step.get('rc', 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

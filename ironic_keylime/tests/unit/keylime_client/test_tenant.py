@@ -1,0 +1,230 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Running keylime_tenant: real processes replaying real outputs."""
+
+import os
+import time
+
+import fixtures
+from oslotest import base
+
+from ironic_keylime.keylime_client import exception
+from ironic_keylime.keylime_client import status
+from ironic_keylime.keylime_client import tenant
+from ironic_keylime.tests.unit import tenant_fixture
+
+UUID = 'a1b2c3d4-0000-4000-8000-000000000001'
+AGENT = tenant.Endpoint('127.0.0.1', 9002)
+VERIFIER = tenant.Endpoint('127.0.0.1', 8881)
+REGISTRAR = tenant.Endpoint('127.0.0.1', 8891)
+OLD_HELP = ('usage: keylime_tenant [-h] [-c COMMAND] [-t AGENT_IP] '
+            '[-v VERIFIER_IP] [-u AGENT_UUID] [-f FILE] '
+            '[--allowlist ALLOWLIST] [--exclude IMA_EXCLUDE]\n')
+
+
+class TenantTestCase(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.fake = self.useFixture(
+            tenant_fixture.FakeTenant(tenant_fixture.plan()))
+        self.tenant = tenant.Tenant(self.fake.path, config='/etc/t.conf',
+                                    cert_dir='/etc/cv_ca', timeout=20)
+        self.workdir = self.useFixture(fixtures.TempDir()).path
+        self.allowlist = os.path.join(self.workdir, 'allowlist')
+        self.excludelist = os.path.join(self.workdir, 'excludelist')
+        with open(self.allowlist, 'w') as f:
+            f.write('%s  /usr/bin/bash\n' % ('a' * 64))
+        with open(self.excludelist, 'w') as f:
+            f.write('/tmp/.*\n')
+        self.lists = tenant.PreparedLists(self.allowlist, self.excludelist,
+                                          self.workdir)
+
+    def add(self, policy_format=tenant.POLICY_AUTO):
+        return self.tenant.add(UUID, AGENT, VERIFIER, REGISTRAR, self.lists,
+                               policy_format=policy_format)
+
+    def test_add_runtime_policy(self):
+        self.add()
+        call = self.fake.calls('add')[0]
+        argv = call['argv']
+        self.assertEqual(['-c', 'add', '-t', '127.0.0.1', '-tp', '9002',
+                          '-u', UUID, '-v', '127.0.0.1', '-vp', '8881',
+                          '-r', '127.0.0.1', '-rp', '8891',
+                          '--runtime-policy'], argv[:17])
+        policy = argv[17]
+        self.assertEqual(os.path.join(self.workdir, 'runtime_policy.json'),
+                         policy)
+        self.assertEqual('--runtime-policy-checksum', argv[18])
+        self.assertEqual(0o600, call['files'][policy]['mode'])
+        self.assertEqual({'KEYLIME_TENANT_CONFIG': '/etc/t.conf',
+                          'KEYLIME_TENANT_TLS_DIR': '/etc/cv_ca'},
+                         call['env'])
+
+    def test_add_legacy_lists(self):
+        self.add(tenant.POLICY_LEGACY)
+        argv = self.fake.calls('add')[0]['argv']
+        self.assertEqual(['--allowlist', self.allowlist,
+                          '--exclude', self.excludelist], argv[-4:])
+
+    def test_add_auto_on_old_tenant_uses_legacy_lists(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            **{'--help': [{'stdout': OLD_HELP + ' -vp --uuid\n'}]}))
+        self.add()
+        self.assertIn('--allowlist', self.fake.calls('add')[0]['argv'])
+
+    def test_add_retries_with_payload_for_old_tenants(self):
+        self.fake.set_commands(tenant_fixture.plan(add=[
+            {'stdout': 'keylime.tenant - ERROR - You must specify one of '
+                       '-k, -f, or --cert to specify the key/contents',
+             'rc': 1},
+            {'fixture': 'tenant-add'}]))
+        self.add(tenant.POLICY_LEGACY)
+        first, second = self.fake.calls('add')
+        self.assertNotIn('-f', first['argv'])
+        payload = second['argv'][second['argv'].index('-f') + 1]
+        self.assertEqual(0o600, second['files'][payload]['mode'])
+        self.assertIn('no secret', second['files'][payload]['head'])
+        # The tenant is remembered: next time the payload comes at once.
+        self.add(tenant.POLICY_LEGACY)
+        self.assertIn('-f', self.fake.calls('add')[2]['argv'])
+        self.assertEqual(3, len(self.fake.calls('add')))
+
+    def test_add_without_success_message_fails(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            add=[{'stdout': 'keylime.tenant - INFO - TLS is enabled.\n'}]))
+        error = self.assertRaises(exception.TenantCommandFailed, self.add)
+        self.assertIn('keylime_tenant -c add failed (exit code 0)',
+                      str(error))
+
+    def test_add_nonzero_exit_fails(self):
+        self.fake.set_commands(tenant_fixture.plan(add=[
+            {'stdout': 'x - keylime.tenant - ERROR - Agent 1 is in an '
+                       'unknown state\n', 'rc': 1}]))
+        error = self.assertRaises(exception.TenantCommandFailed, self.add)
+        self.assertIn('unknown state', str(error))
+
+    def test_add_unregistered_agent(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            add=[{'fixture': 'tenant-status-unknown'}]))
+        error = self.assertRaises(exception.AgentNotFound, self.add)
+        self.assertIn('not registered with the registrar', str(error))
+
+    def test_status_pass(self):
+        result = self.tenant.status(UUID, VERIFIER, REGISTRAR)
+        self.assertEqual(status.PASS, result.verdict)
+        argv = self.fake.calls('status')[0]['argv']
+        self.assertEqual(['-c', 'status', '-u', UUID, '-v', '127.0.0.1',
+                          '-vp', '8881', '-r', '127.0.0.1', '-rp', '8891'],
+                         argv)
+
+    def test_status_invalid_quote_exit_0_is_fail(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            status=[{'fixture': 'tenant-status-tampered'}]))
+        result = self.tenant.status(UUID, VERIFIER, REGISTRAR)
+        self.assertEqual(status.FAIL, result.verdict)
+
+    def test_status_unknown_agent(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            status=[{'fixture': 'tenant-status-unknown'}]))
+        self.assertRaises(exception.AgentNotFound, self.tenant.status,
+                          UUID, VERIFIER, REGISTRAR)
+
+    def test_status_garbage(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            status=[{'stdout': '\x00\x01garbage\n'}]))
+        self.assertRaises(exception.UnparsableOutput, self.tenant.status,
+                          UUID, VERIFIER, REGISTRAR)
+
+    def test_status_crash_is_a_failure_not_a_verdict(self):
+        self.fake.set_commands(tenant_fixture.plan(status=[
+            {'stdout': 'Traceback (most recent call last):\n'
+                       'KeyError: boom\n', 'rc': 1}]))
+        error = self.assertRaises(exception.TenantCommandFailed,
+                                  self.tenant.status, UUID, VERIFIER,
+                                  REGISTRAR)
+        self.assertIn('KeyError: boom', str(error))
+
+    def test_delete_unknown_agent_is_fine(self):
+        self.tenant.delete(UUID, VERIFIER)
+        self.assertEqual(['-c', 'delete', '-u', UUID, '-v', '127.0.0.1',
+                          '-vp', '8881'],
+                         self.fake.calls('delete')[0]['argv'])
+
+    def test_delete_real_output(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            delete=[{'fixture': 'tenant-delete'}]))
+        self.tenant.delete(UUID, VERIFIER)
+
+    def test_delete_unreachable_verifier(self):
+        self.fake.set_commands(tenant_fixture.plan(delete=[{
+            'stdout': "x - keylime.tenant - ERROR - HTTPSConnectionPool("
+                      "host='127.0.0.1', port=8881): Max retries exceeded "
+                      "(Connection refused)\n", 'rc': 1}]))
+        error = self.assertRaises(exception.ServiceUnreachable,
+                                  self.tenant.delete, UUID, VERIFIER)
+        self.assertIn('Keylime verifier at 127.0.0.1:8881', str(error))
+
+    def test_hung_tenant_is_killed_with_its_children(self):
+        pid_file = self.fake.child_pid_file()
+        self.fake.set_commands(tenant_fixture.plan(status=[
+            {'hang': 60, 'child_pid_file': pid_file}]))
+        self.tenant.timeout = 2
+        start = time.monotonic()
+        error = self.assertRaises(exception.TenantTimeout,
+                                  self.tenant.status, UUID, VERIFIER,
+                                  REGISTRAR)
+        self.assertLess(time.monotonic() - start, 30)
+        self.assertIn('[keylime]command_timeout (2 s)', str(error))
+        with open(pid_file) as f:
+            child = int(f.read())
+        # The child of the tenant went with it (it may linger as a zombie
+        # of init for a moment).
+        for _ in range(50):
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            self.fail('the child of the hung tenant still runs')
+
+    def test_missing_executable(self):
+        missing = tenant.Tenant('/nonexistent/keylime_tenant')
+        error = self.assertRaises(exception.TenantNotFound, missing.delete,
+                                  UUID, VERIFIER)
+        self.assertIn('/nonexistent/keylime_tenant', str(error))
+
+    def test_not_a_tenant(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            **{'--help': [{'stdout': 'usage: ls [OPTION]... [FILE]...\n'}]}))
+        self.assertRaises(exception.TenantCommandFailed,
+                          self.tenant.delete, UUID, VERIFIER)
+
+    def test_capabilities_of_7_14(self):
+        caps = self.tenant.capabilities()
+        self.assertTrue(caps.service_ports)
+        self.assertTrue(caps.runtime_policy)
+        self.tenant.capabilities()
+        self.assertEqual(1, len(self.fake.calls('--help')))
+
+    def test_tenant_before_6_2_cannot_take_ports(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            **{'--help': [{'stdout': OLD_HELP + ' --uuid\n'}]}))
+        error = self.assertRaises(
+            exception.KeylimeError, self.tenant.delete, UUID,
+            tenant.Endpoint('127.0.0.1', 18881))
+        self.assertIn('before Keylime 6.2', str(error))
+        self.tenant.delete(UUID, VERIFIER)
+        self.assertEqual(['-c', 'delete', '-u', UUID, '-v', '127.0.0.1'],
+                         self.fake.calls('delete')[0]['argv'])
