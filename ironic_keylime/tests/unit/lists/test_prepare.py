@@ -1,0 +1,120 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Verified lists in a private directory that never outlives its use."""
+
+import hashlib
+import os
+import stat
+
+import fixtures
+from oslotest import base
+
+from ironic_keylime.keylime_client import exception
+from ironic_keylime.lists import local
+from ironic_keylime.lists import prepare
+
+SHA1_ZEROS = '0' * 40
+CONTENT = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
+           % (SHA1_ZEROS, 'a' * 64)).encode()
+DIGEST = hashlib.sha256(CONTENT).hexdigest()
+
+
+class PreparedListsTestCase(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.allowed = self.useFixture(fixtures.TempDir()).path
+        self.parent = self.useFixture(fixtures.TempDir()).path
+        self.allowlist = self.write('allowlist', CONTENT)
+        self.checksum = self.write('sum', DIGEST.encode())
+
+    def write(self, name, content):
+        path = os.path.join(self.allowed, name)
+        with open(path, 'wb') as f:
+            f.write(content)
+        return path
+
+    def source(self, checksum=True):
+        return local.LocalListSource(
+            self.allowlist, self.checksum if checksum else None, None,
+            [self.allowed])
+
+    def prepared(self, **kwargs):
+        return prepare.prepared_lists(self.source(kwargs.pop('checksum',
+                                                             True)),
+                                      parent=self.parent, **kwargs)
+
+    def test_private_and_removed_after_use(self):
+        with self.prepared() as lists:
+            self.assertEqual(self.parent, os.path.dirname(lists.workdir))
+            self.assertTrue(os.path.basename(lists.workdir).startswith(
+                prepare.WORKDIR_PREFIX))
+            self.assertEqual(0o700, stat.S_IMODE(
+                os.stat(lists.workdir).st_mode))
+            self.assertEqual(0o600, stat.S_IMODE(
+                os.stat(lists.allowlist).st_mode))
+            self.assertIsNone(lists.excludelist)
+        self.assertEqual([], os.listdir(self.parent))
+
+    def test_removed_when_the_user_fails(self):
+        def use():
+            with self.prepared():
+                raise RuntimeError('tenant failed')
+        self.assertRaises(RuntimeError, use)
+        self.assertEqual([], os.listdir(self.parent))
+
+    def test_checksum_mismatch(self):
+        self.write('sum', b'f' * 64)
+
+        def use():
+            with self.prepared():
+                self.fail('lists with a wrong checksum were handed out')
+        error = self.assertRaises(exception.ChecksumMismatch, use)
+        self.assertIn(DIGEST, str(error))
+        self.assertEqual([], os.listdir(self.parent))
+
+    def test_checksum_required(self):
+        def use():
+            with self.prepared(checksum=False):
+                pass
+        error = self.assertRaises(exception.ListError, use)
+        self.assertIn('[keylime]require_allowlist_checksum', str(error))
+
+    def test_checksum_optional(self):
+        with self.prepared(checksum=False, require_checksum=False) as lists:
+            self.assertTrue(os.path.exists(lists.allowlist))
+
+    def test_empty_allowlist(self):
+        self.allowlist = self.write('allowlist', b'# nothing\n')
+        self.checksum = self.write(
+            'sum', hashlib.sha256(b'# nothing\n').hexdigest().encode())
+
+        def use():
+            with self.prepared():
+                pass
+        error = self.assertRaises(exception.ListError, use)
+        self.assertIn('has no entries', str(error))
+
+    def test_boot_aggregate_fixed_after_checksum(self):
+        # The checksum is of the original list; the fix comes after.
+        with self.prepared(ima_hash_algorithm='sha256') as lists:
+            with open(lists.allowlist) as f:
+                first = f.readline()
+        self.assertEqual('%s  boot_aggregate\n' % ('0' * 64), first)
+        with open(self.allowlist, 'rb') as f:
+            self.assertEqual(CONTENT, f.read())
+
+    def test_boot_aggregate_fix_off(self):
+        with self.prepared(fix_boot_aggregate=False) as lists:
+            with open(lists.allowlist, 'rb') as f:
+                self.assertEqual(CONTENT, f.read())
