@@ -113,6 +113,10 @@ class Tenant(object):
             env['KEYLIME_TENANT_CONFIG'] = self.config
         if self.cert_dir:
             env['KEYLIME_TENANT_TLS_DIR'] = self.cert_dir
+            # trusted_server_ca = default means KEYLIME_DIR/cv_ca, not
+            # tls_dir (keylime.web_util.get_tls_options): name the CA too.
+            env['KEYLIME_TENANT_TRUSTED_SERVER_CA'] = repr(
+                [os.path.join(self.cert_dir, 'cacert.crt')])
         return env
 
     def run(self, args):
