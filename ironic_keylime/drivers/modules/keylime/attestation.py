@@ -32,6 +32,7 @@ from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers import base
+from ironic_keylime.drivers.modules.keylime import ramdisk
 from ironic_keylime.drivers.modules.keylime import utils
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
@@ -135,6 +136,7 @@ class KeylimeAttestation(base.AttestationInterface):
         """
         node = task.node
         info = utils.parse_driver_info(node)
+        ramdisk.update_agent_info(task, info)
         agent_uuid, agent = utils.agent_identity(node, info)
         source = _list_source(info)
         tenant = _tenant()

@@ -1,0 +1,221 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The conductor's side of the ramdisk's ``keylime`` extension.
+
+Before the node's agent is added to the verifier, the keylime interface
+asks the running ramdisk (ironic-python-agent, through Ironic's own agent
+client and the node's agent token) to point its Keylime agent at the
+node's registrar, with the node's UUID, and records what the agent
+reports in driver_internal_info (``keylime_agent_uuid``,
+``keylime_agent_address``, ``keylime_agent_port``). driver_info overrides
+still win (:func:`.utils.agent_identity`).
+"""
+
+from ironic.common import exception
+from ironic.common import states
+from ironic.drivers.modules import agent_client
+from oslo_log import log as logging
+
+from ironic_keylime.common import exception as kl_ironic_exception
+from ironic_keylime.common.i18n import _
+
+LOG = logging.getLogger(__name__)
+
+#: driver_internal_info keys written here.
+UUID_KEY = 'keylime_agent_uuid'
+ADDRESS_KEY = 'keylime_agent_address'
+PORT_KEY = 'keylime_agent_port'
+KEYS = (UUID_KEY, ADDRESS_KEY, PORT_KEY)
+
+#: The DIB element that puts the extension and the agent in the ramdisk.
+ELEMENT = 'keylime-agent'
+
+#: Provision states in which the ramdisk runs and answers the conductor
+#: (the attest step runs in these).
+RAMDISK_STATES = frozenset([states.DEPLOYING, states.DEPLOYWAIT,
+                            states.CLEANING, states.CLEANWAIT,
+                            states.SERVICING, states.SERVICEWAIT])
+
+
+def ramdisk_running(node):
+    """Whether the node runs a ramdisk the conductor can call.
+
+    :param node: an Ironic node.
+    :returns: True when it has an ``agent_url`` and is in a state in which
+        the ramdisk runs (deploying, cleaning, servicing).
+    """
+    return bool((node.driver_internal_info or {}).get('agent_url')
+                and node.provision_state in RAMDISK_STATES)
+
+
+def _missing_extension(node, command, error):
+    return kl_ironic_exception.AttestationFailure(
+        node=node.uuid,
+        reason=_('the ramdisk of the node does not have the keylime '
+                 'extension of ironic-python-agent (%(cmd)s: %(err)s). '
+                 'Build the deploy ramdisk with the %(element)s element '
+                 'of ironic-keylime (ironic-python-agent-builder -e '
+                 '%(element)s, with ironic-keylime\'s elements directory '
+                 'in ELEMENTS_PATH), or set driver_info/'
+                 'keylime_agent_uuid, keylime_agent_address and '
+                 'keylime_agent_port to use an agent that is not managed '
+                 'by the ramdisk.') %
+        {'cmd': command, 'err': error, 'element': ELEMENT})
+
+
+def _is_missing(error):
+    status = error.kwargs.get('status')
+    text = str(error.kwargs.get('error', ''))
+    if status == 404 and 'keylime' in text:
+        return True
+    return status == 400 and 'Unknown command' in text
+
+
+def call(task, command, params):
+    """Run a command of the ramdisk's keylime extension and wait for it.
+
+    Wraps :meth:`AgentClient._command` as Ironic's own agent client
+    wraps its commands (e.g. ``get_partition_uuids``).
+
+    :param task: a TaskManager instance.
+    :param command: ``keylime.get_agent_info`` or
+        ``keylime.configure_agent``.
+    :param params: the command's parameters.
+    :returns: the command's result (a dict).
+    :raises: AttestationFailure naming the missing ``keylime-agent``
+        element when the ramdisk has no keylime extension, or with the
+        ramdisk's error when the command failed or the ramdisk could not
+        be reached.
+    """
+    node = task.node
+    client = agent_client.get_client(task)
+    try:
+        result = client._command(node=node, method=command, params=params,
+                                 wait=True)
+    except exception.AgentAPIError as e:
+        if _is_missing(e):
+            raise _missing_extension(node, command, e.kwargs.get('error'))
+        raise kl_ironic_exception.AttestationFailure(
+            node=node.uuid,
+            reason=_('the ramdisk refused %(cmd)s: %(err)s') %
+            {'cmd': command, 'err': e.kwargs.get('error', e)})
+    except exception.IronicException as e:
+        raise kl_ironic_exception.AttestationFailure(
+            node=node.uuid,
+            reason=_('%(cmd)s could not be run in the ramdisk: %(err)s') %
+            {'cmd': command, 'err': e})
+    if result.get('command_status') != 'SUCCEEDED':
+        raise kl_ironic_exception.AttestationFailure(
+            node=node.uuid,
+            reason=_('%(cmd)s failed in the ramdisk: %(err)s') %
+            {'cmd': command, 'err': agent_client.get_command_error(result)})
+    return result.get('command_result') or {}
+
+
+def get_agent_info(task):
+    """The identity of the ramdisk's Keylime agent, as it reports it.
+
+    :param task: a TaskManager instance.
+    :returns: a dict with ``uuid``, ``address``, ``port`` and more.
+    :raises: AttestationFailure (see :func:`call`).
+    """
+    return call(task, 'keylime.get_agent_info', {})
+
+
+def configure_agent(task, info):
+    """Point the ramdisk's Keylime agent at the node's registrar.
+
+    The agent's UUID is driver_info/keylime_agent_uuid, else the node's
+    UUID (an image built with ``DIB_KEYLIME_AGENT_UUID_MODE`` other than
+    ``node`` keeps its own and ignores it).
+
+    :param task: a TaskManager instance.
+    :param info: the node's :class:`.utils.KeylimeInfo`.
+    :returns: what the agent reports (see :func:`get_agent_info`).
+    :raises: AttestationFailure (see :func:`call`).
+    """
+    params = {'registrar_ip': info.registrar.host,
+              'registrar_port': info.registrar.port,
+              'agent_uuid': info.agent_uuid or task.node.uuid}
+    if info.agent_address:
+        params['contact_ip'] = info.agent_address
+    return call(task, 'keylime.configure_agent', params)
+
+
+def record(node, reported, info=None):
+    """Record the agent's identity in driver_internal_info.
+
+    A value the agent did not report is removed, so that nothing stale
+    remains; :func:`utils.agent_identity` then falls back to the ramdisk's
+    address and ``[keylime]agent_port``.
+
+    :param node: an Ironic node (saved here).
+    :param reported: what the agent reported.
+    :param info: the node's KeylimeInfo, or None.
+    :raises: AttestationFailure when the agent computes its UUID itself
+        and did not report it, and driver_info has no UUID.
+    """
+    if not reported.get('uuid') and not (info and info.agent_uuid):
+        raise kl_ironic_exception.AttestationFailure(
+            node=node.uuid,
+            reason=_('the ramdisk\'s Keylime agent computes its own UUID '
+                     '(uuid mode "%s") and the conductor cannot know it. '
+                     'Build the ramdisk with DIB_KEYLIME_AGENT_UUID_MODE='
+                     'node (the default), or set driver_info/'
+                     'keylime_agent_uuid.') % reported.get('uuid_mode'))
+    values = {UUID_KEY: reported.get('uuid'),
+              ADDRESS_KEY: reported.get('address'),
+              PORT_KEY: reported.get('port')}
+    for key, value in values.items():
+        if value in (None, ''):
+            node.del_driver_internal_info(key)
+        else:
+            node.set_driver_internal_info(key, value)
+    node.save()
+
+
+def update_agent_info(task, info):
+    """Configure the ramdisk's agent and record its identity, if needed.
+
+    Does nothing when the node runs no ramdisk the conductor can call, or
+    when driver_info gives the agent's UUID, address and port (the agent
+    is then not the ramdisk's business, and a ramdisk without the
+    extension is fine).
+
+    :param task: a TaskManager instance with an exclusive lock.
+    :param info: the node's KeylimeInfo.
+    :returns: what the agent reported, or None when nothing was asked.
+    :raises: AttestationFailure when the ramdisk has no keylime extension
+        (naming the keylime-agent element), refuses the values or fails.
+    """
+    node = task.node
+    if info.agent_uuid and info.agent_address and info.agent_port:
+        LOG.debug('Node %s: the Keylime agent is given by driver_info; '
+                  'the ramdisk is not asked', node.uuid)
+        return None
+    if not ramdisk_running(node):
+        LOG.debug('Node %(node)s runs no ramdisk the conductor can call '
+                  '(provision state %(state)s); the Keylime agent is not '
+                  'configured', {'node': node.uuid,
+                                 'state': node.provision_state})
+        return None
+    reported = configure_agent(task, info)
+    record(node, reported, info)
+    LOG.info('Node %(node)s: the ramdisk\'s Keylime agent %(uuid)s listens '
+             'on %(addr)s port %(port)s, registrar %(rip)s:%(rport)s',
+             {'node': node.uuid, 'uuid': reported.get('uuid'),
+              'addr': reported.get('address') or 'the ramdisk\'s address',
+              'port': reported.get('port'),
+              'rip': reported.get('registrar_ip'),
+              'rport': reported.get('registrar_port')})
+    return reported
