@@ -43,6 +43,10 @@ class DbTestCase(db_base.DbTestCase):
 
     def setUp(self):
         super().setUp()
+        # Ironic's TestCase enables "fake" and "no-<type>" for every type;
+        # there is no fake attestation interface.
+        self.config(enabled_attestation_interfaces=['no-attestation',
+                                                    'keylime'])
         self.tempdir = tempfile.mkdtemp(prefix='ik-test-')
         self.addCleanup(self._remove_tempdir)
         self.config(tempdir=self.tempdir)
