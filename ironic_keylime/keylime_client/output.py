@@ -36,7 +36,8 @@ _UNREACHABLE_MARKERS = (
 )
 _TLS_MARKERS = ('SSLError', 'CERTIFICATE_VERIFY_FAILED', 'SSL:')
 _NOT_ON_REGISTRAR_RE = re.compile(
-    r'does not exist on (?:the )?registrar', re.IGNORECASE)
+    r'does not exist on (?:the )?registrar|'
+    r'data not found in (?:the )?registrar', re.IGNORECASE)
 _NOT_ON_VERIFIER_RE = re.compile(
     r'does not exist on (?:the )?Verifier|'
     r'Verifier at \S+ with Port \d+ does not have agent', re.IGNORECASE)
@@ -76,18 +77,6 @@ def find_failure(output, services, command):
     :param command: the tenant command, for the message.
     :returns: an exception instance, or None when no failure is reported.
     """
-    if _NOT_ON_REGISTRAR_RE.search(output):
-        registrar = services.get('registrar') or ('?', '?')
-        return exception.AgentNotFound(
-            'The Keylime agent is not registered with the registrar at '
-            '%s:%s. Check that the Keylime agent runs on the node, that '
-            'it registered with this registrar, and that its UUID is the '
-            'one given to Ironic.' % tuple(registrar))
-    if _NOT_ON_VERIFIER_RE.search(output):
-        verifier = services.get('verifier') or ('?', '?')
-        return exception.AgentNotFound(
-            'The Keylime agent is not known to the verifier at %s:%s.'
-            % tuple(verifier))
     if any(marker in output for marker in _TLS_MARKERS):
         return exception.TenantCommandFailed(
             'keylime_tenant -c %(cmd)s could not set up TLS with Keylime: '
@@ -110,6 +99,20 @@ def find_failure(output, services, command):
             {'name': name or 'service', 'host': endpoint[0],
              'port': endpoint[1], 'cmd': command,
              'err': quote(_last_error(output))})
+    # After the connection failures: a tenant that cannot reach the
+    # registrar also says that the agent does not exist on it.
+    if _NOT_ON_REGISTRAR_RE.search(output):
+        registrar = services.get('registrar') or ('?', '?')
+        return exception.AgentNotFound(
+            'The Keylime agent is not registered with the registrar at '
+            '%s:%s. Check that the Keylime agent runs on the node, that '
+            'it registered with this registrar, and that its UUID is the '
+            'one given to Ironic.' % tuple(registrar))
+    if _NOT_ON_VERIFIER_RE.search(output):
+        verifier = services.get('verifier') or ('?', '?')
+        return exception.AgentNotFound(
+            'The Keylime agent is not known to the verifier at %s:%s.'
+            % tuple(verifier))
     return None
 
 
