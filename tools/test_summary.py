@@ -1,8 +1,9 @@
 """Print one closing line for the stestr runs of tox: N passed, N failed.
 
-stestr keeps a repository per test path; this reads the last run of each
-(unit tests in .stestr, functional tests in .stestr-functional) and prints the totals, so that a reader of CI's
-output sees at a glance how many tests ran.
+The unit tests keep their stestr repository in .stestr, the functional
+tests theirs in .stestr-functional; this reads the last run of each and
+prints the totals, so that a reader of CI's output sees at a glance how
+many tests ran.
 """
 
 import os

@@ -84,8 +84,7 @@ def _operation(node):
 
 
 class KeylimeAttestation(base.AttestationInterface):
-    """Attestation of nodes by a Keylime verifier, through keylime_tenant.
-    """
+    """Attestation of nodes by a Keylime verifier, via keylime_tenant."""
 
     def get_properties(self):
         """Return the properties of the interface.
@@ -400,4 +399,3 @@ class KeylimeAttestation(base.AttestationInterface):
         else:
             LOG.info('Node %s: removed the Keylime agent of an abandoned '
                      'attestation from the verifier.', node.uuid)
-
