@@ -98,7 +98,7 @@ def find_failure(output, services, command):
             '(keylime_tenant -c %(cmd)s: %(err)s).' %
             {'name': name or 'service', 'host': endpoint[0],
              'port': endpoint[1], 'cmd': command,
-             'err': quote(_last_error(output))})
+             'err': quote(_last_error(output, _UNREACHABLE_MARKERS))})
     # After the connection failures: a tenant that cannot reach the
     # registrar also says that the agent does not exist on it.
     if _NOT_ON_REGISTRAR_RE.search(output):
@@ -116,8 +116,13 @@ def find_failure(output, services, command):
     return None
 
 
-def _last_error(output):
+def _last_error(output, markers=()):
+    """The tenant's last error, preferring one that names a marker."""
     lines = error_lines(output)
+    relevant = [line for line in lines
+                if any(marker in line for marker in markers)]
+    if relevant:
+        return relevant[-1]
     if lines:
         return lines[-1]
     stripped = [line for line in output.splitlines() if line.strip()]

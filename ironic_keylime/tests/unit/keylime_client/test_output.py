@@ -86,3 +86,42 @@ class FindFailureTestCase(base.BaseTestCase):
             'x - keylime.tenant - ERROR - second\n', 1, 'add')
         self.assertEqual('keylime_tenant -c add failed (exit code 1): '
                          'second', str(error))
+
+
+class RealServiceFailuresTestCase(base.BaseTestCase):
+    """Outputs of the real tenant with a service stopped."""
+
+    def failure(self, name, command):
+        text = '%s\n%s' % (test_status.fixture(name + '.stdout'),
+                           test_status.fixture(name + '.stderr'))
+        return output.find_failure(text, SERVICES, command)
+
+    def test_verifier_down(self):
+        for command in ('add', 'status', 'delete'):
+            error = self.failure('tenant-%s-verifier-down' % command,
+                                 command)
+            self.assertIsInstance(error, exception.ServiceUnreachable)
+            self.assertIn('Keylime verifier at 127.0.0.1:8881 did not '
+                          'answer', str(error))
+            self.assertIn('port=8881', str(error))
+
+    def test_registrar_down(self):
+        for command in ('add', 'status'):
+            error = self.failure('tenant-%s-registrar-down' % command,
+                                 command)
+            self.assertIsInstance(error, exception.ServiceUnreachable)
+            self.assertIn('Keylime registrar at 127.0.0.1:8891 did not '
+                          'answer', str(error))
+
+    def test_registrar_down_quotes_the_connection_error(self):
+        error = self.failure('tenant-status-registrar-down', 'status')
+        self.assertNotIn('does not exist', str(error))
+
+    def test_add_of_unregistered_agent(self):
+        error = self.failure('tenant-add-unknown', 'add')
+        self.assertIsInstance(error, exception.AgentNotFound)
+
+    def test_tenant_without_tls_dir(self):
+        error = self.failure('tenant-cvlist-no-tls-dir', 'cvlist')
+        self.assertIsInstance(error, exception.TenantCommandFailed)
+        self.assertIn('[keylime]tenant_cert_dir', str(error))
