@@ -171,8 +171,11 @@ class SwiftConnection(object):
             if CONF[AUTH_GROUP].timeout is None:
                 session_kwargs['timeout'] = self.timeout
             session = keystone.get_session(AUTH_GROUP, **session_kwargs)
-            return session, keystone.get_endpoint(AUTH_GROUP,
-                                                  session=session)
+            # The adapter options of [swift] (endpoint_override,
+            # valid_interfaces, region_name) choose the storage URL.
+            service_type = CONF[AUTH_GROUP].service_type or 'object-store'
+            return session, keystone.get_endpoint(
+                AUTH_GROUP, session=session, service_type=service_type)
         except Exception as e:
             # keystoneauth's errors, and Ironic's own for bad options.
             self._raise_auth_error(e)

@@ -9,6 +9,8 @@
 #   harness.sh stop RUNDIR                 # stops by the recorded PIDs
 #   harness.sh stop-service RUNDIR KIND    # KIND: proxy|account|container|
 #   harness.sh start-service RUNDIR KIND   #       object (error tests)
+#   harness.sh pause-service RUNDIR KIND   # SIGSTOP: accepts connections,
+#   harness.sh resume-service RUNDIR KIND  # never answers (timeouts)
 #
 # Users (tempauth): test:tester/testing (admin of account AUTH_test) and
 # test:reader/reading (no rights on containers without an ACL: 403).
@@ -24,7 +26,7 @@ VENV=$IRONIC_KEYLIME_HARNESS_DIR/venvs/swift
 KINDS="account container object proxy"
 
 usage() {
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,16p' "$0" >&2
     exit 2
 }
 
@@ -250,6 +252,8 @@ stop_one() {
     local rundir=$1 kind=$2 pid
     if pid=$(server_pid "$rundir" "$kind"); then
         kill -TERM "$pid" 2>/dev/null || true
+        # A paused (SIGSTOP) server only sees SIGTERM once continued.
+        kill -CONT "$pid" 2>/dev/null || true
         for _ in $(seq 50); do
             [ -e "/proc/$pid" ] || break
             [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] \
@@ -296,6 +300,19 @@ case ${1:-} in
             start_server "$rundir" "$3"
         fi
         wait_ready "$rundir" "$3"
+        ;;
+    pause-service|resume-service)
+        [ $# -eq 3 ] || usage
+        check_kind "$3"
+        pid=$(server_pid "$(cd "$2" && pwd)" "$3") || {
+            log "$3-server of $2 is not running"
+            exit 1
+        }
+        if [ "$1" = pause-service ]; then
+            kill -STOP "$pid"
+        else
+            kill -CONT "$pid"
+        fi
         ;;
     *) usage ;;
 esac
