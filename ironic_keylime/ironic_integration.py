@@ -32,6 +32,8 @@ from importlib import metadata
 
 from oslo_log import log as logging
 
+from ironic_keylime.common.i18n import _
+
 LOG = logging.getLogger(__name__)
 
 #: The interface type that ironic-keylime brings.
@@ -172,6 +174,7 @@ def register_attestation_interface_type():
     check_ironic_version()
 
     from ironic.common import driver_factory
+    from ironic.common import exception
     from ironic.conductor import steps
     from ironic.drivers import base as driver_base
     from ironic.drivers import hardware_type
@@ -242,7 +245,31 @@ def register_attestation_interface_type():
     get_interface.__doc__ = base_get_interface.__doc__
     node_obj.Node.get_interface = get_interface
 
-    # Not one of the six (they make the type work): the response schemas
+    # Not one of the six (they make the type work). Ironic validates only
+    # the power and deploy interfaces (and the steps) before it accepts a
+    # deployment; a node whose attestation interface cannot run (bad
+    # keylime_* driver_info) would start deploying and fail in its attest
+    # step. Validate it there too, so that the deployment is refused as
+    # for bad power or deploy info. The manager calls
+    # deployments.start_deploy through the module: if Ironic renames it,
+    # such a node is no longer refused, it fails in its attest step.
+    from ironic.conductor import deployments
+    base_start_deploy = deployments.start_deploy
+
+    def start_deploy(task, *args, **kwargs):
+        try:
+            task.driver.attestation.validate(task)
+        except exception.InvalidParameterValue as e:
+            raise exception.InstanceDeployFailure(
+                _('Failed to validate the attestation interface of node '
+                  '%(node)s: %(err)s') % {'node': task.node.uuid, 'err': e},
+                code=e.code)
+        return base_start_deploy(task, *args, **kwargs)
+
+    start_deploy.__doc__ = base_start_deploy.__doc__
+    deployments.start_deploy = start_deploy
+
+    # The response schemas
     # of the driver API list the interface fields of each API version and
     # refuse others; without this, every "driver show" logs a schema
     # validation error (with [api]response_validation = warn) or fails

@@ -26,6 +26,8 @@ from ironic.api.controllers.v1 import utils as api_utils
 from ironic.api import validation as api_validation
 from ironic.common import driver_factory
 from ironic.common import exception
+from ironic.common import states
+from ironic.conductor import deployments
 from ironic.conductor import steps as conductor_steps
 from ironic.conductor import task_manager
 from ironic.drivers import base as driver_base
@@ -267,6 +269,20 @@ class NodeInterfaceTestCase(base.DbTestCase):
             task.node.save()
         node.refresh()
         self.assertEqual('keylime', node.driver_info['attestation_interface'])
+
+    def test_deploy_refused_on_bad_keylime_info(self):
+        node = self._node({'attestation_interface': 'keylime',
+                           'keylime_v': '0.0.0.0', 'keylime_r': 'x'},
+                          provision_state=states.AVAILABLE)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            # The manager is not reached: validation comes first.
+            e = self.assertRaises(exception.InstanceDeployFailure,
+                                  deployments.start_deploy, task, None)
+        self.assertIn('attestation interface', str(e))
+        self.assertIn('keylime_v', str(e))
+        self.assertEqual(400, e.code)
+        node.refresh()
+        self.assertEqual(states.AVAILABLE, node.provision_state)
 
     def test_keylime_validation_reports_driver_info(self):
         node = self._node({'attestation_interface': 'keylime',

@@ -1,0 +1,359 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""A real Ironic with ironic-keylime on 127.0.0.1, for functional tests.
+
+:class:`IronicEnv` writes an ``ironic.conf`` (sqlite, noauth, no RPC bus,
+fake-hardware, the attestation interfaces enabled, ``[keylime]`` pointing
+at the Keylime harness), creates the database with ``ironic-dbsync``,
+starts the all-in-one ``ironic-attest`` of the virtualenv running the
+tests, waits for its API and conductor, and stops it by its PID.
+
+It also drives that Ironic: with openstacksdk (``auth_type=none``) and
+with the ``baremetal`` command, as an operator would.
+"""
+
+import configparser
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import openstack
+import requests
+
+BIN_DIR = os.path.dirname(sys.executable)
+#: Environment of the Keylime harness (tools/keylime/harness.sh).
+KEYLIME_ENV = ('KEYLIME_HARNESS_TENANT', 'KEYLIME_HARNESS_TENANT_CONFIG',
+               'KEYLIME_HARNESS_CERT_DIR', 'KEYLIME_HARNESS_VERIFIER',
+               'KEYLIME_HARNESS_VERIFIER_PORT', 'KEYLIME_HARNESS_REGISTRAR',
+               'KEYLIME_HARNESS_REGISTRAR_PORT',
+               'KEYLIME_HARNESS_AGENT_UUID', 'KEYLIME_HARNESS_AGENT_ADDRESS',
+               'KEYLIME_HARNESS_AGENT_PORT', 'KEYLIME_HARNESS_ALLOWLIST',
+               'KEYLIME_HARNESS_EXCLUDELIST')
+
+
+class IronicError(Exception):
+    """Ironic did not start, or did not do what was asked in time."""
+
+
+def keylime_env():
+    """The Keylime harness's environment.
+
+    :returns: a dict of the ``KEYLIME_HARNESS_*`` variables.
+    :raises: IronicError naming the missing ones (run the functional
+        tests with tools/functional.sh, which starts the harness).
+    """
+    missing = [k for k in KEYLIME_ENV if not os.environ.get(k)]
+    if missing:
+        raise IronicError('The Keylime harness is not running (missing %s); '
+                          'run the functional tests with '
+                          'tools/functional.sh.' % ', '.join(missing))
+    return {k: os.environ[k] for k in KEYLIME_ENV}
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def base_config(workdir, port, keylime):
+    """The ironic.conf of a loopback, all-in-one Ironic.
+
+    :param workdir: directory of the database, locks and log.
+    :param port: port of the API on 127.0.0.1.
+    :param keylime: the Keylime harness's environment (:func:`keylime_env`).
+    :returns: a dict {section: {option: value}}.
+    """
+    return {
+        'DEFAULT': {
+            'auth_strategy': 'noauth',
+            'rpc_transport': 'none',
+            'host': 'ironic-keylime-functional',
+            'debug': 'true',
+            'log_file': os.path.join(workdir, 'ironic.log'),
+            'use_stderr': 'false',
+            'enabled_hardware_types': 'fake-hardware',
+            'enabled_boot_interfaces': 'fake',
+            'enabled_console_interfaces': 'no-console',
+            'enabled_deploy_interfaces': 'fake',
+            'enabled_firmware_interfaces': 'no-firmware',
+            'enabled_inspect_interfaces': 'no-inspect',
+            'enabled_management_interfaces': 'fake',
+            'enabled_network_interfaces': 'noop',
+            'enabled_power_interfaces': 'fake',
+            'enabled_raid_interfaces': 'no-raid',
+            'enabled_rescue_interfaces': 'no-rescue',
+            'enabled_storage_interfaces': 'noop',
+            'enabled_vendor_interfaces': 'no-vendor',
+            'enabled_bios_interfaces': 'no-bios',
+            'enabled_attestation_interfaces': 'no-attestation,keylime',
+            'default_resource_class': 'baremetal',
+            'tempdir': os.path.join(workdir, 'tmp'),
+        },
+        'api': {'host_ip': '127.0.0.1', 'port': str(port),
+                # Fail on any response the API schemas do not describe.
+                'response_validation': 'error'},
+        'conductor': {'automated_clean': 'true',
+                      'check_provision_state_interval': '2',
+                      'sync_power_state_interval': '60',
+                      'heartbeat_interval': '5'},
+        'database': {'connection': 'sqlite:///%s' % os.path.join(
+            workdir, 'ironic.sqlite')},
+        'dhcp': {'dhcp_provider': 'none'},
+        'oslo_concurrency': {'lock_path': os.path.join(workdir, 'locks')},
+        'keylime': {
+            'tenant_path': keylime['KEYLIME_HARNESS_TENANT'],
+            'tenant_config': keylime['KEYLIME_HARNESS_TENANT_CONFIG'],
+            'tenant_cert_dir': keylime['KEYLIME_HARNESS_CERT_DIR'],
+            'status_poll_interval': '2',
+            'attestation_timeout': '60',
+            'allowed_list_directories': os.path.join(workdir, 'lists'),
+        },
+    }
+
+
+class IronicEnv(object):
+    """A running all-in-one ironic-attest.
+
+    :param workdir: an empty directory for this Ironic.
+    :param keylime: the Keylime harness's environment.
+    :param overrides: {section: {option: value}} applied to the
+        configuration of :func:`base_config`.
+    """
+
+    def __init__(self, workdir, keylime, overrides=None):
+        self.workdir = workdir
+        self.keylime = keylime
+        self.port = free_port()
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.config = base_config(workdir, self.port, keylime)
+        for section, options in (overrides or {}).items():
+            self.config.setdefault(section, {}).update(options)
+        self.conf_file = os.path.join(workdir, 'ironic.conf')
+        self.log_file = self.config['DEFAULT']['log_file']
+        self.process = None
+        self._conn = None
+
+    # Lifecycle
+
+    def _write_config(self):
+        for name in ('locks', 'lists', 'tmp'):
+            os.makedirs(os.path.join(self.workdir, name), exist_ok=True)
+        parser = configparser.ConfigParser(interpolation=None)
+        for section, options in self.config.items():
+            if section != 'DEFAULT':
+                parser.add_section(section)
+            for key, value in options.items():
+                parser.set(section, key, value)
+        with open(self.conf_file, 'w') as f:
+            parser.write(f)
+
+    def start(self, timeout=90):
+        """Create the database, start ironic-attest and wait for it.
+
+        :raises: IronicError when it does not come up in time (with the
+            end of its log); it is stopped then.
+        """
+        self._write_config()
+        with open(os.path.join(self.workdir, 'dbsync.log'), 'wb') as out:
+            subprocess.run([os.path.join(BIN_DIR, 'ironic-dbsync'),
+                            '--config-file', self.conf_file,
+                            'create_schema'],
+                           stdout=out, stderr=subprocess.STDOUT,
+                           check=True, timeout=120)
+        out = open(os.path.join(self.workdir, 'ironic-attest.out'), 'wb')
+        # Its own session: the service forks workers; stop() signals the
+        # group of the process started here and nothing else.
+        self.process = subprocess.Popen(
+            [os.path.join(BIN_DIR, 'ironic-attest'),
+             '--config-file', self.conf_file],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        out.close()
+        try:
+            self._wait_up(timeout)
+        except Exception:
+            self.stop()
+            raise
+
+    def _wait_up(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise IronicError('ironic-attest exited with %s:\n%s' % (
+                    self.process.returncode, self.log_tail()))
+            try:
+                # The API answers before the conductor has registered its
+                # hardware types; wait for the driver.
+                resp = requests.get(
+                    self.url + '/v1/drivers', timeout=5,
+                    headers={'X-OpenStack-Ironic-API-Version': 'latest'})
+                names = [d['name'] for d in resp.json().get('drivers', [])]
+                if 'fake-hardware' in names:
+                    return
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.3)
+        raise IronicError('ironic-attest did not come up within %s s:\n%s'
+                          % (timeout, self.log_tail()))
+
+    def stop(self):
+        """Stop the ironic-attest started here (SIGTERM, then SIGKILL)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        pgid = self.process.pid  # its own session: group id == its PID
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        # Workers of the group that outlived their parent.
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, lines=80):
+        """The end of Ironic's log and of its output."""
+        text = []
+        for path in (os.path.join(self.workdir, 'ironic-attest.out'),
+                     self.log_file):
+            if os.path.exists(path):
+                with open(path, errors='replace') as f:
+                    text.append('==> %s <==\n%s' % (
+                        path, ''.join(f.readlines()[-lines:])))
+        return '\n'.join(text)
+
+    def log_text(self):
+        """Ironic's whole log."""
+        with open(self.log_file, errors='replace') as f:
+            return f.read()
+
+    # Clients
+
+    @property
+    def conn(self):
+        """An openstacksdk connection to this Ironic."""
+        if self._conn is None:
+            self._conn = openstack.connection.Connection(
+                auth_type='none', baremetal_endpoint_override=self.url)
+        return self._conn
+
+    def api(self, method, path, **kwargs):
+        """A raw call to the API at its newest version.
+
+        :returns: the requests response.
+        """
+        headers = {'X-OpenStack-Ironic-API-Version': 'latest'}
+        return requests.request(method, self.url + '/v1' + path,
+                                headers=headers, timeout=30, **kwargs)
+
+    def baremetal(self, *args, check=True):
+        """Run the ``baremetal`` command against this Ironic.
+
+        :returns: the CompletedProcess (text output).
+        :raises: CalledProcessError when check and it failed.
+        """
+        env = dict(os.environ, OS_AUTH_TYPE='none', OS_ENDPOINT=self.url)
+        for key in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_TOKEN'):
+            env.pop(key, None)
+        return subprocess.run(
+            [os.path.join(BIN_DIR, 'baremetal')] + list(args),
+            env=env, capture_output=True, text=True, check=check,
+            timeout=120)
+
+    def baremetal_json(self, *args):
+        """``baremetal ... -f json``, parsed."""
+        return json.loads(self.baremetal(*(list(args) + ['-f', 'json']))
+                          .stdout)
+
+    # Nodes
+
+    def keylime_driver_info(self, lists):
+        """driver_info of a node attested by the harness's Keylime.
+
+        fake-hardware has no ramdisk to report the agent: the node's
+        keylime_agent_* name the harness's agent.
+
+        :param lists: (allowlist, checksum, excludelist) paths.
+        """
+        k = self.keylime
+        return {
+            'attestation_interface': 'keylime',
+            'keylime_v': k['KEYLIME_HARNESS_VERIFIER'],
+            'keylime_vp': int(k['KEYLIME_HARNESS_VERIFIER_PORT']),
+            'keylime_r': k['KEYLIME_HARNESS_REGISTRAR'],
+            'keylime_rp': int(k['KEYLIME_HARNESS_REGISTRAR_PORT']),
+            'keylime_agent_uuid': k['KEYLIME_HARNESS_AGENT_UUID'],
+            'keylime_agent_address': k['KEYLIME_HARNESS_AGENT_ADDRESS'],
+            'keylime_agent_port': int(k['KEYLIME_HARNESS_AGENT_PORT']),
+            'keylime_allowlist': lists[0],
+            'keylime_allowlist_checksum': lists[1],
+            'keylime_excludelist': lists[2],
+        }
+
+    def create_node(self, name, driver_info=None):
+        """Enroll a fake-hardware node and make it manageable."""
+        node = self.conn.baremetal.create_node(
+            name=name, driver='fake-hardware',
+            driver_info=driver_info or {})
+        return self.provision(node.id, 'manage', 'manageable')
+
+    def provision(self, node_id, target, expected, timeout=120, **kwargs):
+        """Ask for a provision state and wait for the node to settle.
+
+        :param expected: the state the node must end in.
+        :returns: the node.
+        :raises: IronicError when it ends elsewhere or too late.
+        """
+        self.conn.baremetal.set_node_provision_state(node_id, target,
+                                                     **kwargs)
+        return self.wait_state(node_id, expected, timeout)
+
+    def wait_state(self, node_id, expected, timeout=120):
+        """Wait for a stable provision state; it must be ``expected``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            node = self.conn.baremetal.get_node(node_id)
+            state = node.provision_state
+            if not node.target_provision_state and state not in (
+                    'deploying', 'wait call-back', 'cleaning',
+                    'clean wait', 'verifying', 'servicing', 'service wait'):
+                if state != expected:
+                    raise IronicError(
+                        'node %s is in %s, not %s; last_error: %s' % (
+                            node_id, state, expected, node.last_error))
+                return node
+            if time.monotonic() > deadline:
+                raise IronicError('node %s still in %s after %s s' % (
+                    node_id, state, timeout))
+            time.sleep(0.5)
+
+    def history(self, node_id):
+        """The node's history events, oldest first (dicts)."""
+        resp = self.api('GET', '/nodes/%s/history?detail=True' % node_id)
+        resp.raise_for_status()
+        return sorted(resp.json()['history'], key=lambda e: e['created_at'])
+
+    def attestation_events(self, node_id):
+        """The attestation verdicts in the node's history."""
+        return [e for e in self.history(node_id)
+                if e['event_type'] == 'attestation']

@@ -1,0 +1,294 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Attestation in the deploy and clean workflows of a real Ironic.
+
+Each test class starts a real, stock Ironic 39 with ``ironic-attest`` on
+127.0.0.1 (sqlite, noauth, no RPC bus, fake-hardware) and drives it with
+openstacksdk and the ``baremetal`` command. Verdicts come from the real
+Keylime of tools/keylime/harness.sh (verifier, registrar, keylime_tenant
+and an agent on a software TPM), started by tools/functional.sh; the
+nodes' keylime_agent_* name the harness's agent.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+
+import testtools
+from testtools import content
+
+from ironic_keylime.tests.functional import ironic_env
+
+# Keylime's verifier reports a tampered agent within a few quotes
+# ([keylime]status_poll_interval is 2 s here).
+TIMEOUT = 120
+
+
+def _harness(*args):
+    """Run tools/keylime/harness.sh ARGS on the harness's run directory."""
+    script = os.environ.get('KEYLIME_HARNESS_SCRIPT') or os.path.join(
+        os.path.dirname(__file__), '..', '..', '..', 'tools', 'keylime',
+        'harness.sh')
+    subprocess.run([script, args[0], os.environ['KEYLIME_HARNESS_DIR']]
+                   + list(args[1:]), check=True, capture_output=True,
+                   timeout=180)
+
+
+class IronicTestCase(testtools.TestCase):
+    """One real Ironic per test class."""
+
+    #: {section: {option: value}} for this class's Ironic.
+    overrides = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.keylime = ironic_env.keylime_env()
+        cls.workdir = tempfile.mkdtemp(prefix='ik-ironic-')
+        cls.ironic = ironic_env.IronicEnv(cls.workdir, cls.keylime,
+                                          cls.overrides)
+        cls.ironic.start()
+        cls.lists = cls._write_lists()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ironic.stop()
+        if os.environ.get('IRONIC_KEYLIME_KEEP_IRONIC'):
+            print('Ironic of %s kept in %s' % (cls.__name__, cls.workdir))
+        else:
+            shutil.rmtree(cls.workdir, ignore_errors=True)
+        super().tearDownClass()
+
+    @classmethod
+    def _write_lists(cls):
+        """Copy the harness's lists into an allowed list directory.
+
+        :returns: (allowlist, checksum, excludelist) paths.
+        """
+        lists = os.path.join(cls.workdir, 'lists')
+        allowlist = os.path.join(lists, 'allowlist.txt')
+        excludelist = os.path.join(lists, 'excludelist.txt')
+        shutil.copy(cls.keylime['KEYLIME_HARNESS_ALLOWLIST'], allowlist)
+        shutil.copy(cls.keylime['KEYLIME_HARNESS_EXCLUDELIST'], excludelist)
+        checksum = allowlist + '.sha256'
+        with open(allowlist, 'rb') as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        with open(checksum, 'w') as f:
+            f.write('%s  allowlist.txt\n' % digest)
+        return allowlist, checksum, excludelist
+
+    def setUp(self):
+        super().setUp()
+        self.addOnException(self._attach_logs)
+
+    def _attach_logs(self, exc_info):
+        self.addDetail('ironic-log', content.text_content(
+            self.ironic.log_tail(200)))
+
+    def name(self, prefix):
+        return '%s-%s' % (prefix, uuid.uuid4().hex[:8])
+
+    def keylime_node(self, prefix='attested', **extra):
+        info = dict(self.ironic.keylime_driver_info(self.lists), **extra)
+        return self.ironic.create_node(self.name(prefix), info)
+
+    def provide(self, node):
+        return self.ironic.provision(node.id, 'provide', 'available',
+                                     timeout=TIMEOUT)
+
+    def deploy(self, node, expected='active', **kwargs):
+        return self.ironic.provision(node.id, 'active', expected,
+                                     timeout=TIMEOUT, **kwargs)
+
+    def verdicts(self, node):
+        return [(e['severity'], e['event'])
+                for e in self.ironic.attestation_events(node.id)]
+
+    def assertVerifierHasNoAgent(self):
+        """The harness's agent is not on the verifier."""
+        k = self.keylime
+        env = dict(os.environ,
+                   KEYLIME_TENANT_CONFIG=k['KEYLIME_HARNESS_TENANT_CONFIG'])
+        result = subprocess.run(
+            [k['KEYLIME_HARNESS_TENANT'], '-c', 'cvlist',
+             '-v', k['KEYLIME_HARNESS_VERIFIER'],
+             '-vp', k['KEYLIME_HARNESS_VERIFIER_PORT']],
+            env=env, capture_output=True, text=True, timeout=60)
+        self.assertIn('uuids', result.stdout, result.stdout[-2000:])
+        self.assertNotIn(k['KEYLIME_HARNESS_AGENT_UUID'], result.stdout)
+
+
+class AttestationWorkflowTestCase(IronicTestCase):
+    """Keylime attestation in deploy and clean, failure fails them."""
+
+    def test_driver_show_lists_attestation_interfaces(self):
+        driver = self.ironic.baremetal_json('driver', 'show',
+                                            'fake-hardware')
+        self.assertEqual('no-attestation',
+                         driver['default_attestation_interface'])
+        self.assertEqual(['keylime', 'no-attestation'], sorted(
+            i.strip() for i in
+            driver['enabled_attestation_interfaces'].split(',')))
+
+    def test_deploy_and_clean_pass(self):
+        node = self.keylime_node()
+        validation = {row['Interface']: row for row in
+                      self.ironic.baremetal_json('node', 'validate',
+                                                 node.id)}
+        self.assertTrue(validation['attestation']['Result'],
+                        validation['attestation'])
+
+        # Automated cleaning runs the attest clean step.
+        self.provide(node)
+        self.assertEqual(1, len(self.verdicts(node)))
+
+        node = self.deploy(node)
+        verdicts = self.verdicts(node)
+        self.assertEqual(2, len(verdicts), verdicts)
+        for severity, event in verdicts:
+            self.assertEqual('INFO', severity)
+            self.assertIn('Keylime attestation PASS', event)
+        self.assertNotIn('keylime_attestation', node.driver_internal_info)
+        self.assertVerifierHasNoAgent()
+
+        # Undeploy: automated cleaning attests again.
+        self.ironic.provision(node.id, 'deleted', 'available',
+                              timeout=TIMEOUT)
+        self.assertEqual(3, len(self.verdicts(node)))
+
+        # Manual cleaning with the attest step only.
+        self.ironic.provision(node.id, 'manage', 'manageable')
+        self.ironic.baremetal(
+            'node', 'clean', node.id, '--wait', str(TIMEOUT),
+            '--clean-steps',
+            '[{"interface": "attestation", "step": "attest"}]')
+        node = self.ironic.wait_state(node.id, 'manageable')
+        verdicts = self.verdicts(node)
+        self.assertEqual(4, len(verdicts), verdicts)
+        self.assertIn('PASS', verdicts[-1][1])
+        self.assertVerifierHasNoAgent()
+
+    def test_tampered_deploy_fails(self):
+        node = self.keylime_node('tampered')
+        self.provide(node)
+        _harness('tamper', '/usr/bin/evil')
+        self.addCleanup(_harness, 'reset')
+        node = self.deploy(node, expected='deploy failed')
+        self.assertIn('Keylime attestation FAIL', node.last_error)
+        self.assertIn('not_in_allowlist', node.last_error)
+        self.assertVerifierHasNoAgent()
+        # The verdict is in the history, as an error.
+        events = self.ironic.history(node.id)
+        self.assertEqual('ERROR', events[-1]['severity'])
+        self.assertIn('Keylime attestation FAIL', events[-1]['event'])
+
+    def test_deploy_steps_and_templates_name_the_attest_step(self):
+        node = self.keylime_node('steps')
+        self.provide(node)
+        before = len(self.verdicts(node))
+        # A deploy template: accepted by the API, run by the conductor.
+        self.ironic.baremetal(
+            'deploy', 'template', 'create', 'CUSTOM_ATTESTED_AGAIN',
+            '--steps', '[{"interface": "attestation", "step": "attest", '
+            '"args": {}, "priority": 70}]')
+        self.ironic.baremetal('node', 'add', 'trait', node.id,
+                              'CUSTOM_ATTESTED_AGAIN')
+        self.ironic.baremetal(
+            'node', 'deploy', node.id, '--wait', str(TIMEOUT),
+            '--deploy-steps', '[{"interface": "attestation", "step": '
+            '"attest", "args": {}, "priority": 95}]')
+        node = self.ironic.wait_state(node.id, 'active')
+        self.assertEqual(before + 1, len(self.verdicts(node)))
+        self.ironic.provision(node.id, 'deleted', 'available',
+                              timeout=TIMEOUT)
+
+    def test_stock_nodes_deploy_as_before(self):
+        for info in ({'attestation_interface': 'no-attestation'}, {}):
+            node = self.ironic.create_node(self.name('stock'), info)
+            validation = {row['Interface']: row for row in
+                          self.ironic.baremetal_json('node', 'validate',
+                                                     node.id)}
+            self.assertTrue(validation['attestation']['Result'])
+            self.provide(node)
+            node = self.deploy(node)
+            self.assertEqual([], self.ironic.attestation_events(node.id))
+            self.assertEqual({}, {k: v for k, v in
+                                  node.driver_internal_info.items()
+                                  if k.startswith('keylime')})
+            self.assertIsNone(node.last_error)
+
+    def test_bad_interface_name_refused(self):
+        node = self.ironic.create_node(self.name('bad-name'))
+        self.provide(node)
+        self.ironic.baremetal('node', 'set', node.id, '--driver-info',
+                              'attestation_interface=keylimee')
+        result = self.ironic.baremetal('node', 'validate', node.id,
+                                       check=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('keylimee', result.stderr)
+        self.assertIn('ironic.hardware.interfaces.attestation',
+                      result.stderr)
+        result = self.ironic.baremetal('node', 'deploy', node.id,
+                                       check=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('keylimee', result.stderr)
+        self.assertEqual('available',
+                         self.ironic.conn.baremetal.get_node(
+                             node.id).provision_state)
+
+    def test_bad_keylime_driver_info_refused(self):
+        node = self.keylime_node('bad-info', keylime_vp='not-a-port')
+        validation = {row['Interface']: row for row in
+                      self.ironic.baremetal_json('node', 'validate',
+                                                 node.id)}
+        self.assertFalse(validation['attestation']['Result'])
+        self.assertIn('keylime_vp', validation['attestation']['Reason'])
+        # Cleaning is not refused up front by Ironic: give the node a
+        # good port to get it available, then break it again.
+        self.ironic.baremetal(
+            'node', 'set', node.id, '--driver-info',
+            'keylime_vp=%s' % self.keylime['KEYLIME_HARNESS_VERIFIER_PORT'])
+        self.provide(node)
+        self.ironic.baremetal('node', 'set', node.id, '--driver-info',
+                              'keylime_vp=not-a-port')
+        result = self.ironic.baremetal('node', 'deploy', node.id,
+                                       check=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('attestation interface', result.stderr)
+        self.assertIn('keylime_vp', result.stderr)
+        self.assertEqual('available',
+                         self.ironic.conn.baremetal.get_node(
+                             node.id).provision_state)
+
+
+class NoFailOnAttestationFailureTestCase(IronicTestCase):
+    """fail_deploy_on_attestation_failure = False: FAIL is recorded only."""
+
+    overrides = {'keylime': {'fail_deploy_on_attestation_failure': 'false'},
+                 'conductor': {'automated_clean': 'false'}}
+
+    def test_tampered_node_reaches_active(self):
+        node = self.keylime_node('tolerated')
+        self.provide(node)
+        _harness('tamper', '/usr/bin/evil')
+        self.addCleanup(_harness, 'reset')
+        node = self.deploy(node)
+        severity, event = self.verdicts(node)[-1]
+        self.assertEqual('ERROR', severity)
+        self.assertIn('Keylime attestation FAIL', event)
+        self.assertIn('not_in_allowlist', event)
+        self.assertIn('goes on', event)
+        self.assertVerifierHasNoAgent()
