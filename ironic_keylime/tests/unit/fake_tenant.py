@@ -38,7 +38,8 @@ import subprocess
 import sys
 import time
 
-ENV_KEYS = ('KEYLIME_TENANT_CONFIG', 'KEYLIME_TENANT_TLS_DIR')
+ENV_KEYS = ('KEYLIME_TENANT_CONFIG', 'KEYLIME_TENANT_TLS_DIR',
+            'KEYLIME_TENANT_TRUSTED_SERVER_CA')
 
 
 def _command(argv):

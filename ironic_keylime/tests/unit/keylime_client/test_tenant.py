@@ -68,8 +68,18 @@ class TenantTestCase(base.BaseTestCase):
         self.assertEqual('--runtime-policy-checksum', argv[18])
         self.assertEqual(0o600, call['files'][policy]['mode'])
         self.assertEqual({'KEYLIME_TENANT_CONFIG': '/etc/t.conf',
-                          'KEYLIME_TENANT_TLS_DIR': '/etc/cv_ca'},
+                          'KEYLIME_TENANT_TLS_DIR': '/etc/cv_ca',
+                          'KEYLIME_TENANT_TRUSTED_SERVER_CA':
+                          "['/etc/cv_ca/cacert.crt']"},
                          call['env'])
+
+    def test_default_environment(self):
+        self.tenant = tenant.Tenant(self.fake.path)
+        self.tenant.delete(UUID, VERIFIER)
+        self.assertEqual({'KEYLIME_TENANT_CONFIG': None,
+                          'KEYLIME_TENANT_TLS_DIR': None,
+                          'KEYLIME_TENANT_TRUSTED_SERVER_CA': None},
+                         self.fake.calls('delete')[0]['env'])
 
     def test_add_legacy_lists(self):
         self.add(tenant.POLICY_LEGACY)
