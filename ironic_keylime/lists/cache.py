@@ -120,6 +120,14 @@ class ListCache(object):
         if not self.enabled:
             return None
         path = self._path(key)
+        if not os.path.lexists(self.directory):
+            return None
+        try:
+            self._ensure_dir()
+        except (CacheUnusable, OSError) as e:
+            LOG.warning('The list cache in %(dir)s is not used: %(err)s',
+                        {'dir': self.directory, 'err': e})
+            return None
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:

@@ -183,7 +183,9 @@ def run_child(cache_dir, cache_mib, control=False):
     out = subprocess.run(
         [sys.executable, __file__, '--child', cache_dir, str(cache_mib)]
         + (['--control'] if control else []),
-        check=True, capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600)
+    if out.returncode:
+        sys.exit('the reading process failed:\n%s' % out.stderr[-4000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -26,4 +26,4 @@ set -a
 . "$RUN/swift/swift.env"
 set +a
 echo "machine: $(nproc) cores, $(uname -sr), $("$PYTHON" --version 2>&1)"
-"$PYTHON" "$TOP/tools/swift/benchmark.py" "$@" 2>/dev/null
+"$PYTHON" "$TOP/tools/swift/benchmark.py" "$@"
