@@ -25,6 +25,7 @@ from ironic.common import exception
 from ironic.common import states
 from ironic.drivers.modules import agent_client
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
@@ -73,12 +74,23 @@ def _missing_extension(node, command, error):
         {'cmd': command, 'err': error, 'element': ELEMENT})
 
 
+def _kwarg(error, name):
+    """A keyword of an Ironic exception (Ironic stores them as JSON)."""
+    value = error.kwargs.get(name)
+    if isinstance(value, str):
+        try:
+            return jsonutils.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _is_missing(error):
-    status = error.kwargs.get('status')
-    text = str(error.kwargs.get('error', ''))
-    if status == 404 and 'keylime' in text:
+    status = str(_kwarg(error, 'status'))
+    text = str(_kwarg(error, 'error') or '')
+    if status == '404' and 'keylime' in text:
         return True
-    return status == 400 and 'Unknown command' in text
+    return status == '400' and 'Unknown command' in text
 
 
 def call(task, command, params):
@@ -104,11 +116,11 @@ def call(task, command, params):
                                  wait=True)
     except exception.AgentAPIError as e:
         if _is_missing(e):
-            raise _missing_extension(node, command, e.kwargs.get('error'))
+            raise _missing_extension(node, command, _kwarg(e, 'error'))
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
             reason=_('the ramdisk refused %(cmd)s: %(err)s') %
-            {'cmd': command, 'err': e.kwargs.get('error', e)})
+            {'cmd': command, 'err': _kwarg(e, 'error') or e})
     except exception.IronicException as e:
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,

@@ -1,0 +1,317 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""A ramdisk on loopback for the functional tests.
+
+``python -m ironic_keylime.tests.functional.ipa_env ipa ...`` runs
+ironic-python-agent's real API application (``IronicPythonAgent`` and its
+``Application``, with every extension installed through the entry point
+``ironic_python_agent.extensions``, ours included) on 127.0.0.1 with an
+agent token. Only the API is started: the hardware managers, the lookup
+and the heartbeats of a real ramdisk need a real machine and a conductor
+API.
+
+There is no init system here, so the Keylime agent service that the
+extension restarts is a stand-in: ``standin`` is a process that reads the
+agent's configuration with the same rules as the Rust agent (main file,
+then drop-ins in order) and listens on its ``ip``/``port``;
+``restart-standin`` and ``status-standin`` play ``systemctl restart`` and
+``systemctl is-active``.
+
+:class:`Ramdisk` starts and stops all of it from a test.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+PY = sys.executable
+MODULE = 'ironic_keylime.tests.functional.ipa_env'
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); read its state.
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().split(') ', 1)[1][0] != 'Z'
+    except OSError:
+        return False
+
+
+def _stop_pid(pid, timeout=10):
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _read_pid(state_dir):
+    try:
+        with open(os.path.join(state_dir, 'standin.pid')) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+# -- the stand-in Keylime agent ---------------------------------------------
+
+def cmd_standin(args):
+    from ironic_keylime.ipa import agent_config
+
+    values = agent_config.effective_config(args.config_file, args.config_dir)
+    ip = values.get('ip', '127.0.0.1')
+    port = int(values['port'])
+    sock = socket.socket(socket.AF_INET6 if ':' in ip else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((ip, port))
+    sock.listen(5)
+    state = {'pid': os.getpid(), 'uuid': values.get('uuid'),
+             'registrar_ip': values.get('registrar_ip'),
+             'registrar_port': values.get('registrar_port'),
+             'ip': ip, 'port': port}
+    path = os.path.join(args.state_dir, 'standin.json')
+    with open(path + '.tmp', 'w') as f:
+        json.dump(state, f)
+    os.rename(path + '.tmp', path)
+    with open(os.path.join(args.state_dir, 'starts'), 'a') as f:
+        f.write('%d\n' % os.getpid())
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    while True:
+        conn, _addr = sock.accept()
+        conn.close()
+
+
+def cmd_restart_standin(args):
+    old = _read_pid(args.state_dir)
+    if old:
+        _stop_pid(old)
+    if args.fail:
+        print('stand-in: refusing to start (--fail)', file=sys.stderr)
+        return 3
+    log = open(os.path.join(args.state_dir, 'standin.log'), 'ab')
+    proc = subprocess.Popen(
+        [PY, '-m', MODULE, 'standin', '--state-dir', args.state_dir,
+         '--config-file', args.config_file, '--config-dir',
+         args.config_dir],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        start_new_session=True)
+    with open(os.path.join(args.state_dir, 'standin.pid'), 'w') as f:
+        f.write('%d\n' % proc.pid)
+    return 0
+
+
+def cmd_status_standin(args):
+    pid = _read_pid(args.state_dir)
+    return 0 if pid and _pid_alive(pid) else 3
+
+
+# -- ironic-python-agent's API ------------------------------------------------
+
+def cmd_ipa(args):
+    from ironic_python_agent import agent
+    from oslo_config import cfg
+    from oslo_log import log
+    from stevedore import extension
+
+    conf = cfg.CONF
+    log.register_options(conf)
+    conf(args=['--config-file', args.config_file], project='ironic-keylime',
+         default_config_files=[], default_config_dirs=[])
+    log.setup(conf, 'ironic-python-agent')
+    ipa = agent.IronicPythonAgent(
+        api_url=None,
+        advertise_address=agent.Host(hostname='127.0.0.1', port=args.port),
+        listen_address=agent.Host(hostname='127.0.0.1', port=args.port),
+        ip_lookup_attempts=1, ip_lookup_sleep=0, network_interface=None,
+        lookup_timeout=1, lookup_interval=1, standalone=True,
+        agent_token=args.token)
+    if args.without_keylime:
+        # An older ramdisk: every extension but ours.
+        ipa.ext_mgr = extension.ExtensionManager.make_test_instance(
+            [e for e in ipa.ext_mgr.extensions if e.name != 'keylime'])
+    ipa.api.start()
+    # cheroot's worker threads would hold a normal exit.
+    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+    print('ironic-python-agent API on 127.0.0.1:%d, extensions: %s' %
+          (args.port, ', '.join(sorted(ipa.ext_mgr.names()))), flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog=MODULE)
+    sub = parser.add_subparsers(dest='cmd', required=True)
+    p = sub.add_parser('ipa')
+    p.add_argument('--port', type=int, required=True)
+    p.add_argument('--token', required=True)
+    p.add_argument('--config-file', required=True)
+    p.add_argument('--without-keylime', action='store_true')
+    for name in ('standin', 'restart-standin', 'status-standin'):
+        p = sub.add_parser(name)
+        p.add_argument('--state-dir', required=True)
+        p.add_argument('--config-file', default='')
+        p.add_argument('--config-dir', default='')
+        p.add_argument('--fail', action='store_true')
+    args = parser.parse_args(argv)
+    return {'ipa': cmd_ipa, 'standin': cmd_standin,
+            'restart-standin': cmd_restart_standin,
+            'status-standin': cmd_status_standin}[args.cmd](args) or 0
+
+
+class Ramdisk(object):
+    """A real ironic-python-agent API, with the stand-in agent service.
+
+    :param workdir: a private directory for the configuration, the agent's
+        files and the logs.
+    :param token: the agent token IPA checks.
+    :param with_keylime: False to run without the keylime extension (an
+        older ramdisk).
+    :param agent_port: the port the stand-in Keylime agent listens on.
+    :param uuid_mode: ``[keylime_agent]uuid_mode`` of the extension.
+    :param fail_restart: make the stand-in service fail to start.
+    """
+
+    def __init__(self, workdir, token, with_keylime=True, agent_port=None,
+                 uuid_mode='node', fail_restart=False):
+        self.workdir = workdir
+        self.token = token
+        self.with_keylime = with_keylime
+        self.port = free_port()
+        self.agent_port = agent_port or free_port()
+        self.uuid_mode = uuid_mode
+        self.fail_restart = fail_restart
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.state_dir = os.path.join(workdir, 'state')
+        self.etc = os.path.join(workdir, 'etc-keylime')
+        self.config_file = os.path.join(self.etc, 'agent.conf')
+        self.config_dir = os.path.join(self.etc, 'agent.conf.d')
+        self.proc = None
+
+    def _standin_argv(self, name):
+        return [PY, '-m', MODULE, name, '--state-dir', self.state_dir,
+                '--config-file', self.config_file,
+                '--config-dir', self.config_dir]
+
+    def write_config(self, image_values):
+        """The agent's files as the keylime-agent element leaves them."""
+        from ironic_keylime.ipa import agent_config
+
+        os.makedirs(self.state_dir, exist_ok=True)
+        os.makedirs(self.config_dir, exist_ok=True)
+        # The distribution's agent.conf binds 127.0.0.1; the element's
+        # drop-in opens it and sets the build-time registrar.
+        agent_config.write_dropin(self.config_file,
+                                  {'ip': '127.0.0.1', 'port': 9002,
+                                   'uuid': 'generate'})
+        agent_config.write_dropin(
+            os.path.join(self.config_dir, agent_config.IMAGE_DROPIN),
+            image_values)
+        ipa_conf = os.path.join(self.workdir, 'ipa.conf')
+        with open(ipa_conf, 'w') as f:
+            f.write('[keylime_agent]\n')
+            f.write('config_file = %s\n' % self.config_file)
+            f.write('config_dir = %s\n' % self.config_dir)
+            f.write('uuid_mode = %s\n' % self.uuid_mode)
+            restart = self._standin_argv('restart-standin')
+            if self.fail_restart:
+                restart.append('--fail')
+            f.write('restart_command = %s\n' % ','.join(restart))
+            f.write('status_command = %s\n' %
+                    ','.join(self._standin_argv('status-standin')))
+            f.write('start_timeout = 20\n')
+        return ipa_conf
+
+    def start(self, image_values=None):
+        values = {'ip': '127.0.0.1', 'port': self.agent_port,
+                  'registrar_ip': '192.0.2.1', 'registrar_port': 8890}
+        values.update(image_values or {})
+        ipa_conf = self.write_config(values)
+        argv = [PY, '-m', MODULE, 'ipa', '--port', str(self.port),
+                '--token', self.token, '--config-file', ipa_conf]
+        if not self.with_keylime:
+            argv.append('--without-keylime')
+        self.log = open(os.path.join(self.workdir, 'ipa.log'), 'ab')
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('ironic-python-agent exited with %s; '
+                                   'log:\n%s' % (self.proc.returncode,
+                                                 self.read_log()))
+            try:
+                with socket.create_connection(('127.0.0.1', self.port),
+                                              timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError('ironic-python-agent did not listen within 60 s; '
+                           'log:\n%s' % self.read_log())
+
+    def read_log(self):
+        with open(os.path.join(self.workdir, 'ipa.log'),
+                  errors='replace') as f:
+            return f.read()
+
+    def standin_state(self):
+        path = os.path.join(self.state_dir, 'standin.json')
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    def standin_starts(self):
+        try:
+            with open(os.path.join(self.state_dir, 'starts')) as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
+    def stop(self):
+        if self.proc is not None:
+            _stop_pid(self.proc.pid)
+            self.proc.wait()
+            self.proc = None
+            self.log.close()
+        pid = _read_pid(self.state_dir)
+        if pid:
+            _stop_pid(pid)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

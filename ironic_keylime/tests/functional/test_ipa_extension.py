@@ -1,0 +1,199 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The conductor asks a real ironic-python-agent for the Keylime agent.
+
+ironic-python-agent's real API application runs on 127.0.0.1 in its own
+process, with the keylime extension loaded from its entry point; the
+conductor side calls it with Ironic's real ``AgentClient`` and the node's
+agent token. The Keylime agent service the extension restarts is a
+stand-in process (there is no init system here): it reads the agent's
+configuration files the way the Rust agent does and listens on the
+configured port.
+"""
+
+import os
+import shutil
+import tempfile
+
+import testtools.content
+
+from ironic.common import states
+from ironic.conductor import task_manager
+from ironic.tests.unit.objects import utils as obj_utils
+from oslo_utils import uuidutils
+
+from ironic_keylime.common import exception as kl_ironic_exception
+from ironic_keylime.drivers.modules.keylime import ramdisk
+from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.tests import base
+from ironic_keylime.tests.functional import ipa_env
+
+DRIVER_INFO = {'keylime_v': '127.0.0.1', 'keylime_vp': 8881,
+               'keylime_r': '192.0.2.10', 'keylime_rp': 8891,
+               'keylime_container': 'lists'}
+
+
+class IPAExtensionTestCase(base.DbTestCase):
+
+    block_execute = False  # runs ironic-python-agent and the stand-in
+
+    def setUp(self):
+        super().setUp()
+        self.workdir = tempfile.mkdtemp(prefix='ik-ipa-')
+        self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
+        self.token = uuidutils.generate_uuid()
+        # Fail fast on a refused connection instead of Ironic's retries.
+        self.config(max_command_attempts=1, command_timeout=60,
+                    group='agent')
+
+    def _ramdisk(self, **kwargs):
+        rd = ipa_env.Ramdisk(os.path.join(self.workdir, 'rd'), self.token,
+                             **kwargs)
+        os.makedirs(rd.workdir)
+        self.addCleanup(rd.stop)
+        self.addOnException(lambda exc_info: self.addDetail(
+            'ipa.log', testtools.content.text_content(rd.read_log())))
+        return rd
+
+    def _node(self, rd, token=None, driver_info=None,
+              state=states.CLEANWAIT):
+        return obj_utils.create_test_node(
+            self.context, uuid=uuidutils.generate_uuid(),
+            driver='fake-hardware', provision_state=state,
+            driver_info=driver_info or dict(DRIVER_INFO),
+            driver_internal_info={
+                'agent_url': rd.url,
+                'agent_secret_token': token or self.token})
+
+    def test_identity_from_real_ipa(self):
+        rd = self._ramdisk()
+        rd.start()
+        node = self._node(rd)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            info = utils.parse_driver_info(task.node)
+            reported = ramdisk.update_agent_info(task, info)
+            agent_uuid, agent = utils.agent_identity(task.node, info)
+
+        # The agent was restarted with the node's UUID and the node's
+        # registrar, read from its files by the stand-in.
+        state = rd.standin_state()
+        self.assertEqual(node.uuid, state['uuid'])
+        self.assertEqual('192.0.2.10', state['registrar_ip'])
+        self.assertEqual(8891, state['registrar_port'])
+        self.assertTrue(reported['restarted'])
+        self.assertTrue(reported['running'])
+        # What the conductor recorded and will give keylime_tenant.
+        node.refresh()
+        self.assertEqual(node.uuid,
+                         node.driver_internal_info['keylime_agent_uuid'])
+        self.assertEqual(rd.agent_port,
+                         node.driver_internal_info['keylime_agent_port'])
+        # The stand-in listens on loopback: no address is reported and the
+        # ramdisk's address (agent_url) is used.
+        self.assertNotIn('keylime_agent_address', node.driver_internal_info)
+        self.assertEqual(node.uuid, agent_uuid)
+        self.assertEqual(('127.0.0.1', rd.agent_port),
+                         (agent.host, agent.port))
+
+        # Same values again: the running agent is left alone.
+        with task_manager.acquire(self.context, node.uuid) as task:
+            info = utils.parse_driver_info(task.node)
+            again = ramdisk.update_agent_info(task, info)
+        self.assertFalse(again['restarted'])
+        self.assertEqual(1, len(rd.standin_starts()))
+
+        # get_agent_info reads what configure_agent wrote.
+        with task_manager.acquire(self.context, node.uuid) as task:
+            got = ramdisk.get_agent_info(task)
+        self.assertEqual(node.uuid, got['uuid'])
+        self.assertEqual('192.0.2.10', got['registrar_ip'])
+
+    def test_driver_info_overrides_win(self):
+        rd = self._ramdisk()
+        rd.start(image_values={'ip': '0.0.0.0', 'contact_ip': '127.0.0.1'})
+        driver_info = dict(DRIVER_INFO,
+                           keylime_agent_uuid=uuidutils.generate_uuid(),
+                           keylime_agent_port=rd.agent_port)
+        node = self._node(rd, driver_info=driver_info)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            info = utils.parse_driver_info(task.node)
+            reported = ramdisk.update_agent_info(task, info)
+            agent_uuid, agent = utils.agent_identity(task.node, info)
+        # driver_info's UUID is the one pushed to the agent.
+        self.assertEqual(driver_info['keylime_agent_uuid'],
+                         rd.standin_state()['uuid'])
+        self.assertEqual('127.0.0.1', reported['address'])
+        self.assertEqual(driver_info['keylime_agent_uuid'], agent_uuid)
+
+    def test_image_uuid_mode_unknown_uuid(self):
+        rd = self._ramdisk(uuid_mode='image')
+        rd.start(image_values={'uuid': 'hash_ek'})
+        node = self._node(rd)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            info = utils.parse_driver_info(task.node)
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  ramdisk.update_agent_info, task, info)
+        self.assertIn('hash_ek', str(e))
+        self.assertIn('DIB_KEYLIME_AGENT_UUID_MODE', str(e))
+        # The image's mode was kept: the conductor's UUID was not written.
+        self.assertEqual('hash_ek', rd.standin_state()['uuid'])
+
+    def test_wrong_token_refused(self):
+        rd = self._ramdisk()
+        rd.start()
+        node = self._node(rd, token='not-the-token')
+        with task_manager.acquire(self.context, node.uuid) as task:
+            info = utils.parse_driver_info(task.node)
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  ramdisk.update_agent_info, task, info)
+        self.assertIn('Token invalid', str(e))
+        self.assertIsNone(rd.standin_state())
+
+    def test_ramdisk_without_extension(self):
+        rd = self._ramdisk(with_keylime=False)
+        rd.start()
+        node = self._node(rd)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            info = utils.parse_driver_info(task.node)
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  ramdisk.update_agent_info, task, info)
+        self.assertIn('keylime-agent element', str(e))
+        self.assertIn('ELEMENTS_PATH', str(e))
+
+    def test_bad_registrar_refused(self):
+        rd = self._ramdisk()
+        rd.start()
+        info = dict(DRIVER_INFO)
+        node = self._node(rd, driver_info=info)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            kinfo = utils.parse_driver_info(task.node)
+            # parse_driver_info validates the registrar; the extension
+            # refuses on its own too (IPA answers 400).
+            kinfo = kinfo._replace(
+                registrar=kinfo.registrar._replace(port=70000))
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  ramdisk.update_agent_info, task, kinfo)
+        self.assertIn('registrar_port must be a port number', str(e))
+        self.assertIsNone(rd.standin_state())
+
+    def test_agent_fails_to_start(self):
+        # The service does not come up: its restart command fails.
+        rd = self._ramdisk(fail_restart=True)
+        rd.start()
+        node = self._node(rd)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            info = utils.parse_driver_info(task.node)
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  ramdisk.update_agent_info, task, info)
+        self.assertIn('could not be (re)started', str(e))
+        self.assertIn('refusing to start', str(e))
