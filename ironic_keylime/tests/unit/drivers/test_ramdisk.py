@@ -1,0 +1,225 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The conductor's side of the ramdisk's keylime extension.
+
+Ironic's AgentClient is real; only its HTTP call to the ramdisk
+(``AgentClient._command``) is replaced, since no ramdisk runs in a unit
+test. The functional test ``test_ipa_extension`` runs the real
+ironic-python-agent.
+"""
+
+from unittest import mock
+
+from ironic.common import exception
+from ironic.common import states
+from ironic.conductor import task_manager
+from ironic.drivers.modules import agent_client
+from ironic.tests.unit.objects import utils as obj_utils
+from oslo_utils import uuidutils
+
+from ironic_keylime.common import exception as kl_ironic_exception
+from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.drivers.modules.keylime import ramdisk
+from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.tests import base
+
+DRIVER_INFO = {'keylime_v': '10.0.0.2', 'keylime_r': '10.0.0.3',
+               'keylime_rp': 8891, 'keylime_container': 'lists'}
+AGENT_UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c123'
+
+
+def _ok(result):
+    return {'command_status': 'SUCCEEDED', 'command_error': None,
+            'command_result': result}
+
+
+# The HTTP call to the ramdisk: no ramdisk runs in a unit test.
+@mock.patch.object(agent_client.AgentClient, '_command', autospec=True)
+class RamdiskTestCase(base.DbTestCase):
+
+    def _node(self, state=states.CLEANWAIT, driver_info=None, **internal):
+        internal.setdefault('agent_url', 'http://10.0.0.9:9999')
+        return obj_utils.create_test_node(
+            self.context, uuid=uuidutils.generate_uuid(),
+            driver='fake-hardware', provision_state=state,
+            driver_info=driver_info or dict(DRIVER_INFO),
+            driver_internal_info=internal)
+
+    def _update(self, node):
+        with task_manager.acquire(self.context, node.uuid) as task:
+            info = utils.parse_driver_info(task.node)
+            result = ramdisk.update_agent_info(task, info)
+            identity = utils.agent_identity(task.node, info)
+        node.refresh()
+        return result, identity
+
+    def test_configures_and_records(self, mock_command):
+        node = self._node()
+        mock_command.return_value = _ok({
+            'uuid': node.uuid, 'uuid_mode': 'fixed', 'address': None,
+            'port': 9102, 'registrar_ip': '10.0.0.3',
+            'registrar_port': 8891, 'running': True, 'restarted': True})
+        result, (agent_uuid, agent) = self._update(node)
+        mock_command.assert_called_once_with(
+            mock.ANY, node=mock.ANY, method='keylime.configure_agent',
+            params={'registrar_ip': '10.0.0.3', 'registrar_port': 8891,
+                    'agent_uuid': node.uuid}, wait=True)
+        self.assertEqual(node.uuid,
+                         node.driver_internal_info['keylime_agent_uuid'])
+        self.assertEqual(9102, node.driver_internal_info['keylime_agent_port'])
+        self.assertNotIn('keylime_agent_address', node.driver_internal_info)
+        self.assertEqual(node.uuid, agent_uuid)
+        self.assertEqual(('10.0.0.9', 9102), (agent.host, agent.port))
+
+    def test_stale_values_removed(self, mock_command):
+        node = self._node(keylime_agent_address='10.9.9.9',
+                          keylime_agent_port=1)
+        mock_command.return_value = _ok({'uuid': AGENT_UUID,
+                                         'address': '10.0.0.7',
+                                         'port': None})
+        _result, (agent_uuid, agent) = self._update(node)
+        self.assertEqual(AGENT_UUID, agent_uuid)
+        self.assertEqual(('10.0.0.7', 9002), (agent.host, agent.port))
+        self.assertNotIn('keylime_agent_port', node.driver_internal_info)
+
+    def test_driver_info_uuid_pushed_and_wins(self, mock_command):
+        info = dict(DRIVER_INFO, keylime_agent_uuid=AGENT_UUID,
+                    keylime_agent_address='10.0.0.50')
+        node = self._node(driver_info=info)
+        mock_command.return_value = _ok({'uuid': AGENT_UUID,
+                                         'address': '10.0.0.50',
+                                         'port': 9002})
+        _result, (agent_uuid, agent) = self._update(node)
+        params = mock_command.call_args[1]['params']
+        self.assertEqual(AGENT_UUID, params['agent_uuid'])
+        self.assertEqual('10.0.0.50', params['contact_ip'])
+        self.assertEqual(('10.0.0.50', 9002), (agent.host, agent.port))
+
+    def test_all_overrides_skip_the_ramdisk(self, mock_command):
+        info = dict(DRIVER_INFO, keylime_agent_uuid=AGENT_UUID,
+                    keylime_agent_address='10.0.0.50',
+                    keylime_agent_port=9555)
+        node = self._node(driver_info=info)
+        result, (agent_uuid, agent) = self._update(node)
+        self.assertIsNone(result)
+        mock_command.assert_not_called()
+        self.assertEqual((AGENT_UUID, '10.0.0.50', 9555),
+                         (agent_uuid, agent.host, agent.port))
+
+    def test_no_ramdisk(self, mock_command):
+        for state, internal in [(states.CLEANWAIT, {'agent_url': None}),
+                                (states.ACTIVE, {}),
+                                (states.MANAGEABLE, {})]:
+            node = self._node(state=state, **internal)
+            with task_manager.acquire(self.context, node.uuid) as task:
+                self.assertIsNone(ramdisk.update_agent_info(
+                    task, utils.parse_driver_info(task.node)))
+        mock_command.assert_not_called()
+
+    def test_ramdisk_states(self, mock_command):
+        mock_command.return_value = _ok({'uuid': AGENT_UUID, 'port': 9002})
+        for state in (states.DEPLOYING, states.DEPLOYWAIT, states.CLEANING,
+                      states.SERVICING, states.SERVICEWAIT):
+            self._update(self._node(state=state))
+        self.assertEqual(5, mock_command.call_count)
+
+    def test_extension_missing(self, mock_command):
+        # What Ironic's client raises for IPA's 404 on an unknown
+        # extension and 400 on an unknown command (seen in the functional
+        # test with a real ironic-python-agent).
+        for status, error in [
+                (404, 'Not found: Extension with id keylime not found.'),
+                (400, 'Invalid command: Unknown command: configure_agent')]:
+            mock_command.side_effect = exception.AgentAPIError(
+                node='n', status=status, error=error)
+            node = self._node()
+            with task_manager.acquire(self.context, node.uuid) as task:
+                e = self.assertRaises(
+                    kl_ironic_exception.AttestationFailure,
+                    ramdisk.update_agent_info, task,
+                    utils.parse_driver_info(task.node))
+            self.assertIn('keylime-agent element', str(e))
+            self.assertIn(error, str(e))
+
+    def test_refused(self, mock_command):
+        mock_command.side_effect = exception.AgentAPIError(
+            node='n', status=400, error='Invalid command parameters: '
+            'keylime.configure_agent: registrar_port must be a port')
+        node = self._node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  ramdisk.update_agent_info, task,
+                                  utils.parse_driver_info(task.node))
+        self.assertIn('refused keylime.configure_agent', str(e))
+        self.assertNotIn('element', str(e))
+
+    def test_command_failed(self, mock_command):
+        mock_command.return_value = {
+            'command_status': 'FAILED', 'command_result': None,
+            'command_error': {'type': 'CommandExecutionError',
+                              'details': 'the Keylime agent does not '
+                                         'listen'}}
+        node = self._node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  ramdisk.update_agent_info, task,
+                                  utils.parse_driver_info(task.node))
+        self.assertIn('failed in the ramdisk: the Keylime agent does not '
+                      'listen', str(e))
+
+    def test_unreachable(self, mock_command):
+        mock_command.side_effect = exception.AgentConnectionFailed(
+            reason='connection refused')
+        node = self._node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  ramdisk.update_agent_info, task,
+                                  utils.parse_driver_info(task.node))
+        self.assertIn('connection refused', str(e))
+
+    def test_uuid_unknown(self, mock_command):
+        mock_command.return_value = _ok({'uuid': None,
+                                         'uuid_mode': 'hash_ek',
+                                         'port': 9002})
+        node = self._node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  ramdisk.update_agent_info, task,
+                                  utils.parse_driver_info(task.node))
+        self.assertIn('uuid mode "hash_ek"', str(e))
+
+    def test_get_agent_info(self, mock_command):
+        mock_command.return_value = _ok({'uuid': AGENT_UUID})
+        node = self._node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            self.assertEqual({'uuid': AGENT_UUID},
+                             ramdisk.get_agent_info(task))
+        mock_command.assert_called_once_with(
+            mock.ANY, node=mock.ANY, method='keylime.get_agent_info',
+            params={}, wait=True)
+
+    def test_start_attestation_asks_the_ramdisk_first(self, mock_command):
+        # The one call in KeylimeAttestation.start_attestation: a ramdisk
+        # without the extension stops the attestation before any
+        # keylime_tenant runs.
+        mock_command.side_effect = exception.AgentAPIError(
+            node='n', status=404,
+            error='Not found: Extension with id keylime not found.')
+        node = self._node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            e = self.assertRaises(
+                kl_ironic_exception.AttestationFailure,
+                attestation.KeylimeAttestation().start_attestation, task)
+        self.assertIn('keylime-agent element', str(e))
+        node.refresh()
+        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
