@@ -24,6 +24,7 @@ export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 SWIFT_VERSION=${SWIFT_VERSION:-2.38.3}
 VENV=$IRONIC_KEYLIME_HARNESS_DIR/venvs/swift
 KINDS="account container object proxy"
+HELPER=$TOP/tools/swift/helper.py
 
 usage() {
     sed -n '2,16p' "$0" >&2
@@ -69,28 +70,9 @@ start_server() {
 # Wait until a server answers OK on /healthcheck: wait_ready RUNDIR KIND.
 wait_ready() {
     local rundir=$1 kind=$2
-    "$VENV/bin/python" - "$(port_of "$rundir" "$kind")" \
-        "$(cat "$rundir/run/$kind.pid")" <<'EOF' || {
-import os
-import sys
-import time
-import urllib.request
-
-port, pid = int(sys.argv[1]), int(sys.argv[2])
-deadline = time.time() + 60
-while time.time() < deadline:
-    if not os.path.exists('/proc/%d' % pid):
-        sys.exit('server (pid %d) died' % pid)
-    try:
-        with urllib.request.urlopen(
-                'http://127.0.0.1:%d/healthcheck' % port, timeout=2) as r:
-            if r.read() == b'OK':
-                sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.1)
-sys.exit('no answer on port %d' % port)
-EOF
+    "$VENV/bin/python" "$HELPER" wait-ready \
+        "$(port_of "$rundir" "$kind")" \
+        "$(cat "$rundir/run/$kind.pid")" || {
         log "$kind-server did not start; see $rundir/log/$kind.log"
         tail -n 20 "$rundir/log/$kind.log" >&2
         return 1
@@ -99,19 +81,9 @@ EOF
 
 write_configs() {
     local rundir=$1 ports kind
-    read -r -a ports < <("$VENV/bin/python" - <<'EOF'
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks:
-    s.bind(('127.0.0.1', 0))
-print(' '.join(str(s.getsockname()[1]) for s in socks))
-EOF
-)
+    read -r -a ports < <("$VENV/bin/python" "$HELPER" ports 4)
     local secrets
-    read -r -a secrets < <("$VENV/bin/python" -c '
-import base64, os
-print(os.urandom(8).hex(), os.urandom(8).hex(),
-      base64.urlsafe_b64encode(os.urandom(32)).decode())')
+    read -r -a secrets < <("$VENV/bin/python" "$HELPER" secrets)
     # With swift_dir other than /etc/swift only [swift-hash] is read.
     cat >"$rundir/etc/swift.conf" <<EOF
 [swift-hash]
@@ -222,17 +194,8 @@ start() {
     done
     local proxy_port storage_url
     proxy_port=$(port_of "$rundir" proxy)
-    storage_url=$("$VENV/bin/python" - "$proxy_port" <<'EOF'
-import sys
-import urllib.request
-
-req = urllib.request.Request(
-    'http://127.0.0.1:%s/auth/v1.0' % sys.argv[1],
-    headers={'X-Auth-User': 'test:tester', 'X-Auth-Key': 'testing'})
-with urllib.request.urlopen(req, timeout=10) as r:
-    print(r.headers['X-Storage-Url'])
-EOF
-) || { stop "$rundir"; return 1; }
+    storage_url=$("$VENV/bin/python" "$HELPER" storage-url "$proxy_port" \
+        test:tester testing) || { stop "$rundir"; return 1; }
     cat >"$rundir/swift.env" <<EOF
 SWIFT_HARNESS_DIR=$rundir
 SWIFT_HARNESS_BIN=$VENV/bin
