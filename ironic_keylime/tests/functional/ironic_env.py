@@ -43,6 +43,10 @@ KEYLIME_ENV = ('KEYLIME_HARNESS_TENANT', 'KEYLIME_HARNESS_TENANT_CONFIG',
                'KEYLIME_HARNESS_AGENT_UUID', 'KEYLIME_HARNESS_AGENT_ADDRESS',
                'KEYLIME_HARNESS_AGENT_PORT', 'KEYLIME_HARNESS_ALLOWLIST',
                'KEYLIME_HARNESS_EXCLUDELIST')
+#: Provision states the conductor moves on from by itself.
+TRANSITIONAL = ('deploying', 'wait call-back', 'cleaning', 'clean wait',
+                'verifying', 'servicing', 'service wait', 'deleting',
+                'inspecting', 'inspect wait')
 
 
 class IronicError(Exception):
@@ -334,9 +338,11 @@ class IronicEnv(object):
         while True:
             node = self.conn.baremetal.get_node(node_id)
             state = node.provision_state
-            if not node.target_provision_state and state not in (
-                    'deploying', 'wait call-back', 'cleaning',
-                    'clean wait', 'verifying', 'servicing', 'service wait'):
+            # A failed state keeps its target (e.g. "deploy failed" to
+            # "active").
+            if state not in TRANSITIONAL and (
+                    not node.target_provision_state
+                    or state.endswith('failed')):
                 if state != expected:
                     raise IronicError(
                         'node %s is in %s, not %s; last_error: %s' % (
