@@ -1,0 +1,43 @@
+#!/bin/bash
+# Build-time settings of the keylime-agent element (see README.rst).
+
+# The registrar the agent registers with until the conductor configures
+# it (keylime.configure_agent, before each attestation).
+export DIB_KEYLIME_AGENT_REGISTRAR_IP=${DIB_KEYLIME_AGENT_REGISTRAR_IP:-127.0.0.1}
+export DIB_KEYLIME_AGENT_REGISTRAR_PORT=${DIB_KEYLIME_AGENT_REGISTRAR_PORT:-8890}
+# The port the agent listens on (all addresses of the ramdisk).
+export DIB_KEYLIME_AGENT_PORT=${DIB_KEYLIME_AGENT_PORT:-9002}
+# Where the agent's UUID comes from: "node" (the conductor gives it, the
+# node's UUID by default), or one of the agent's own modes: "hash_ek",
+# "generate", "dmidecode", "hostname", or a fixed UUID.
+export DIB_KEYLIME_AGENT_UUID_MODE=${DIB_KEYLIME_AGENT_UUID_MODE:-node}
+# The verifier's CA certificate (cv_ca/cacert.crt), a file on the build
+# host: the agent accepts the verifier and tenant signed by it (mTLS).
+export DIB_KEYLIME_AGENT_CA_CERT=${DIB_KEYLIME_AGENT_CA_CERT:-}
+# A keylime_agent binary on the build host, for distributions without a
+# package. Empty: the distribution's package.
+export DIB_KEYLIME_AGENT_BINARY=${DIB_KEYLIME_AGENT_BINARY:-}
+# ironic-keylime, installed into ironic-python-agent's environment for the
+# keylime extension: a source directory, a wheel or sdist, or a pip
+# requirement. Empty: the source tree holding this element when it is
+# one, else "ironic-keylime" from the package index.
+export DIB_IRONIC_KEYLIME_SOURCE=${DIB_IRONIC_KEYLIME_SOURCE:-}
+# The IMA hash algorithm of the nodes (length of the allowlist digests).
+export DIB_KEYLIME_AGENT_IMA_HASH=${DIB_KEYLIME_AGENT_IMA_HASH:-sha256}
+# A file of extra excludelist lines (regular expressions).
+export DIB_KEYLIME_AGENT_EXCLUDELIST=${DIB_KEYLIME_AGENT_EXCLUDELIST:-}
+# Where the lists go; empty: "<image name>.keylime" next to the image.
+export DIB_KEYLIME_AGENT_LISTS_DIR=${DIB_KEYLIME_AGENT_LISTS_DIR:-}
+
+if [ -n "$DIB_KEYLIME_AGENT_BINARY" ]; then
+    export DIB_KEYLIME_AGENT_INSTALL=binary
+else
+    case "${DISTRO_NAME:-}" in
+        fedora|centos|rhel|rocky|almalinux)
+            export DIB_KEYLIME_AGENT_INSTALL=package
+            ;;
+        *)
+            export DIB_KEYLIME_AGENT_INSTALL=none
+            ;;
+    esac
+fi
