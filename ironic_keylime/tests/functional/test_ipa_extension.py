@@ -21,10 +21,15 @@ configuration files the way the Rust agent does and listens on the
 configured port.
 """
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
+import fixtures
+import testtools
 import testtools.content
 
 from ironic.common import states
@@ -197,3 +202,64 @@ class IPAExtensionTestCase(base.DbTestCase):
                                   ramdisk.update_agent_info, task, info)
         self.assertIn('could not be (re)started', str(e))
         self.assertIn('refusing to start', str(e))
+
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
+                                   '..'))
+
+
+def keylime_venv():
+    """The Keylime 7 virtualenv of tools/keylime/harness.sh."""
+    harness = os.environ.get('IRONIC_KEYLIME_HARNESS_DIR') or os.path.join(
+        TOP, '.harness')
+    return os.environ.get('IRONIC_KEYLIME_VENV') or os.path.join(
+        harness, 'venvs', 'keylime7')
+
+
+class ImageListsAcceptedByKeylime(testtools.TestCase):
+    """The keylime-agent element's lists, judged by Keylime 7's own tools.
+
+    The element's generator runs on a real directory tree; Keylime's
+    converters (keylime_convert_runtime_policy, keylime-policy) turn the
+    lists into runtime policies, Keylime validates them, and Keylime's
+    IMA code checks measurement lists of the tree's files against them
+    (tools/elements/keylime_accepts_lists.py).
+    """
+
+    def test_accepted(self):
+        from ironic_keylime.tests.unit.ipa import test_image_lists
+
+        python = os.path.join(keylime_venv(), 'bin', 'python')
+        if not os.path.exists(python):
+            self.fail('No Keylime 7 virtualenv at %s: run '
+                      '"tools/keylime/harness.sh setup" (or set '
+                      'IRONIC_KEYLIME_VENV)' % keylime_venv())
+        tmp = self.useFixture(fixtures.TempDir()).path
+        root = os.path.join(tmp, 'root')
+        lists = os.path.join(tmp, 'lists')
+        work = os.path.join(tmp, 'work')
+        os.makedirs(root)
+        os.makedirs(work)
+        test_image_lists.make_tree(root)
+        subprocess.run([sys.executable, test_image_lists.SCRIPT, '--root',
+                        root, '--output-dir', lists], check=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.run(
+            [python, os.path.join(TOP, 'tools', 'elements',
+                                  'keylime_accepts_lists.py'),
+             '--lists', lists, '--root', root, '--workdir', work,
+             '--sample', '/usr/bin/python3', '--sample', '/usr/bin/sh',
+             '--sample', '/opt/with space/run me'],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            universal_newlines=True, check=False)
+        self.addDetail('stderr', testtools.content.text_content(proc.stderr))
+        self.assertEqual(0, proc.returncode, proc.stdout)
+        results = json.loads(proc.stdout)
+        for tool in ('keylime_convert_runtime_policy', 'keylime-policy'):
+            entry = results[tool]
+            self.assertTrue(entry['valid'], entry)
+            self.assertEqual(['0' * 64], entry['boot_aggregate'])
+            self.assertEqual(4, entry['digests'])
+            self.assertEqual(('PASS', 'PASS', 'FAIL'),
+                             (entry['measured'], entry['excluded'],
+                              entry['tampered']))
