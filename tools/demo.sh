@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# The main job of ironic-keylime, end to end, on local defaults.
+#
+# On a fresh Debian 12 machine (run as root to let it install system
+# packages), this:
+#   1. installs what is missing: system packages, and virtualenvs for
+#      Keylime, Swift and Ironic 39 with ironic-keylime (under .harness/);
+#   2. starts a real Keylime (verifier, registrar, tenant) with an agent
+#      on a software TPM, a real Swift, and a real Ironic started with
+#      ironic-attest, all on 127.0.0.1;
+#   3. uploads the node's golden lists to Swift;
+#   4. enrolls a node with the keylime attestation interface;
+#   5. deploys it: Keylime attests it, PASS;
+#   6. tampers with the node (a file that is not in the allowlist is
+#      measured) and deploys it again: FAIL, the deployment fails, and
+#      Ironic says why;
+#   7. prints a summary, and stops everything it started.
+#
+# Exit status 0 when both verdicts came out as expected.
+# IRONIC_KEYLIME_DEMO_KEEP=1 keeps the run directory (logs, configs).
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
+# shellcheck source=tools/common.sh
+. "$TOP/tools/common.sh"
+
+KEYLIME=$TOP/tools/keylime/harness.sh
+SWIFT=$TOP/tools/swift/harness.sh
+IRONIC=$TOP/tools/ironic/harness.sh
+NODE=demo-node
+CONTAINER=demo-node-lists
+TAMPERED_FILE=/usr/bin/not-in-the-allowlist
+WAIT=300
+
+STAGE=0
+stage() {
+    STAGE=$((STAGE + 1))
+    echo
+    echo "==> [$STAGE/8] $*"
+}
+
+say() {
+    echo "    $*"
+}
+
+RUN=
+cleanup() {
+    local rc=$?
+    trap - EXIT
+    if [ -n "$RUN" ]; then
+        echo
+        echo "==> Stopping everything the demo started"
+        "$IRONIC" stop "$RUN/ironic" || true
+        "$SWIFT" stop "$RUN/swift" >/dev/null 2>&1 || true
+        "$KEYLIME" stop "$RUN/keylime" >/dev/null 2>&1 || true
+        if [ $rc -ne 0 ] || [ -n "${IRONIC_KEYLIME_DEMO_KEEP:-}" ]; then
+            say "logs and configuration kept in $RUN"
+        else
+            rm -rf "$RUN"
+        fi
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+
+stage "Installing what is missing (system packages as root; virtualenvs" \
+    "in $IRONIC_KEYLIME_HARNESS_DIR)"
+"$KEYLIME" setup
+"$SWIFT" setup
+"$IRONIC" setup
+say "done"
+
+mkdir -p "$IRONIC_KEYLIME_HARNESS_DIR"
+RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/demo.XXXXXX")
+
+stage "Starting Keylime 7.14.3 (verifier, registrar) and an agent on a" \
+    "software TPM (swtpm)"
+"$KEYLIME" start "$RUN/keylime"
+set -a
+# shellcheck disable=SC1091
+. "$RUN/keylime/keylime.env"
+set +a
+say "verifier $KEYLIME_HARNESS_VERIFIER:$KEYLIME_HARNESS_VERIFIER_PORT," \
+    "registrar $KEYLIME_HARNESS_REGISTRAR:$KEYLIME_HARNESS_REGISTRAR_PORT," \
+    "agent $KEYLIME_HARNESS_AGENT_UUID"
+
+stage "Starting Swift (one-replica cluster, tempauth)"
+"$SWIFT" start "$RUN/swift"
+set -a
+# shellcheck disable=SC1091
+. "$RUN/swift/swift.env"
+set +a
+say "proxy $SWIFT_HARNESS_AUTH_URL"
+
+stage "Starting Ironic 39 with ironic-keylime (ironic-attest: sqlite," \
+    "noauth, fake-hardware)"
+"$IRONIC" start "$RUN/ironic"
+set -a
+# shellcheck disable=SC1091
+. "$RUN/ironic/ironic.env"
+set +a
+export OS_AUTH_TYPE=none OS_ENDPOINT=$IRONIC_HARNESS_URL
+BM=$IRONIC_HARNESS_BIN/baremetal
+say "attestation interfaces of fake-hardware:" \
+    "$("$BM" driver show fake-hardware -f value \
+        -c enabled_attestation_interfaces)"
+
+stage "Uploading the node's golden allowlist and excludelist to Swift" \
+    "container $CONTAINER"
+OS_AUTH_TYPE=v1password OS_AUTH_URL=$SWIFT_HARNESS_AUTH_URL \
+    OS_USERNAME=$SWIFT_HARNESS_USER OS_PASSWORD=$SWIFT_HARNESS_KEY \
+    "$IRONIC_HARNESS_BIN/ironic-keylime-lists" upload \
+    --container "$CONTAINER" \
+    --allowlist "$KEYLIME_HARNESS_ALLOWLIST" \
+    --excludelist "$KEYLIME_HARNESS_EXCLUDELIST" | sed 's/^/    /'
+
+stage "Enrolling node $NODE with the keylime attestation interface"
+# fake-hardware has no ramdisk to report the node's Keylime agent: name
+# the harness's agent in driver_info.
+"$BM" node create --driver fake-hardware --name "$NODE" \
+    --driver-info attestation_interface=keylime \
+    --driver-info "keylime_v=$KEYLIME_HARNESS_VERIFIER" \
+    --driver-info "keylime_vp=$KEYLIME_HARNESS_VERIFIER_PORT" \
+    --driver-info "keylime_r=$KEYLIME_HARNESS_REGISTRAR" \
+    --driver-info "keylime_rp=$KEYLIME_HARNESS_REGISTRAR_PORT" \
+    --driver-info "keylime_container=$CONTAINER" \
+    --driver-info "keylime_agent_uuid=$KEYLIME_HARNESS_AGENT_UUID" \
+    --driver-info "keylime_agent_address=$KEYLIME_HARNESS_AGENT_ADDRESS" \
+    --driver-info "keylime_agent_port=$KEYLIME_HARNESS_AGENT_PORT" \
+    -f value -c uuid | sed 's/^/    node uuid: /'
+"$BM" node validate "$NODE" -f value -c Interface -c Result \
+    | grep -E '^(attestation|deploy|power) ' | sed 's/^/    validate: /'
+"$BM" node manage "$NODE" --wait 60
+say "automated cleaning runs the attest clean step too ..."
+"$BM" node provide "$NODE" --wait "$WAIT"
+say "node is $("$BM" node show "$NODE" -f value -c provision_state)"
+
+# The attestation verdicts of the node's history, oldest first.
+verdicts() {
+    "$BM" node history list "$NODE" --long -f json \
+        | "$IRONIC_HARNESS_BIN/python" "$TOP/tools/ironic/verdicts.py"
+}
+
+stage "Deploying $NODE: Keylime attests it before the image is written" \
+    "(expect PASS)"
+first_rc=0
+"$BM" node deploy "$NODE" --wait "$WAIT" || first_rc=$?
+FIRST_STATE=$("$BM" node show "$NODE" -f value -c provision_state)
+FIRST_VERDICT=$(verdicts | tail -n 1)
+say "node is $FIRST_STATE"
+say "verdict: $FIRST_VERDICT"
+[ $first_rc -eq 0 ] || say "deployment failed: $("$BM" node show "$NODE" \
+    -f value -c last_error)"
+say "undeploying (cleaning attests again) ..."
+"$BM" node undeploy "$NODE" --wait "$WAIT" || true
+
+stage "Tampering with the node ($TAMPERED_FILE is executed and measured;" \
+    "it is not in the allowlist) and deploying again (expect FAIL)"
+"$KEYLIME" tamper "$RUN/keylime" "$TAMPERED_FILE"
+second_rc=0
+"$BM" node deploy "$NODE" --wait "$WAIT" 2>/dev/null || second_rc=$?
+SECOND_STATE=$("$BM" node show "$NODE" -f value -c provision_state)
+SECOND_ERROR=$("$BM" node show "$NODE" -f value -c last_error)
+say "node is $SECOND_STATE (deploy command exit status $second_rc)"
+say "last_error: $SECOND_ERROR"
+
+echo
+echo "==> Summary"
+echo "    Node $NODE (fake-hardware, attestation interface keylime, lists" \
+    "from Swift container $CONTAINER):"
+echo "    Attestation verdicts in the node's history (oldest first):"
+verdicts | sed 's/^/      /'
+echo "    1st deployment (untouched node): $FIRST_STATE"
+echo "    2nd deployment (tampered node):  $SECOND_STATE"
+echo "        reason: $SECOND_ERROR"
+ok=1
+[ "$FIRST_STATE" = active ] && [[ $FIRST_VERDICT == *PASS* ]] || ok=0
+[ "$SECOND_STATE" = "deploy failed" ] && [[ $SECOND_ERROR == *FAIL* ]] \
+    || ok=0
+if [ $ok = 1 ]; then
+    echo "    RESULT: as expected - the untouched node passed attestation" \
+        "and was deployed; the tampered node failed it and was not."
+else
+    echo "    RESULT: NOT as expected; see the logs in $RUN"
+    IRONIC_KEYLIME_DEMO_KEEP=1
+    exit 1
+fi

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# A real Ironic 39 with ironic-keylime on 127.0.0.1, from nothing: the
+# all-in-one ironic-attest (API and conductor in one service), sqlite,
+# noauth, no RPC bus, fake-hardware, the attestation interfaces enabled.
+#
+#   harness.sh setup            virtualenv with Ironic 39, ironic-keylime
+#                               (this checkout) and python-ironicclient
+#   harness.sh start RUNDIR     write ironic.conf, create the database,
+#                               start ironic-attest, write ironic.env
+#   harness.sh stop RUNDIR      stop the ironic-attest started there
+#
+# start reads the Keylime harness's environment (KEYLIME_HARNESS_*, for
+# [keylime]) and, when present, the Swift harness's (SWIFT_HARNESS_*, for
+# Ironic's [swift] group). IRONIC_HARNESS_PORT sets the API port (6385);
+# IRONIC_HARNESS_CONF_EXTRA names a file appended to ironic.conf.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
+# shellcheck source=tools/common.sh
+. "$TOP/tools/common.sh"
+
+IRONIC_VERSION='ironic>=39.0.0,<40'
+VENV=${IRONIC_HARNESS_VENV:-$IRONIC_KEYLIME_HARNESS_DIR/venvs/ironic}
+PORT=${IRONIC_HARNESS_PORT:-6385}
+
+setup() {
+    ensure_venv_support
+    if [ -f "$VENV/.ready" ]; then
+        return 0
+    fi
+    log "creating $VENV (Ironic 39, ironic-keylime, python-ironicclient)"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q "$IRONIC_VERSION" python-ironicclient
+    "$VENV/bin/pip" install -q -e "$TOP"
+    touch "$VENV/.ready"
+}
+
+write_conf() {  # write_conf RUNDIR
+    local run=$1
+    cat >"$run/ironic.conf" <<EOF
+[DEFAULT]
+auth_strategy = noauth
+rpc_transport = none
+host = ironic-keylime-demo
+debug = true
+log_file = $run/ironic.log
+use_stderr = false
+state_path = $run/state
+tempdir = $run/tmp
+enabled_hardware_types = fake-hardware
+enabled_boot_interfaces = fake
+enabled_console_interfaces = no-console
+enabled_deploy_interfaces = fake
+enabled_firmware_interfaces = no-firmware
+enabled_inspect_interfaces = no-inspect
+enabled_management_interfaces = fake
+enabled_network_interfaces = noop
+enabled_power_interfaces = fake
+enabled_raid_interfaces = no-raid
+enabled_rescue_interfaces = no-rescue
+enabled_storage_interfaces = noop
+enabled_vendor_interfaces = no-vendor
+enabled_bios_interfaces = no-bios
+enabled_attestation_interfaces = no-attestation,keylime
+default_attestation_interface = no-attestation
+default_resource_class = baremetal
+
+[api]
+host_ip = 127.0.0.1
+port = $PORT
+
+[conductor]
+automated_clean = ${IRONIC_HARNESS_AUTOMATED_CLEAN:-true}
+check_provision_state_interval = 2
+sync_power_state_interval = 60
+
+[database]
+connection = sqlite:///$run/ironic.sqlite
+
+[dhcp]
+dhcp_provider = none
+
+[oslo_concurrency]
+lock_path = $run/locks
+
+[keylime]
+tenant_path = ${KEYLIME_HARNESS_TENANT:-keylime_tenant}
+tenant_config = ${KEYLIME_HARNESS_TENANT_CONFIG:-}
+tenant_cert_dir = ${KEYLIME_HARNESS_CERT_DIR:-}
+status_poll_interval = 2
+attestation_timeout = 120
+EOF
+    if [ -n "${SWIFT_HARNESS_AUTH_URL:-}" ]; then
+        cat >>"$run/ironic.conf" <<EOF
+
+[swift]
+auth_type = v1password
+auth_url = $SWIFT_HARNESS_AUTH_URL
+username = $SWIFT_HARNESS_USER
+password = $SWIFT_HARNESS_KEY
+EOF
+    fi
+    if [ -n "${IRONIC_HARNESS_CONF_EXTRA:-}" ]; then
+        cat "$IRONIC_HARNESS_CONF_EXTRA" >>"$run/ironic.conf"
+    fi
+}
+
+wait_ironic() {  # wait_ironic RUNDIR SECONDS
+    local run=$1
+    local end
+    end=$(( $(date +%s) + $2 ))
+    # The API answers before the conductor registered its hardware types.
+    until "$VENV/bin/python" - "$PORT" <<'EOF' 2>/dev/null
+import sys
+import requests
+resp = requests.get('http://127.0.0.1:%s/v1/drivers' % sys.argv[1],
+                    headers={'X-OpenStack-Ironic-API-Version': 'latest'},
+                    timeout=5)
+sys.exit(0 if any(d['name'] == 'fake-hardware'
+                  for d in resp.json()['drivers']) else 1)
+EOF
+    do
+        if ! kill -0 "$(cat "$run/ironic.pid")" 2>/dev/null; then
+            log "ironic-attest exited; end of $run/ironic.log:"
+            tail -n 30 "$run/ironic.log" >&2 || true
+            return 1
+        fi
+        if [ "$(date +%s)" -ge "$end" ]; then
+            log "ironic-attest not up after $2 s; see $run/ironic.log"
+            return 1
+        fi
+        sleep 0.5
+    done
+}
+
+start() {  # start RUNDIR
+    local run=$1
+    mkdir -p "$run/locks" "$run/tmp" "$run/state"
+    port_free "$PORT"
+    write_conf "$run"
+    "$VENV/bin/ironic-dbsync" --config-file "$run/ironic.conf" \
+        create_schema >"$run/dbsync.log" 2>&1
+    # setsid: its own process group (it forks a worker), stopped as one.
+    setsid "$VENV/bin/ironic-attest" --config-file "$run/ironic.conf" \
+        >"$run/ironic-attest.out" 2>&1 </dev/null &
+    echo $! >"$run/ironic.pid"
+    wait_ironic "$run" 120
+    cat >"$run/ironic.env" <<EOF
+IRONIC_HARNESS_DIR=$run
+IRONIC_HARNESS_URL=http://127.0.0.1:$PORT
+IRONIC_HARNESS_BIN=$VENV/bin
+IRONIC_HARNESS_CONF=$run/ironic.conf
+IRONIC_HARNESS_LOG=$run/ironic.log
+EOF
+    log "ironic-attest up on 127.0.0.1:$PORT (pid $(cat "$run/ironic.pid"))"
+}
+
+stop() {  # stop RUNDIR
+    local run=$1
+    local pid
+    [ -f "$run/ironic.pid" ] || return 0
+    pid=$(cat "$run/ironic.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" || true
+        for _ in $(seq 1 60); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.5
+        done
+    fi
+    # Workers of the group that outlived the service.
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$run/ironic.pid"
+}
+
+case "${1:-}" in
+    setup) setup ;;
+    start) start "${2:?RUNDIR}" ;;
+    stop) stop "${2:?RUNDIR}" ;;
+    *)
+        echo "usage: $0 setup | start RUNDIR | stop RUNDIR" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,31 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Print the attestation verdicts of a node history, oldest first.
+
+Reads ``baremetal node history list NODE --long -f json`` on stdin and
+prints ``SEVERITY EVENT`` per attestation event.
+"""
+
+import json
+import sys
+
+
+def main():
+    events = sorted(json.load(sys.stdin), key=lambda e: e['Created At'])
+    for event in events:
+        if event['Event Type'] == 'attestation':
+            print('%s %s' % (event['Severity'], event['Event']))
+
+
+if __name__ == '__main__':
+    main()
