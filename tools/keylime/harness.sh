@@ -110,6 +110,15 @@ start_swtpm() {
         --ctrl type=tcp,port=2322,bindaddr=127.0.0.1 \
         --flags not-need-init,startup-clear
     wait_port "$SWTPM_PORT" 20
+    # An unorderly stop counts against dictionary-attack protection: after
+    # a few resets the TPM would refuse the agent's AK (lockout).
+    tpm2_dictionarylockout --clear-lockout >>"$RUN/logs/swtpm.log" 2>&1 ||
+        log "could not clear the TPM's lockout (see $RUN/logs/swtpm.log)"
+}
+
+stop_swtpm() {
+    tpm2_shutdown >>"$RUN/logs/swtpm.log" 2>&1 || true
+    stop_bg swtpm
 }
 
 # A clean node: boot_aggregate and CLEAN_FILES, extended into PCR 10.
@@ -129,6 +138,10 @@ start_service() {  # start_service verifier|registrar
         registrar) port=${REGISTRAR_PORTS[1]} ;;
         *) log "unknown service $1"; return 2 ;;
     esac
+    # Already running: nothing to do.
+    if kill -0 "$(cat "$RUN/pids/$1" 2>/dev/null)" 2>/dev/null; then
+        return 0
+    fi
     port_free "$port"
     (
         # shellcheck disable=SC1091
@@ -261,9 +274,12 @@ start() {
 stop() {
     local name
     [ -d "$RUN/pids" ] || return 0
-    for name in agent registrar verifier swtpm; do
+    for name in agent registrar verifier; do
         stop_bg "$name"
     done
+    if [ -f "$RUN/pids/swtpm" ]; then
+        stop_swtpm
+    fi
     rmdir /run/keylime 2>/dev/null || true
 }
 
@@ -287,7 +303,7 @@ reset() {
     tenant -c delete -u "$AGENT_UUID"
     tenant -c regdelete -u "$AGENT_UUID"
     stop_bg agent
-    stop_bg swtpm
+    stop_swtpm
     start_swtpm
     init_ima
     start_agent
