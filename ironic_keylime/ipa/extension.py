@@ -79,11 +79,13 @@ opts = [
                min=1,
                help='Seconds restart_command and status_command may run.'),
     cfg.IntOpt('start_timeout',
-               default=60,
+               default=30,
                min=0,
                help='Seconds to wait, after a restart, for the agent to '
                     'listen on its port (it registers with the registrar '
-                    'first). 0: do not wait.'),
+                    'first). 0: do not wait. Keep the whole command within '
+                    'the conductor\'s [agent]command_timeout (60 s by '
+                    'default).'),
 ]
 
 CONF.register_opts(opts, group='keylime_agent')
