@@ -30,6 +30,7 @@ import uuid
 import testtools
 from testtools import content
 
+from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.tests.functional import ironic_env
 
 # Keylime's verifier reports a tampered agent within a few quotes
@@ -120,13 +121,13 @@ class IronicTestCase(testtools.TestCase):
     def assertVerifierHasNoAgent(self):
         """The harness's agent is not on the verifier."""
         k = self.keylime
-        env = dict(os.environ,
-                   KEYLIME_TENANT_CONFIG=k['KEYLIME_HARNESS_TENANT_CONFIG'])
-        result = subprocess.run(
-            [k['KEYLIME_HARNESS_TENANT'], '-c', 'cvlist',
-             '-v', k['KEYLIME_HARNESS_VERIFIER'],
-             '-vp', k['KEYLIME_HARNESS_VERIFIER_PORT']],
-            env=env, capture_output=True, text=True, timeout=60)
+        # The tenant as the conductor runs it (same environment).
+        tenant = kl_tenant.Tenant(k['KEYLIME_HARNESS_TENANT'],
+                                  k['KEYLIME_HARNESS_TENANT_CONFIG'],
+                                  k['KEYLIME_HARNESS_CERT_DIR'])
+        result = tenant.run(['-c', 'cvlist',
+                             '-v', k['KEYLIME_HARNESS_VERIFIER'],
+                             '-vp', k['KEYLIME_HARNESS_VERIFIER_PORT']])
         self.assertIn('uuids', result.stdout, result.stdout[-2000:])
         self.assertNotIn(k['KEYLIME_HARNESS_AGENT_UUID'], result.stdout)
 
@@ -198,22 +199,34 @@ class AttestationWorkflowTestCase(IronicTestCase):
     def test_deploy_steps_and_templates_name_the_attest_step(self):
         node = self.keylime_node('steps')
         self.provide(node)
-        before = len(self.verdicts(node))
-        # A deploy template: accepted by the API, run by the conductor.
+        count = len(self.verdicts(node))
+        # A deploy template that disables the attest step (priority 0):
+        # accepted by the API and applied by the conductor.
         self.ironic.baremetal(
-            'deploy', 'template', 'create', 'CUSTOM_ATTESTED_AGAIN',
+            'deploy', 'template', 'create', 'CUSTOM_NO_ATTESTATION',
             '--steps', '[{"interface": "attestation", "step": "attest", '
-            '"args": {}, "priority": 70}]')
+            '"args": {}, "priority": 0}]')
         self.ironic.baremetal('node', 'add', 'trait', node.id,
-                              'CUSTOM_ATTESTED_AGAIN')
+                              'CUSTOM_NO_ATTESTATION')
+        self.ironic.baremetal('node', 'set', node.id, '--instance-info',
+                              'traits=["CUSTOM_NO_ATTESTATION"]')
+        node = self.deploy(node)
+        self.assertEqual(count, len(self.verdicts(node)))
+        # Undeploying cleans, and cleaning attests.
+        self.ironic.provision(node.id, 'deleted', 'available',
+                              timeout=TIMEOUT)
+        count = len(self.verdicts(node))
+        # User deploy steps name it again: they win over the template.
+        self.ironic.baremetal('node', 'set', node.id, '--instance-info',
+                              'traits=["CUSTOM_NO_ATTESTATION"]')
         self.ironic.baremetal(
             'node', 'deploy', node.id, '--wait', str(TIMEOUT),
             '--deploy-steps', '[{"interface": "attestation", "step": '
             '"attest", "args": {}, "priority": 95}]')
         node = self.ironic.wait_state(node.id, 'active')
-        self.assertEqual(before + 1, len(self.verdicts(node)))
-        self.ironic.provision(node.id, 'deleted', 'available',
-                              timeout=TIMEOUT)
+        verdicts = self.verdicts(node)
+        self.assertEqual(count + 1, len(verdicts))
+        self.assertIn('PASS', verdicts[-1][1])
 
     def test_stock_nodes_deploy_as_before(self):
         for info in ({'attestation_interface': 'no-attestation'}, {}):
