@@ -1,0 +1,194 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The real Keylime of the functional tests (tools/keylime/harness.sh).
+
+``tools/functional.sh`` starts it and exports ``RUNDIR/keylime.env``;
+these helpers read that environment, configure ``[keylime]`` for the real
+7.14.3 tenant, write the lists as an administrator would, run the
+harness's subcommands (tamper, reset, stop or start a service), ask the
+verifier for its agents with the real tenant, and find what a test may
+have left behind.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+#: What keylime.env defines.
+REQUIRED = ('KEYLIME_HARNESS_DIR', 'KEYLIME_HARNESS_TENANT',
+            'KEYLIME_HARNESS_TENANT_CONFIG', 'KEYLIME_HARNESS_CERT_DIR',
+            'KEYLIME_HARNESS_VERIFIER', 'KEYLIME_HARNESS_VERIFIER_PORT',
+            'KEYLIME_HARNESS_REGISTRAR', 'KEYLIME_HARNESS_REGISTRAR_PORT',
+            'KEYLIME_HARNESS_AGENT_UUID', 'KEYLIME_HARNESS_AGENT_ADDRESS',
+            'KEYLIME_HARNESS_AGENT_PORT', 'KEYLIME_HARNESS_ALLOWLIST',
+            'KEYLIME_HARNESS_EXCLUDELIST')
+
+_HARNESS = os.path.join(os.path.dirname(__file__), '..', '..', '..',
+                        'tools', 'keylime', 'harness.sh')
+_AGENT_LIST_MARKER = 'Agent list from Verifier'
+
+
+def available():
+    """Say whether a harness Keylime was started for these tests."""
+    return all(os.environ.get(name) for name in REQUIRED)
+
+
+def env(name):
+    """One value of keylime.env.
+
+    :param name: the name without the ``KEYLIME_HARNESS_`` prefix.
+    """
+    return os.environ['KEYLIME_HARNESS_' + name]
+
+
+def configure(test, **overrides):
+    """Point ``[keylime]`` at the real tenant and the harness's certs.
+
+    The tenant's own KEYLIME_DIR holds no certificates: it only reaches
+    Keylime through ``[keylime]tenant_cert_dir``.
+
+    :param test: an Ironic TestCase.
+    :param overrides: more ``[keylime]`` options.
+    """
+    options = dict(tenant_path=env('TENANT'),
+                   tenant_config=env('TENANT_CONFIG'),
+                   tenant_cert_dir=env('CERT_DIR'),
+                   command_timeout=30,
+                   status_poll_interval=1,
+                   attestation_timeout=60)
+    options.update(overrides)
+    test.config(group='keylime', **options)
+
+
+def write_lists(directory, checksum=None):
+    """Copy the harness's lists into ``directory``, as an admin would.
+
+    :param directory: where to write allowlist, allowlist_checksum and
+        excludelist.
+    :param checksum: the checksum to write; by default the right one.
+    :returns: a dict of the ``keylime_*`` driver_info keys of the lists.
+    """
+    allowlist = os.path.join(directory, 'allowlist')
+    shutil.copyfile(env('ALLOWLIST'), allowlist)
+    if checksum is None:
+        with open(allowlist, 'rb') as f:
+            checksum = hashlib.sha256(f.read()).hexdigest()
+    checksum_path = os.path.join(directory, 'allowlist_checksum')
+    with open(checksum_path, 'w') as f:
+        f.write('%s  allowlist\n' % checksum)
+    excludelist = os.path.join(directory, 'excludelist')
+    shutil.copyfile(env('EXCLUDELIST'), excludelist)
+    return {'keylime_allowlist': allowlist,
+            'keylime_allowlist_checksum': checksum_path,
+            'keylime_excludelist': excludelist}
+
+
+def driver_info(lists, **overrides):
+    """The driver_info of a node attested by the harness's agent.
+
+    :param lists: the ``keylime_*`` keys of the lists (write_lists).
+    :param overrides: other keys, e.g. another ``keylime_agent_uuid``.
+    """
+    info = {'keylime_v': env('VERIFIER'),
+            'keylime_vp': int(env('VERIFIER_PORT')),
+            'keylime_r': env('REGISTRAR'),
+            'keylime_rp': int(env('REGISTRAR_PORT')),
+            'keylime_agent_uuid': env('AGENT_UUID'),
+            'keylime_agent_address': env('AGENT_ADDRESS'),
+            'keylime_agent_port': int(env('AGENT_PORT'))}
+    info.update(lists)
+    info.update(overrides)
+    return info
+
+
+def harness(*args):
+    """Run a subcommand of the harness on the running Keylime.
+
+    :param args: the subcommand and its arguments after RUNDIR, e.g.
+        ``('tamper', '/usr/local/bin/evil')``.
+    """
+    argv = [_HARNESS, args[0], env('DIR')] + list(args[1:])
+    subprocess.run(argv, check=True, timeout=300,
+                   stdout=subprocess.DEVNULL)
+
+
+def tenant_environment():
+    """The environment the conductor gives the tenant, for the helpers."""
+    environ = dict(os.environ)
+    environ.update({
+        'KEYLIME_TENANT_CONFIG': env('TENANT_CONFIG'),
+        'KEYLIME_TENANT_TLS_DIR': env('CERT_DIR'),
+        'KEYLIME_TENANT_TRUSTED_SERVER_CA': repr(
+            [os.path.join(env('CERT_DIR'), 'cacert.crt')])})
+    return environ
+
+
+def verifier_agents():
+    """The UUIDs of the agents the verifier holds (tenant ``-c cvlist``).
+
+    :raises: AssertionError when the tenant prints no list.
+    """
+    result = subprocess.run(
+        [env('TENANT'), '-c', 'cvlist', '-v', env('VERIFIER'),
+         '-vp', env('VERIFIER_PORT')],
+        env=tenant_environment(), capture_output=True, text=True,
+        timeout=60)
+    lines = result.stdout.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        if _AGENT_LIST_MARKER in line:
+            uuids = json.loads(lines[index + 1])['uuids']
+            # 7.x prints a list of lists.
+            return sorted(u[0] if isinstance(u, list) else u for u in uuids)
+    raise AssertionError('keylime_tenant -c cvlist printed no agent list '
+                         '(exit code %s):\n%s' % (result.returncode,
+                                                  result.stdout[-2000:]))
+
+
+def delete_agent(uuid=None):
+    """Remove an agent from the verifier with the real tenant."""
+    subprocess.run(
+        [env('TENANT'), '-c', 'delete', '-u', uuid or env('AGENT_UUID'),
+         '-v', env('VERIFIER'), '-vp', env('VERIFIER_PORT')],
+        env=tenant_environment(), capture_output=True, timeout=60)
+
+
+def processes_with(marker):
+    """PIDs of live processes that hold ``marker``.
+
+    Looks in the command line and the environment; zombies are dead.
+    """
+    found = []
+    for name in os.listdir('/proc'):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/stat' % name) as f:
+                if f.read().rsplit(')', 1)[1].split()[0] == 'Z':
+                    continue
+            with open('/proc/%s/cmdline' % name, 'rb') as f:
+                data = f.read()
+            with open('/proc/%s/environ' % name, 'rb') as f:
+                data += f.read()
+        except OSError:
+            continue
+        if marker.encode() in data:
+            found.append(int(name))
+    return found
+
+
+def tenant_processes():
+    """PIDs of tenants run with the harness's tenant wrapper."""
+    return processes_with('KEYLIME_DIR=%s' % os.path.join(env('DIR'),
+                                                          'tenant-home'))
