@@ -162,16 +162,17 @@ def register_attestation_interface_type():
     if _registered:
         return True
 
-    # Registers [DEFAULT]enabled_attestation_interfaces and
-    # default_attestation_interface (with [keylime] and [lists]) on the
-    # global CONF that Ironic parses.
-    from ironic_keylime import conf  # noqa: F401
-
     if has_native_support():
         LOG.info('Ironic %s supports the attestation interface type '
                  'natively; not adding it.', ironic_version())
         return False
     check_ironic_version()
+
+    # 1. Options: [DEFAULT]enabled_attestation_interfaces and
+    # default_attestation_interface (with [keylime]), registered on the
+    # global CONF when imported, before Ironic parses it. If Ironic stops
+    # reading enabled_<type>_interfaces, the factory (4.) loads nothing.
+    from ironic_keylime import conf  # noqa: F401
 
     from ironic.common import driver_factory
     from ironic.common import exception
@@ -180,7 +181,7 @@ def register_attestation_interface_type():
     from ironic.drivers import hardware_type
     from ironic.objects import node as node_obj
 
-    # 1. BareDriver: an interface type is an attribute of the composed
+    # 2a. BareDriver: an interface type is an attribute of the composed
     # driver and a name in core_interfaces/optional_interfaces (properties
     # returning new lists). Optional: the type may be a no-op. If Ironic
     # renames these, attestation is not validated by "node validate" and
@@ -190,9 +191,9 @@ def register_attestation_interface_type():
         lambda self: base_optional.fget(self) + [INTERFACE_TYPE])
     driver_base.BareDriver.attestation = None
 
-    # 2. ALL_INTERFACES: a set built from BareDriver at import, imported by
-    # reference by the conductor, the driver API and the hardware types;
-    # changed in place. If Ironic copies it elsewhere, those copies miss
+    # 2b. ALL_INTERFACES: a set built from BareDriver at import, imported
+    # by reference by the conductor, the driver API and the hardware
+    # types; changed in place. If Ironic copies it elsewhere, those copies miss
     # the type (the driver API would not list the attestation interfaces).
     driver_base.ALL_INTERFACES.add(INTERFACE_TYPE)
 
@@ -245,14 +246,15 @@ def register_attestation_interface_type():
     get_interface.__doc__ = base_get_interface.__doc__
     node_obj.Node.get_interface = get_interface
 
-    # Not one of the six (they make the type work). Ironic validates only
-    # the power and deploy interfaces (and the steps) before it accepts a
-    # deployment; a node whose attestation interface cannot run (bad
-    # keylime_* driver_info) would start deploying and fail in its attest
-    # step. Validate it there too, so that the deployment is refused as
-    # for bad power or deploy info. The manager calls
-    # deployments.start_deploy through the module: if Ironic renames it,
-    # such a node is no longer refused, it fails in its attest step.
+    # 7. Not one of the six things the type needs to work. Ironic
+    # validates only the power and deploy interfaces (and the steps)
+    # before it accepts a deployment; a node whose attestation interface
+    # cannot run (bad keylime_* driver_info) would start deploying and
+    # fail in its attest step. Validate it there too, so that the
+    # deployment is refused as for bad power or deploy info. The manager
+    # calls deployments.start_deploy through the module: if Ironic
+    # renames it, such a node is no longer refused, it fails in its
+    # attest step.
     from ironic.conductor import deployments
     base_start_deploy = deployments.start_deploy
 
@@ -269,9 +271,9 @@ def register_attestation_interface_type():
     start_deploy.__doc__ = base_start_deploy.__doc__
     deployments.start_deploy = start_deploy
 
-    # The response schemas
-    # of the driver API list the interface fields of each API version and
-    # refuse others; without this, every "driver show" logs a schema
+    # 8. Not one of the six either. The response schemas of the driver
+    # API list the interface fields of each API version and refuse
+    # others; without this, every "driver show" logs a schema
     # validation error (with [api]response_validation = warn) or fails
     # (= error). If Ironic renames these schemas, only that log appears.
     from ironic.api.schemas.v1 import driver as driver_schema

@@ -21,10 +21,10 @@ import sys
 
 
 def main():
-    events = sorted(json.load(sys.stdin), key=lambda e: e['Created At'])
+    events = sorted(json.load(sys.stdin), key=lambda e: e['created_at'])
     for event in events:
-        if event['Event Type'] == 'attestation':
-            print('%s %s' % (event['Severity'], event['Event']))
+        if event['event_type'] == 'attestation':
+            print('%s %s' % (event['severity'], event['event']))
 
 
 if __name__ == '__main__':

@@ -161,6 +161,17 @@ class VersionTestCase(base.DbTestCase):
         self.assertTrue(ironic_integration.check_ironic_version('39.2.1'))
         self.assertFalse(mock_warning.called)
 
+    @mock.patch.object(ironic_integration, 'check_ironic_version',
+                       autospec=True)
+    def test_version_checked_when_interfaces_load(self, mock_check):
+        # Again when the conductor loads the interfaces: Ironic's logging
+        # is set up by then.
+        factory = driver_factory._INTERFACE_LOADERS['attestation']
+        factory._extension_manager = None
+        self.assertEqual(['keylime', 'no-attestation'],
+                         sorted(factory().names))
+        mock_check.assert_called_once_with()
+
     def test_no_native_support_in_ironic_39(self):
         self.assertFalse(ironic_integration.has_native_support())
 
