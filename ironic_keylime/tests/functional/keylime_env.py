@@ -20,10 +20,12 @@ verifier for its agents with the real tenant, and find what a test may
 have left behind.
 """
 
+import functools
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 
 #: What keylime.env defines.
@@ -122,6 +124,20 @@ def harness(*args):
     argv = [_HARNESS, args[0], env('DIR')] + list(args[1:])
     subprocess.run(argv, check=True, timeout=300,
                    stdout=subprocess.DEVNULL)
+
+
+def freeze(service):
+    """Freeze a service of the harness (SIGSTOP to its process group).
+
+    It still accepts connections but never answers. Returns the function
+    that lets it go on.
+
+    :param service: ``verifier``, ``registrar`` or ``agent``.
+    """
+    with open(os.path.join(env('DIR'), 'pids', service)) as f:
+        group = int(f.read())
+    os.killpg(group, signal.SIGSTOP)
+    return functools.partial(os.killpg, group, signal.SIGCONT)
 
 
 def tenant_environment():

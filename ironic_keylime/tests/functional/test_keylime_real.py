@@ -237,17 +237,64 @@ class KeylimeRealTestCase(base.DbTestCase):
         node.refresh()
         self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
 
-    def test_hung_tenant_is_killed(self):
+    def test_verifier_that_never_answers_fails(self):
+        self.config(command_timeout=4, group='keylime')
+        self.addCleanup(keylime_env.freeze('verifier'))
         node = self._node()
-        self._attest(node)
-        # From now on the tenant hangs, with a child of its own.
+        message, elapsed = self._attest_fails(node)
+        self.assertIn('did not finish within [keylime]command_timeout '
+                      '(4 s) and was killed', message)
+        self.assertIn('Check that the Keylime verifier and registrar '
+                      'answer', message)
+        # The delete before add, then the delete of the clean-up.
+        self.assertLess(elapsed, 15)
+
+    def test_agent_down_fails(self):
+        self._reset_node()
+        keylime_env.harness('stop-service', 'agent')
+        node = self._node()
+        message, _elapsed = self._attest_fails(node)
+        self.assertIn('The Keylime agent at 127.0.0.1:%s did not answer'
+                      % keylime_env.env('AGENT_PORT'), message)
+        node.refresh()
+        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+
+    def test_tenant_hung_at_start_is_killed(self):
         pids = os.path.join(self.lists_dir, 'hung-pids')
+        self.config(tenant_path=self._hung_tenant(pids), command_timeout=2,
+                    group='keylime')
+        node = self._node()
+        message, elapsed = self._attest_fails(node)
+        self.assertIn('did not finish within [keylime]command_timeout '
+                      '(2 s) and was killed', message)
+        self.assertLess(elapsed, 10)
+        self._assert_all_dead(pids)
+
+    def _hung_tenant(self, pids):
+        """A keylime_tenant that hangs, with a child of its own."""
         hung = os.path.join(self.lists_dir, 'hung-tenant')
         with open(hung, 'w') as f:
             f.write('#!/bin/sh\necho $$ >> %s\nsleep 300 &\n'
                     'echo $! >> %s\nwait\n' % (pids, pids))
         os.chmod(hung, 0o700)
-        self.config(tenant_path=hung, command_timeout=3, group='keylime')
+        return hung
+
+    def _assert_all_dead(self, pids):
+        with open(pids) as f:
+            started = [int(pid) for pid in f.read().split()]
+        # Two commands (status or delete, then the delete of the
+        # clean-up), each a shell and its child.
+        self.assertEqual(4, len(started))
+        for pid in started:
+            self.assertFalse(_alive(pid), pid)
+
+    def test_hung_tenant_is_killed(self):
+        node = self._node()
+        self._attest(node)
+        # From now on the tenant hangs, with a child of its own.
+        pids = os.path.join(self.lists_dir, 'hung-pids')
+        self.config(tenant_path=self._hung_tenant(pids), command_timeout=3,
+                    group='keylime')
         start = time.monotonic()
         node = self._wait_for_verdict(node)
         # status, then the delete of the clean-up: 3 s each.
@@ -255,12 +302,7 @@ class KeylimeRealTestCase(base.DbTestCase):
         self.assertEqual(states.DEPLOYFAIL, node.provision_state)
         self.assertIn('did not finish within [keylime]command_timeout '
                       '(3 s) and was killed', node.last_error)
-        with open(pids) as f:
-            started = [int(pid) for pid in f.read().split()]
-        # Two commands (status, then delete), each a shell and its child.
-        self.assertEqual(4, len(started))
-        for pid in started:
-            self.assertFalse(_alive(pid), pid)
+        self._assert_all_dead(pids)
         # The abandoned attestation is cleaned up by the real tenant.
         self.config(tenant_path=keylime_env.env('TENANT'), group='keylime')
         with task_manager.acquire(self.context, node.uuid,
