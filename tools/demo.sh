@@ -180,7 +180,8 @@ ok=1
     || ok=0
 if [ $ok = 1 ]; then
     echo "    RESULT: as expected - the untouched node passed attestation" \
-        "and was deployed; the tampered node failed it and was not."
+        "and was deployed; the tampered node failed it and was not" \
+        "(${SECONDS} s in all)."
 else
     echo "    RESULT: NOT as expected; see the logs in $RUN"
     IRONIC_KEYLIME_DEMO_KEEP=1
