@@ -204,8 +204,7 @@ class IPAExtensionTestCase(base.DbTestCase):
         self.assertIn('refusing to start', str(e))
 
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
-                                   '..'))
+TOP = ipa_env.TOP
 
 
 def keylime_venv():
@@ -227,8 +226,6 @@ class ImageListsAcceptedByKeylime(testtools.TestCase):
     """
 
     def test_accepted(self):
-        from ironic_keylime.tests.unit.ipa import test_image_lists
-
         python = os.path.join(keylime_venv(), 'bin', 'python')
         if not os.path.exists(python):
             self.fail('No Keylime 7 virtualenv at %s: run '
@@ -240,8 +237,8 @@ class ImageListsAcceptedByKeylime(testtools.TestCase):
         work = os.path.join(tmp, 'work')
         os.makedirs(root)
         os.makedirs(work)
-        test_image_lists.make_tree(root)
-        subprocess.run([sys.executable, test_image_lists.SCRIPT, '--root',
+        ipa_env.make_tree(root)
+        subprocess.run([sys.executable, ipa_env.LISTS_SCRIPT, '--root',
                         root, '--output-dir', lists], check=True,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         proc = subprocess.run(
