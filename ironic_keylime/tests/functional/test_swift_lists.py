@@ -442,10 +442,9 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
         with open(env['KEYLIME_HARNESS_EXCLUDELIST'], 'rb') as f:
             self.excludelist = f.read()
 
-    def test_node_attested_from_container(self):
+    def attest(self):
+        """Attest a node from the container; return the verdict."""
         env = os.environ
-        self.upload(allowlist=self.allowlist,
-                    excludelist=self.excludelist)
         node = obj_utils.create_test_node(
             self.context, driver='fake-hardware',
             uuid=uuidutils.generate_uuid(),
@@ -466,17 +465,37 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
             self.addCleanup(self._unregister, node.uuid)
             self.assertEqual(states.DEPLOYWAIT, iface.attest(task))
             task.process_event('wait')
+        self.assertEqual([], self.leftovers())
         deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline:
+        while True:
             with task_manager.acquire(self.context, node.uuid,
                                       shared=True) as task:
                 status = iface.validate_security_status(task)
-            if status.verdict != kl_status.PENDING:
-                break
+            if (status.verdict != kl_status.PENDING
+                    or time.monotonic() > deadline):
+                return status
             time.sleep(1)
+
+    def test_node_attested_from_container(self):
+        self.upload(allowlist=self.allowlist,
+                    excludelist=self.excludelist)
+        status = self.attest()
         self.assertEqual(kl_status.PASS, status.verdict, status)
-        self.assertEqual([], self.leftovers())
+
+    def test_changed_list_in_container_fails_node(self):
+        # The verifier judges with what the container holds: a digest
+        # changed in the container (checksum updated to match) fails.
+        lines = self.allowlist.decode().splitlines(True)
+        for i, line in enumerate(lines):
+            digest, path = line.split(None, 1)
+            if path.strip() != 'boot_aggregate':
+                lines[i] = '%s  %s' % ('f' * len(digest), path)
+                break
+        changed = ''.join(lines).encode()
+        self.assertNotEqual(self.allowlist, changed)
+        self.upload(allowlist=changed, excludelist=None)
+        status = self.attest()
+        self.assertEqual(kl_status.FAIL, status.verdict, status)
 
     def _unregister(self, node_uuid):
         with task_manager.acquire(self.context, node_uuid) as task:
