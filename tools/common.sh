@@ -37,7 +37,8 @@ ensure_venv_support() {
 
 # Wait until 127.0.0.1:PORT accepts connections: wait_port PORT SECONDS.
 wait_port() {
-    local end=$(( $(date +%s) + $2 ))
+    local end
+    end=$(( $(date +%s) + $2 ))
     while ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
         if [ "$(date +%s)" -ge "$end" ]; then
             log "port $1 not up after $2 s"

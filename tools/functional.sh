@@ -24,6 +24,7 @@ RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/run.XXXXXX")
 export IRONIC_KEYLIME_RUN_DIR=$RUN
 log "run directory (services, logs): $RUN"
 
+# shellcheck disable=SC2329  # run by the EXIT trap
 stop_all() {
     "$TOP/tools/swift/harness.sh" stop "$RUN/swift" || true
     "$TOP/tools/keylime/harness.sh" stop "$RUN/keylime" || true
