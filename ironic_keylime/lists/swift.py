@@ -28,6 +28,7 @@ private directory, whether they come from Swift or from the cache.
 """
 
 import hashlib
+from http import client as http_client
 import os
 import re
 import socket
@@ -41,6 +42,7 @@ from oslo_log import log as logging
 import requests
 from swiftclient import client as swift_client
 from swiftclient import exceptions as swift_exc
+from urllib3 import exceptions as urllib3_exc
 
 from ironic_keylime.conf import CONF
 from ironic_keylime.keylime_client import exception
@@ -62,6 +64,25 @@ SHOWN_AUTH_OPTIONS = ('auth_type', 'auth_url', 'username', 'user_id',
 CHECKSUM_MAX = 4096
 
 _MD5_RE = re.compile(r'^[0-9a-f]{32}$')
+
+
+def _etag(headers):
+    """The ETag of an object, and its MD5 when the ETag is one.
+
+    A plain object's ETag is the MD5 of its content. Large objects (a
+    quoted ETag, X-Static-Large-Object or X-Object-Manifest) have an ETag
+    that still changes with the content, but is not its MD5.
+
+    :param headers: the headers of a HEAD or GET answer (lower case keys).
+    :returns: a tuple (etag, md5 or None).
+    """
+    raw = headers.get('etag', '')
+    etag = raw.strip('"').lower()
+    large = (raw.startswith('"')
+             or headers.get('x-static-large-object', '').lower() == 'true'
+             or 'x-object-manifest' in headers)
+    md5 = etag if (_MD5_RE.match(etag) and not large) else None
+    return etag, md5
 
 
 class _NotFound(Exception):
@@ -239,7 +260,10 @@ class SwiftConnection(object):
                 except swift_exc.ClientException as e:
                     self._classify(e, what)
                 except (requests.RequestException, socket.error,
+                        http_client.HTTPException, urllib3_exc.HTTPError,
                         ks_exc.ConnectionError) as e:
+                    # urllib3 and http.client errors: a body cut while
+                    # it streams.
                     raise _Retriable(str(e) or type(e).__name__)
             except _Retriable as e:
                 if attempt > self.retries:
@@ -382,16 +406,16 @@ class SwiftListSource(base.ListSource):
         if cache.enabled:
             headers = conn.call(what, lambda c: c.head_object(
                 self.container, name))
-            etag = headers.get('etag', '').strip('"').lower()
+            etag, content_md5 = _etag(headers)
             key = list_cache.make_key(conn.url, self.container, name, etag)
-            digest = self._from_cache(cache, key, etag, path)
+            digest = self._from_cache(cache, key, etag, content_md5, path)
             if digest:
                 self.origin[name] = 'cache'
                 LOG.debug('%s served from the list cache', what)
                 return digest
         return conn.call(what, self._download, cache, name, path)
 
-    def _from_cache(self, cache, key, etag, path):
+    def _from_cache(self, cache, key, etag, content_md5, path):
         if not etag:
             return None
         entry = cache.open(key)
@@ -406,7 +430,7 @@ class SwiftListSource(base.ListSource):
 
         with entry:
             _size, digest = kl_lists.write_chunks(chunks(), path)
-        if _MD5_RE.match(etag) and md5.hexdigest() != etag:
+        if content_md5 and md5.hexdigest() != content_md5:
             LOG.warning('The list cache entry for %s does not match its '
                         'Swift ETag; removed, downloading again.', path)
             cache.discard(key)
@@ -424,7 +448,7 @@ class SwiftListSource(base.ListSource):
             os.unlink(path)
         headers, body = conn.get_object(
             self.container, name, resp_chunk_size=kl_lists.CHUNK_SIZE)
-        etag = headers.get('etag', '').strip('"').lower()
+        etag, content_md5 = _etag(headers)
         length = headers.get('content-length')
         length = int(length) if length and length.isdigit() else None
         writer = None
@@ -444,7 +468,7 @@ class SwiftListSource(base.ListSource):
         try:
             size, digest = kl_lists.write_chunks(chunks(), path)
             if ((length is not None and size != length)
-                    or (_MD5_RE.match(etag) and md5.hexdigest() != etag)):
+                    or (content_md5 and md5.hexdigest() != content_md5)):
                 raise _Retriable(
                     'the download of %s was damaged: %d bytes with MD5 '
                     '%s, Swift announced %s bytes with ETag %s'

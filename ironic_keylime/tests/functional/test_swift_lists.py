@@ -149,6 +149,25 @@ class FetchTestCase(SwiftTestCase):
         self.upload(allowlist=data)
         self.assertEqual(data, self.read()['allowlist'])
 
+    def test_large_object_allowlist(self):
+        # A dynamic large object (segments + manifest), as "swift upload
+        # --segment-size" makes for big lists: its ETag is not the MD5 of
+        # the content, yet it is read, cached and served from the cache.
+        self.upload(allowlist=None, checksum=checksum_of(ALLOWLIST))
+        segments = self.container + '_segments'
+        self.addCleanup(self._delete_container, segments)
+        self.admin.put_container(segments)
+        for i in range(0, len(ALLOWLIST), 50):
+            self.admin.put_object(segments, 'allowlist/%04d' % i,
+                                  ALLOWLIST[i:i + 50])
+        self.admin.put_object(
+            self.container, 'allowlist', b'',
+            headers={'X-Object-Manifest': '%s/allowlist/' % segments})
+        for origin in ('swift', 'cache'):
+            source = swift.SwiftListSource(self.container)
+            self.assertEqual(ALLOWLIST, self.read(source)['allowlist'])
+            self.assertEqual(origin, source.origin['allowlist'])
+
     def test_checksum_not_required(self):
         self.upload(checksum=None)
         self.assertListError(['has no checksum', self.container])
