@@ -88,6 +88,8 @@ stop_bg() {  # stop_bg NAME
     local pidfile=$RUN/pids/$1 pid
     [ -f "$pidfile" ] || return 0
     pid=$(cat "$pidfile")
+    # CONT: a frozen service (the tests freeze one) must see the TERM.
+    kill -CONT -- "-$pid" 2>/dev/null || true
     kill -TERM -- "-$pid" 2>/dev/null || true
     for _ in $(seq 50); do
         kill -0 -- "-$pid" 2>/dev/null || break
