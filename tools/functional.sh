@@ -41,6 +41,7 @@ set -a
 set +a
 
 rc=0
+[ -d .stestr-functional ] || stestr --repo-url .stestr-functional init
 stestr --test-path ./ironic_keylime/tests/functional --top-dir ./ \
     --repo-url .stestr-functional run --concurrency 1 --slowest "$@" || rc=$?
 if [ $rc != 0 ]; then
