@@ -99,6 +99,24 @@ stop_bg() {  # stop_bg NAME
     rm -f "$pidfile"
 }
 
+# Wait until a process of start_bg listens on PORT; fail as soon as it
+# died (its log says why).
+wait_up() {  # wait_up NAME PORT SECONDS
+    local end
+    end=$(( $(date +%s) + $3 ))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; do
+        if ! kill -0 "$(cat "$RUN/pids/$1")" 2>/dev/null; then
+            log "$1 exited; see $RUN/logs/$1.log"
+            return 1
+        fi
+        if [ "$(date +%s)" -ge "$end" ]; then
+            log "$1 not listening on port $2 after $3 s"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
 ima() {  # ima ARGS... (see ima_tool.py)
     KEYLIME_LOGGING_CONFIG=$RUN/etc/logging.conf \
         "$KL/bin/python" "$HERE/ima_tool.py" "$@" 2>>"$RUN/logs/ima.log"
@@ -111,7 +129,7 @@ start_swtpm() {
         --server type=tcp,port="$SWTPM_PORT",bindaddr=127.0.0.1 \
         --ctrl type=tcp,port=2322,bindaddr=127.0.0.1 \
         --flags not-need-init,startup-clear
-    wait_port "$SWTPM_PORT" 20
+    wait_up swtpm "$SWTPM_PORT" 20
     # An unorderly stop counts against dictionary-attack protection: after
     # a few resets the TPM would refuse the agent's AK (lockout).
     tpm2_dictionarylockout --clear-lockout >>"$RUN/logs/swtpm.log" 2>&1 ||
@@ -150,9 +168,9 @@ start_service() {  # start_service verifier|registrar
         . "$RUN/etc/server.env"
         start_bg "$1" "$KL/bin/keylime_$1"
     )
-    wait_port "$port" 60
+    wait_up "$1" "$port" 60
     if [ "$1" = registrar ]; then
-        wait_port "${REGISTRAR_PORTS[0]}" 30
+        wait_up registrar "${REGISTRAR_PORTS[0]}" 30
     fi
 }
 
@@ -167,8 +185,7 @@ start_agent() {
         start_bg agent "$AG/bin/python" "$HERE/agent_wrapper.py"
     )
     # The agent listens once it registered and activated its AK.
-    wait_port "$AGENT_PORT" 90
-    kill -0 "$(cat "$RUN/pids/agent")"
+    wait_up agent "$AGENT_PORT" 90
 }
 
 configure() {
