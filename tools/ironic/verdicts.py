@@ -13,10 +13,10 @@
 """Print the attestation verdicts of a node history, oldest first.
 
 Reads ``baremetal node history list NODE --long -f json`` on stdin and
-prints ``SEVERITY EVENT`` per attestation verdict: the events of type
-``attestation`` (a PASS, or a FAIL that did not fail the operation) and
-the failures of an operation caused by a Keylime verdict (recorded by
-Ironic's error handler under the operation's event type).
+prints ``SEVERITY [PROVISION STATE] EVENT`` per attestation verdict: the
+events of type ``attestation`` (a PASS, or a FAIL that did not fail the
+operation) and the failures of an operation caused by a Keylime verdict
+(recorded by Ironic's error handler under the operation's event type).
 """
 
 import json
@@ -28,7 +28,8 @@ def main():
     for event in events:
         if (event['event_type'] == 'attestation'
                 or 'Keylime attestation' in (event['event'] or '')):
-            print('%s %s' % (event['severity'], event['event']))
+            print('%s [%s] %s' % (event['severity'], event.get('state'),
+                                  event['event']))
 
 
 if __name__ == '__main__':
