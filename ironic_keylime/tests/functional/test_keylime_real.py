@@ -56,7 +56,8 @@ class KeylimeRealTestCase(base.DbTestCase):
         keylime_env.configure(self,
                               allowed_list_directories=[self.lists_dir])
         self.interface = attestation.KeylimeAttestation()
-        # Registered last, so it runs first: the checks of every test.
+        # The checks of every test: after the test's own clean-ups (a
+        # service started again, a node reset), before the base's.
         self.addCleanup(self._check_nothing_left)
 
     def _remove_dir(self, path):
@@ -90,7 +91,7 @@ class KeylimeRealTestCase(base.DbTestCase):
         self.assertEqual([keylime_env.env('AGENT_UUID')],
                          keylime_env.verifier_agents())
 
-    def _wait_for_verdict(self, node, timeout=60):
+    def _wait_for_verdict(self, node, timeout=40):
         """Run the periodic check until it acts on a verdict."""
         deadline = time.monotonic() + timeout
         while True:
