@@ -44,4 +44,12 @@ default_opts = [
 
 
 def register_opts(conf):
-    conf.register_opts(default_opts)
+    """Register the options, unless Ironic already has them.
+
+    An Ironic with native support for the attestation interface type
+    defines these options itself; registering ours beside them would fail
+    with DuplicateOptError.
+    """
+    for opt in default_opts:
+        if opt.dest not in conf:
+            conf.register_opt(opt)
