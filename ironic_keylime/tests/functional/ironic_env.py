@@ -34,15 +34,9 @@ import time
 import openstack
 import requests
 
+from ironic_keylime.tests.functional import keylime_env as keylime_harness
+
 BIN_DIR = os.path.dirname(sys.executable)
-#: Environment of the Keylime harness (tools/keylime/harness.sh).
-KEYLIME_ENV = ('KEYLIME_HARNESS_TENANT', 'KEYLIME_HARNESS_TENANT_CONFIG',
-               'KEYLIME_HARNESS_CERT_DIR', 'KEYLIME_HARNESS_VERIFIER',
-               'KEYLIME_HARNESS_VERIFIER_PORT', 'KEYLIME_HARNESS_REGISTRAR',
-               'KEYLIME_HARNESS_REGISTRAR_PORT',
-               'KEYLIME_HARNESS_AGENT_UUID', 'KEYLIME_HARNESS_AGENT_ADDRESS',
-               'KEYLIME_HARNESS_AGENT_PORT', 'KEYLIME_HARNESS_ALLOWLIST',
-               'KEYLIME_HARNESS_EXCLUDELIST')
 #: Provision states the conductor moves on from by itself.
 TRANSITIONAL = ('deploying', 'wait call-back', 'cleaning', 'clean wait',
                 'verifying', 'servicing', 'service wait', 'deleting',
@@ -60,12 +54,12 @@ def keylime_env():
     :raises: IronicError naming the missing ones (run the functional
         tests with tools/functional.sh, which starts the harness).
     """
-    missing = [k for k in KEYLIME_ENV if not os.environ.get(k)]
+    missing = [k for k in keylime_harness.REQUIRED if not os.environ.get(k)]
     if missing:
         raise IronicError('The Keylime harness is not running (missing %s); '
                           'run the functional tests with '
                           'tools/functional.sh.' % ', '.join(missing))
-    return {k: os.environ[k] for k in KEYLIME_ENV}
+    return {k: os.environ[k] for k in keylime_harness.REQUIRED}
 
 
 def free_port():

@@ -40,6 +40,7 @@ from ironic_keylime.keylime_client import status as kl_status
 from ironic_keylime.lists import prepare
 from ironic_keylime.lists import swift
 from ironic_keylime.tests import base
+from ironic_keylime.tests.functional import keylime_env
 from ironic_keylime.tests.functional import swift_env
 
 ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n%s  /usr/bin/ls\n'
@@ -60,9 +61,9 @@ class SwiftTestCase(base.DbTestCase):
     def setUp(self):
         super().setUp()
         if not swift_env.available():
-            self.skipTest('no harness Swift (run tools/functional.sh, or '
-                          'tools/swift/harness.sh start and source '
-                          'swift.env)')
+            # Fail, not skip: a missing harness must not pass unnoticed.
+            self.fail('no harness Swift (run tools/functional.sh, or '
+                      'tools/swift/harness.sh start and source swift.env)')
         swift_env.configure(self)
         self.cache_dir = os.path.join(
             self.useFixture(fixtures.TempDir()).path, 'cache')
@@ -434,23 +435,13 @@ class CommandTestCase(SwiftTestCase):
         self.assertNotIn('wrong-one', shown.stderr + shown.stdout)
 
 
-KEYLIME_VARS = ('KEYLIME_HARNESS_TENANT', 'KEYLIME_HARNESS_TENANT_CONFIG',
-                'KEYLIME_HARNESS_CERT_DIR', 'KEYLIME_HARNESS_VERIFIER',
-                'KEYLIME_HARNESS_VERIFIER_PORT', 'KEYLIME_HARNESS_REGISTRAR',
-                'KEYLIME_HARNESS_REGISTRAR_PORT',
-                'KEYLIME_HARNESS_AGENT_UUID', 'KEYLIME_HARNESS_AGENT_ADDRESS',
-                'KEYLIME_HARNESS_AGENT_PORT', 'KEYLIME_HARNESS_ALLOWLIST',
-                'KEYLIME_HARNESS_EXCLUDELIST')
-
-
 class KeylimeFromSwiftTestCase(SwiftTestCase):
     """A node attested by the real Keylime with lists from Swift."""
 
     def setUp(self):
         super().setUp()
-        missing = [v for v in KEYLIME_VARS if not os.environ.get(v)]
-        if missing:
-            self.skipTest('no harness Keylime (%s unset)' % missing[0])
+        if not keylime_env.available():
+            self.fail('no harness Keylime (run tools/functional.sh)')
         env = os.environ
         self.config(tenant_path=env['KEYLIME_HARNESS_TENANT'],
                     tenant_config=env['KEYLIME_HARNESS_TENANT_CONFIG'],
