@@ -1,9 +1,9 @@
 """Print one closing line for the stestr runs of tox: N passed, N failed.
 
-The unit tests keep their stestr repository in ./.stestr, the functional
-tests theirs in .stestr-functional/.stestr; this reads the totals of the last run
-of each (``stestr last``) and prints their sum, so that a reader of CI's
-output sees at a glance how many tests ran.
+The unit tests keep their stestr repository in ./.stestr, the
+functional tests theirs in .stestr-functional/.stestr; this reads the
+totals of the last run of each (``stestr last``) and prints their sum, so
+that a reader of CI's output sees at a glance how many tests ran.
 """
 
 import os
