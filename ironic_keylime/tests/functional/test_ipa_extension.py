@@ -144,23 +144,26 @@ class IPAExtensionTestCase(base.DbTestCase):
         rd = self._ramdisk(uuid_mode='image')
         rd.start(image_values={'uuid': 'hash_ek'})
         node = self._node(rd)
-        with task_manager.acquire(self.context, node.uuid) as task:
-            info = utils.parse_driver_info(task.node)
-            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                  ramdisk.update_agent_info, task, info)
+        e = self._update_refused(node)
         self.assertIn('hash_ek', str(e))
         self.assertIn('DIB_KEYLIME_AGENT_UUID_MODE', str(e))
         # The image's mode was kept: the conductor's UUID was not written.
         self.assertEqual('hash_ek', rd.standin_state()['uuid'])
 
+    def _update_refused(self, node, change_info=None):
+        """The conductor's call to the ramdisk; return its failure."""
+        with task_manager.acquire(self.context, node.uuid) as task:
+            info = utils.parse_driver_info(task.node)
+            if change_info:
+                info = change_info(info)
+            return self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                     ramdisk.update_agent_info, task, info)
+
     def test_wrong_token_refused(self):
         rd = self._ramdisk()
         rd.start()
         node = self._node(rd, token='not-the-token')
-        with task_manager.acquire(self.context, node.uuid) as task:
-            info = utils.parse_driver_info(task.node)
-            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                  ramdisk.update_agent_info, task, info)
+        e = self._update_refused(node)
         self.assertIn('Token invalid', str(e))
         self.assertIsNone(rd.standin_state())
 
@@ -168,10 +171,7 @@ class IPAExtensionTestCase(base.DbTestCase):
         rd = self._ramdisk(with_keylime=False)
         rd.start()
         node = self._node(rd)
-        with task_manager.acquire(self.context, node.uuid) as task:
-            info = utils.parse_driver_info(task.node)
-            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                  ramdisk.update_agent_info, task, info)
+        e = self._update_refused(node)
         self.assertIn('keylime-agent element', str(e))
         self.assertIn('ELEMENTS_PATH', str(e))
 
@@ -180,14 +180,10 @@ class IPAExtensionTestCase(base.DbTestCase):
         rd.start()
         info = dict(DRIVER_INFO)
         node = self._node(rd, driver_info=info)
-        with task_manager.acquire(self.context, node.uuid) as task:
-            kinfo = utils.parse_driver_info(task.node)
-            # parse_driver_info validates the registrar; the extension
-            # refuses on its own too (IPA answers 400).
-            kinfo = kinfo._replace(
-                registrar=kinfo.registrar._replace(port=70000))
-            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                  ramdisk.update_agent_info, task, kinfo)
+        # parse_driver_info validates the registrar; the extension
+        # refuses on its own too (IPA answers 400).
+        e = self._update_refused(node, lambda info: info._replace(
+            registrar=info.registrar._replace(port=70000)))
         self.assertIn('registrar_port must be a port number', str(e))
         self.assertIsNone(rd.standin_state())
 
@@ -196,10 +192,7 @@ class IPAExtensionTestCase(base.DbTestCase):
         rd = self._ramdisk(fail_restart=True)
         rd.start()
         node = self._node(rd)
-        with task_manager.acquire(self.context, node.uuid) as task:
-            info = utils.parse_driver_info(task.node)
-            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                  ramdisk.update_agent_info, task, info)
+        e = self._update_refused(node)
         self.assertIn('could not be (re)started', str(e))
         self.assertIn('refusing to start', str(e))
 
