@@ -17,7 +17,8 @@ table), then the files of ``/etc/keylime/agent.conf.d/`` in lexicographic
 order, a later value winning. This module reads the effective ``[agent]``
 values and writes one drop-in file with the values the conductor gives.
 
-Pure Python, standard library only: it runs in ironic-python-agent's
+Pure Python, standard library only (and :mod:`ironic_keylime.common.network`,
+which is too): it runs in ironic-python-agent's
 environment on the node and in the image build (the keylime-agent DIB
 element), neither of which has Ironic.
 """
@@ -32,6 +33,8 @@ try:
     import tomllib
 except ImportError:  # Python < 3.11 (e.g. CentOS Stream 9's python3)
     tomllib = None
+
+from ironic_keylime.common import network
 
 #: The agent's main configuration file.
 DEFAULT_CONFIG_FILE = '/etc/keylime/agent.conf'
@@ -51,9 +54,6 @@ UUID_KEYWORDS = ('generate', 'hash_ek', 'environment', 'dmidecode',
 AGENT_DEFAULTS = {'ip': '127.0.0.1', 'port': 9002,
                   'registrar_ip': '127.0.0.1', 'registrar_port': 8890}
 
-_HOSTNAME_RE = re.compile(
-    r'^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)'
-    r'(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$')
 _KEY_RE = re.compile(r'^([A-Za-z0-9_-]+)\s*=\s*(.*)$')
 
 
@@ -69,20 +69,12 @@ def validate_address(name, value):
     :returns: the address as a string (an IPv6 address without brackets).
     :raises: AgentConfigError when it is neither.
     """
-    if not isinstance(value, str) or not value.strip():
+    try:
+        return network.parse_address(value)
+    except ValueError:
         raise AgentConfigError(
             '%s must be an IP address or a host name, not %r' %
             (name, value))
-    value = value.strip()
-    candidate = value[1:-1] if value.startswith('[') else value
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        pass
-    if _HOSTNAME_RE.match(value) and not value.replace('.', '').isdigit():
-        return value
-    raise AgentConfigError(
-        '%s must be an IP address or a host name, not %r' % (name, value))
 
 
 def validate_port(name, value):
@@ -93,15 +85,11 @@ def validate_port(name, value):
     :returns: the port as an int.
     :raises: AgentConfigError when it is not a port.
     """
-    if isinstance(value, bool):
+    try:
+        return network.parse_port(value)
+    except ValueError:
         raise AgentConfigError('%s must be a port number (1-65535), not %r'
                                % (name, value))
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if not isinstance(value, int) or not 1 <= value <= 65535:
-        raise AgentConfigError('%s must be a port number (1-65535), not %r'
-                               % (name, value))
-    return value
 
 
 def validate_uuid(name, value):

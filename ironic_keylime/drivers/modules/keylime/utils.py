@@ -14,12 +14,12 @@
 
 import collections
 import ipaddress
-import re
 from urllib import parse as urlparse
 
 from ironic.common import exception
 
 from ironic_keylime.common.i18n import _
+from ironic_keylime.common import network
 from ironic_keylime.conf import CONF
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import tenant
@@ -76,7 +76,6 @@ INTERNAL_AGENT_KEYS = ('keylime_agent_uuid', 'keylime_agent_address',
 DEFAULT_VERIFIER_PORT = 8881
 DEFAULT_REGISTRAR_PORT = 8891
 
-_HOSTNAME_LABEL_RE = re.compile(r'^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$')
 _CONTAINER_MAX = 256
 
 KeylimeInfo = collections.namedtuple(
@@ -99,31 +98,23 @@ def parse_address(key, value):
     :returns: the address, stripped (IPv6 without brackets).
     :raises: InvalidParameterValue naming the key and what is expected.
     """
-    if not isinstance(value, str) or not value.strip():
-        raise _invalid(key, value, _('expected an IPv4 or IPv6 address or '
-                                     'a host name.'))
-    text = value.strip()
-    if text.startswith('[') and text.endswith(']'):
-        text = text[1:-1]
     try:
-        address = ipaddress.ip_address(text)
+        address = network.parse_address(value)
     except ValueError:
-        address = None
-    if address is not None:
-        if address.is_unspecified:
-            raise _invalid(
-                key, value,
-                _('a wildcard address cannot be connected to. Give the '
-                  'address the Keylime service listens on; Keylime '
-                  'services must not be bound to a wildcard address '
-                  '(Keylime issue 705).'))
-        return str(address)
-    labels = text.rstrip('.').split('.')
-    if len(text) > 253 or not all(_HOSTNAME_LABEL_RE.match(label)
-                                  for label in labels):
         raise _invalid(key, value, _('expected an IPv4 or IPv6 address or '
                                      'a host name.'))
-    return text
+    try:
+        unspecified = ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        unspecified = False  # a host name
+    if unspecified:
+        raise _invalid(
+            key, value,
+            _('a wildcard address cannot be connected to. Give the '
+              'address the Keylime service listens on; Keylime '
+              'services must not be bound to a wildcard address '
+              '(Keylime issue 705).'))
+    return address
 
 
 def parse_port(key, value):
@@ -131,18 +122,11 @@ def parse_port(key, value):
 
     :raises: InvalidParameterValue naming the key and the valid range.
     """
-    if isinstance(value, bool):
-        raise _invalid(key, value, _('expected a port number from 1 to '
-                                     '65535.'))
     try:
-        port = int(str(value).strip())
-    except (TypeError, ValueError):
+        return network.parse_port(value)
+    except ValueError:
         raise _invalid(key, value, _('expected a port number from 1 to '
                                      '65535.'))
-    if not 1 <= port <= 65535:
-        raise _invalid(key, value, _('expected a port number from 1 to '
-                                     '65535.'))
-    return port
 
 
 def _parse_container(value):

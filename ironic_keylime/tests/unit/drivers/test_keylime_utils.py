@@ -18,6 +18,7 @@ from ironic.common import exception
 from ironic.tests.unit.objects import utils as obj_utils
 
 from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.ipa import agent_config
 from ironic_keylime.tests import base
 
 NODE_UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c123'
@@ -85,6 +86,27 @@ class ParseDriverInfoTestCase(base.DbTestCase):
             self.assertInvalid('keylime_v', keylime_v=value)
         self.assertRaises(exception.MissingParameterValue, self.parse,
                           keylime_v='')
+
+    def test_same_rules_as_the_ramdisk(self):
+        # What the conductor accepts, the ramdisk's extension accepts
+        # when the conductor hands it over, and the other way round.
+        for value in ('192.0.2.1', '[2001:db8::1]', 'registrar.example',
+                      '1.2.3', 'host.', 'a_b', '-x'):
+            try:
+                agent_side = agent_config.validate_address('ip', value)
+            except agent_config.AgentConfigError:
+                self.assertInvalid('keylime_r', keylime_r=value)
+            else:
+                self.assertEqual(agent_side,
+                                 self.parse(keylime_r=value).registrar.host)
+        for value in (1, '8891', ' 8891 ', '+8891', 0, 70000):
+            try:
+                agent_side = agent_config.validate_port('port', value)
+            except agent_config.AgentConfigError:
+                self.assertInvalid('keylime_rp', keylime_rp=value)
+            else:
+                self.assertEqual(agent_side,
+                                 self.parse(keylime_rp=value).registrar.port)
 
     def test_ports(self):
         info = self.parse(keylime_vp=18881, keylime_rp='18891')
