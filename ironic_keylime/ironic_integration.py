@@ -29,6 +29,7 @@ does nothing.
 """
 
 from importlib import metadata
+import sys
 
 from oslo_log import log as logging
 
@@ -140,6 +141,90 @@ def _node_interface(node):
     # Set by driver_factory.check_and_update_node_interfaces, which Ironic
     # runs before every driver build, as it does for other types.
     return getattr(node, FIELD, None)
+
+
+def _info_names(node):
+    """The attestation interface names in a node's instance_info and
+    driver_info (None where not set)."""
+    # A node object being created may not have the fields set, and
+    # reading an unset field raises.
+    return tuple((getattr(node, field) or {}).get(FIELD)
+                 if field in node else None
+                 for field in ('instance_info', 'driver_info'))
+
+
+def check_node_interface_names(node, hw_type):
+    """Refuse unknown or disabled attestation interface names of a node.
+
+    Checks ``instance_info/attestation_interface`` and
+    ``driver_info/attestation_interface`` as Ironic checks the
+    ``<type>_interface`` fields of the other types.
+
+    :param node: a node object.
+    :param hw_type: the node's hardware type object.
+    :raises: InterfaceNotFoundInEntrypoint for an unknown, disabled or
+        non-string name, with Ironic's message.
+    :raises: IncompatibleInterface if the hardware type does not support
+        the interface.
+    """
+    from ironic.common import driver_factory
+    from ironic.common import exception
+
+    for name in _info_names(node):
+        if name is None:
+            continue
+        if not isinstance(name, str):
+            factory = driver_factory._INTERFACE_LOADERS[INTERFACE_TYPE]()
+            raise exception.InterfaceNotFoundInEntrypoint(
+                iface=name, entrypoint=factory._entrypoint_name,
+                valid=factory.names)
+        driver_factory.get_interface(hw_type, INTERFACE_TYPE, name)
+
+
+def check_names_on_update(manager_class):
+    """Make a conductor manager refuse bad names in node updates.
+
+    Wraps ``manager_class.update_node``: when an update changes
+    ``driver_info/attestation_interface`` or
+    ``instance_info/attestation_interface`` (and not the driver, which
+    Ironic checks itself), the new names are checked with
+    :func:`check_node_interface_names` before Ironic's own update runs.
+    Idempotent.
+
+    :param manager_class: the conductor manager class (Ironic's
+        ``ConductorManager``); classes without ``update_node`` are left
+        alone.
+    """
+    base_update_node = getattr(manager_class, 'update_node', None)
+    if (base_update_node is None
+            or getattr(base_update_node, '_ironic_keylime', False)):
+        return
+
+    import oslo_messaging as messaging
+
+    from ironic.common import driver_factory
+    from ironic.common import exception
+
+    # The expected exceptions of Ironic's update_node: a refused name is
+    # answered to the API, not logged as a conductor error.
+    @messaging.expected_exceptions(exception.InvalidParameterValue,
+                                   exception.DriverNotFound,
+                                   exception.NodeNotFound)
+    def update_node(self, context, node_obj, reset_interfaces=False):
+        delta = node_obj.obj_what_changed()
+        if 'driver' not in delta and delta & {'driver_info',
+                                              'instance_info'}:
+            stored = type(node_obj).get_by_uuid(context, node_obj.uuid)
+            if _info_names(stored) != _info_names(node_obj):
+                check_node_interface_names(
+                    node_obj,
+                    driver_factory.get_hardware_type(node_obj.driver))
+        return base_update_node(self, context, node_obj,
+                                reset_interfaces=reset_interfaces)
+
+    update_node.__doc__ = base_update_node.__doc__
+    update_node._ironic_keylime = True
+    manager_class.update_node = update_node
 
 
 def _init_extension_manager(cls):
@@ -289,6 +374,48 @@ def register_attestation_interface_type():
             schema['properties'].setdefault(
                 'enabled_%s_interfaces' % INTERFACE_TYPE,
                 {'type': 'array', 'items': {'type': 'string'}})
+
+    # 9. Not one of the six either. Ironic checks a node's interface
+    # names when a node is created or its interfaces or driver change
+    # (driver_factory.check_and_update_node_interfaces, called by the
+    # conductor's create_node and update_node), and refuses an unknown or
+    # disabled one with InterfaceNotFoundInEntrypoint. It does not know
+    # driver_info/attestation_interface: without this, a bad name is
+    # stored and only refused when the node's driver is built (validate,
+    # deploy, clean). Check it there (9a), and in update_node when
+    # driver_info or instance_info changes the name (9b). If Ironic
+    # renames the function or the manager method, a bad name is stored
+    # again and refused later, as before.
+    base_check = driver_factory.check_and_update_node_interfaces
+
+    def check_and_update_node_interfaces(node, hw_type=None):
+        if hw_type is None:
+            hw_type = driver_factory.get_hardware_type(node.driver)
+        # First: Ironic's own check fails on a name that is not a string.
+        check_node_interface_names(node, hw_type)
+        return base_check(node, hw_type=hw_type)
+
+    check_and_update_node_interfaces.__doc__ = base_check.__doc__
+    driver_factory.check_and_update_node_interfaces = (
+        check_and_update_node_interfaces)
+
+    # 9b. ironic.conductor.manager must not be imported before Ironic has
+    # parsed its configuration (Ironic's commands assert it): patch the
+    # manager class when Ironic's RPC service creates the manager, before
+    # it serves anything. If Ironic renames BaseRPCService or its
+    # "manager" attribute, update_node is not patched (9.).
+    from ironic.common import rpc_service
+    base_service_init = rpc_service.BaseRPCService.__init__
+
+    def service_init(self, *args, **kwargs):
+        base_service_init(self, *args, **kwargs)
+        check_names_on_update(type(self.manager))
+
+    service_init.__doc__ = base_service_init.__doc__
+    rpc_service.BaseRPCService.__init__ = service_init
+    if 'ironic.conductor.manager' in sys.modules:
+        check_names_on_update(
+            sys.modules['ironic.conductor.manager'].ConductorManager)
 
     _registered = True
     LOG.debug('Added the attestation interface type to Ironic %s',

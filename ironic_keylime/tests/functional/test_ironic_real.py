@@ -244,23 +244,30 @@ class AttestationWorkflowTestCase(IronicTestCase):
             self.assertIsNone(node.last_error)
 
     def test_bad_interface_name_refused(self):
-        node = self.ironic.create_node(self.name('bad-name'))
+        message = ("Could not find the following interface in the "
+                   "'ironic.hardware.interfaces.attestation' entrypoint: "
+                   "keylimee. Valid interfaces are ['keylime', "
+                   "'no-attestation'].")
+        # On create, as Ironic refuses a bad --deploy-interface.
+        name = self.name('bad-name')
+        result = self.ironic.baremetal(
+            'node', 'create', '--driver', 'fake-hardware', '--name', name,
+            '--driver-info', 'attestation_interface=keylimee', check=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn(message, result.stderr)
+        self.assertEqual(404, self.ironic.api('GET', '/nodes/' + name)
+                         .status_code)
+        # On update; the node keeps its setting.
+        node = self.keylime_node('bad-name')
         self.provide(node)
-        self.ironic.baremetal('node', 'set', node.id, '--driver-info',
-                              'attestation_interface=keylimee')
-        result = self.ironic.baremetal('node', 'validate', node.id,
+        result = self.ironic.baremetal('node', 'set', node.id, '--driver-info',
+                                       'attestation_interface=keylimee',
                                        check=False)
         self.assertNotEqual(0, result.returncode)
-        self.assertIn('keylimee', result.stderr)
-        self.assertIn('ironic.hardware.interfaces.attestation',
-                      result.stderr)
-        result = self.ironic.baremetal('node', 'deploy', node.id,
-                                       check=False)
-        self.assertNotEqual(0, result.returncode)
-        self.assertIn('keylimee', result.stderr)
-        self.assertEqual('available',
-                         self.ironic.conn.baremetal.get_node(
-                             node.id).provision_state)
+        self.assertIn(message, result.stderr)
+        node = self.ironic.conn.baremetal.get_node(node.id)
+        self.assertEqual('keylime', node.driver_info['attestation_interface'])
+        self.assertEqual('available', node.provision_state)
 
     def test_bad_keylime_driver_info_refused(self):
         node = self.keylime_node('bad-info', keylime_vp='not-a-port')

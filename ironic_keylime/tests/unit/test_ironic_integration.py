@@ -28,6 +28,7 @@ from ironic.common import driver_factory
 from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import deployments
+from ironic.conductor import rpc_service
 from ironic.conductor import steps as conductor_steps
 from ironic.conductor import task_manager
 from ironic.drivers import base as driver_base
@@ -37,6 +38,7 @@ from ironic.drivers import ipmi
 from ironic.objects import node as node_obj
 from ironic.tests.unit.objects import utils as obj_utils
 import jsonschema
+import oslo_messaging as messaging
 
 from ironic_keylime.cmd import attest
 from ironic_keylime.drivers.modules.keylime import attestation
@@ -302,6 +304,130 @@ class NodeInterfaceTestCase(base.DbTestCase):
             e = self.assertRaises(exception.InvalidParameterValue,
                                   task.driver.attestation.validate, task)
         self.assertIn('keylime_v', str(e))
+
+
+class NodeNameCheckTestCase(base.DbTestCase):
+    """Bad names are refused when a node is created or updated.
+
+    Through the conductor manager that Ironic's RPC service creates (as
+    in ironic-attest), on nodes of Ironic's test database.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.manager = rpc_service.RPCService(
+            'test-host', 'ironic.conductor.manager',
+            'ConductorManager').manager
+
+    def _call(self, method, *args, **kwargs):
+        """Call a manager method as Ironic's RPC clients do.
+
+        :returns: its result.
+        :raises: the exception it raised (unwrapped from the
+            ExpectedException of oslo.messaging, as the RPC client does).
+        """
+        try:
+            return getattr(self.manager, method)(self.context, *args,
+                                                 **kwargs)
+        except messaging.ExpectedException as e:
+            raise e.exc_info[1]
+
+    def _new_node(self, **kwargs):
+        return obj_utils.get_test_node(self.context, driver='fake-hardware',
+                                       **kwargs)
+
+    def _stored(self, **kwargs):
+        return obj_utils.create_test_node(self.context,
+                                          driver='fake-hardware', **kwargs)
+
+    def test_create_with_good_name(self):
+        node = self._call('create_node', self._new_node(
+            driver_info={'attestation_interface': 'keylime'}))
+        node.refresh()
+        self.assertEqual('keylime', node.driver_info['attestation_interface'])
+
+    def test_create_with_unknown_name_refused(self):
+        e = self.assertRaises(
+            exception.InterfaceNotFoundInEntrypoint, self._call,
+            'create_node', self._new_node(
+                driver_info={'attestation_interface': 'bogus'}))
+        self.assertEqual(
+            "Could not find the following interface in the "
+            "'ironic.hardware.interfaces.attestation' entrypoint: bogus. "
+            "Valid interfaces are ['keylime', 'no-attestation'].", str(e))
+        self.assertEqual([], self.dbapi.get_node_list())
+
+    def test_create_with_non_string_name_refused(self):
+        e = self.assertRaises(
+            exception.InterfaceNotFoundInEntrypoint, self._call,
+            'create_node', self._new_node(
+                driver_info={'attestation_interface': ['keylime']}))
+        self.assertIn("entrypoint: ['keylime']. Valid interfaces", str(e))
+
+    def test_update_to_unknown_name_refused(self):
+        node = self._stored(driver_info={'attestation_interface': 'keylime'})
+        node.driver_info = {'attestation_interface': 'keylimee'}
+        e = self.assertRaises(exception.InterfaceNotFoundInEntrypoint,
+                              self._call, 'update_node', node)
+        self.assertIn('keylimee', str(e))
+        node.refresh()
+        self.assertEqual('keylime', node.driver_info['attestation_interface'])
+
+    def test_update_to_disabled_name_refused(self):
+        self.config(enabled_attestation_interfaces=['no-attestation'])
+        node = self._stored()
+        node.driver_info = {'attestation_interface': 'keylime'}
+        e = self.assertRaises(exception.InterfaceNotFoundInEntrypoint,
+                              self._call, 'update_node', node)
+        self.assertIn("Valid interfaces are ['no-attestation']", str(e))
+
+    def test_update_of_instance_info_name_refused(self):
+        node = self._stored()
+        node.instance_info = {'attestation_interface': 'nope'}
+        self.assertRaises(exception.InterfaceNotFoundInEntrypoint,
+                          self._call, 'update_node', node)
+
+    def test_update_to_good_name_and_back(self):
+        node = self._stored()
+        node.driver_info = {'attestation_interface': 'keylime'}
+        self._call('update_node', node)
+        node.refresh()
+        self.assertEqual('keylime', node.driver_info['attestation_interface'])
+        node.driver_info = {}
+        self._call('update_node', node)
+        node.refresh()
+        self.assertEqual({}, node.driver_info)
+
+    def test_other_changes_of_a_node_with_a_bad_name_accepted(self):
+        # As for Ironic's own interfaces: a name that became invalid
+        # (here stored directly) does not block other changes.
+        node = self._stored(driver_info={'attestation_interface': 'gone'})
+        node.driver_info = {'attestation_interface': 'gone', 'x': 1}
+        self._call('update_node', node)
+        node.refresh()
+        self.assertEqual(1, node.driver_info['x'])
+
+    def test_driver_change_checks_the_name(self):
+        node = self._stored(driver_info={'attestation_interface': 'gone'})
+        node.driver = 'manual-management'
+        self.assertRaises(exception.InterfaceNotFoundInEntrypoint,
+                          self._call, 'update_node', node)
+
+    def test_deploy_interface_message_is_the_same_kind(self):
+        node = self._stored()
+        node.deploy_interface = 'bogus'
+        e = self.assertRaises(exception.InterfaceNotFoundInEntrypoint,
+                              self._call, 'update_node', node)
+        # The attestation message above has the same form.
+        self.assertRegex(
+            str(e), r"^Could not find the following interface in the "
+            r"'ironic.hardware.interfaces.deploy' entrypoint: bogus. "
+            r"Valid interfaces are \[.*'fake'.*\].$")
+
+    def test_manager_patched_once(self):
+        update_node = self.manager.update_node.__func__
+        ironic_integration.check_names_on_update(type(self.manager))
+        self.assertIs(update_node, type(self.manager).update_node)
 
 
 class StepsTestCase(base.DbTestCase):
