@@ -144,8 +144,10 @@ def _node_interface(node):
 
 
 def _info_names(node):
-    """The attestation interface names in a node's instance_info and
-    driver_info (None where not set)."""
+    """A node's attestation interface names (None where not set).
+
+    :returns: (instance_info's, driver_info's).
+    """
     # A node object being created may not have the fields set, and
     # reading an unset field raises.
     return tuple((getattr(node, field) or {}).get(FIELD)
