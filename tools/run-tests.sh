@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Run the tests of ironic-keylime from nothing: pep8, the unit tests on
-# Ironic's own test helpers, and the functional tests against a real
-# Keylime, Swift and Ironic on 127.0.0.1 (tools/functional.sh).
+# Ironic's own test helpers, the functional tests against a real
+# Keylime, Swift and Ironic on 127.0.0.1 (tools/functional.sh), and the
+# documentation and release notes builds (warnings are errors).
 #
 # Needs Debian 12 (or similar) with Python 3.10+; installs tox into
 # .harness/venvs/tox and, as root, the system packages it needs.
-#   tools/run-tests.sh                 # pep8, py3, functional
+#   tools/run-tests.sh                 # pep8, py3, functional, docs,
+#                                      # releasenotes
 #   tools/run-tests.sh -e py3          # only the unit tests
 set -euo pipefail
 
@@ -24,7 +26,7 @@ fi
 
 cd "$TOP"
 if [ $# -eq 0 ]; then
-    set -- -e pep8,py3,functional
+    set -- -e pep8,py3,functional,docs,releasenotes
 fi
 rc=0
 "$TOX_VENV/bin/tox" "$@" || rc=$?
