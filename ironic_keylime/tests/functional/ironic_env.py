@@ -19,7 +19,7 @@ starts the all-in-one ``ironic-attest`` of the virtualenv running the
 tests, waits for its API and conductor, and stops it by its PID.
 
 It also drives that Ironic: with openstacksdk (``auth_type=none``) and
-with the ``baremetal`` command, as an operator would.
+with the ``baremetal`` and ``openstack`` commands, as an operator would.
 """
 
 import configparser
@@ -264,9 +264,11 @@ class IronicEnv(object):
         return requests.request(method, self.url + '/v1' + path,
                                 headers=headers, timeout=30, **kwargs)
 
-    def baremetal(self, *args, check=True):
-        """Run the ``baremetal`` command against this Ironic.
+    def command(self, command, *args, check=True):
+        """Run a client command of this virtualenv against this Ironic.
 
+        :param command: ``baremetal`` (python-ironicclient's shell) or
+            ``openstack`` (python-openstackclient).
         :returns: the CompletedProcess (text output).
         :raises: CalledProcessError when check and it failed.
         """
@@ -274,9 +276,25 @@ class IronicEnv(object):
         for key in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_TOKEN'):
             env.pop(key, None)
         return subprocess.run(
-            [os.path.join(BIN_DIR, 'baremetal')] + list(args),
+            [os.path.join(BIN_DIR, command)] + list(args),
             env=env, capture_output=True, text=True, check=check,
             timeout=120)
+
+    def baremetal(self, *args, check=True):
+        """Run the ``baremetal`` command against this Ironic.
+
+        :returns: the CompletedProcess (text output).
+        :raises: CalledProcessError when check and it failed.
+        """
+        return self.command('baremetal', *args, check=check)
+
+    def openstack(self, *args, check=True):
+        """Run the ``openstack`` command against this Ironic.
+
+        :returns: the CompletedProcess (text output).
+        :raises: CalledProcessError when check and it failed.
+        """
+        return self.command('openstack', *args, check=check)
 
     def baremetal_json(self, *args):
         """``baremetal ... -f json``, parsed."""
