@@ -16,6 +16,10 @@
 #      Ironic says why;
 #   7. prints a summary, and stops everything it started.
 #
+# It prints the stages, the verdicts and a summary; what the installers
+# and the services print goes to log files under .harness/ (a failing
+# step names its log and shows its last lines).
+#
 # Exit status 0 when both verdicts came out as expected.
 # IRONIC_KEYLIME_DEMO_KEEP=1 keeps the run directory (logs, configs).
 set -euo pipefail
@@ -44,6 +48,22 @@ say() {
     echo "    $*"
 }
 
+# Run a command with its output in a log file: quietly LOG CMD...
+# On failure, say where the log is and show its last lines.
+quietly() {
+    local out=$1
+    shift
+    if "$@" >>"$out" 2>&1; then
+        return 0
+    else
+        local rc=$?
+        say "FAILED (exit status $rc): $*"
+        say "output in $out; its last lines:"
+        tail -n 20 "$out" | sed 's/^/      /'
+        return $rc
+    fi
+}
+
 RUN=
 cleanup() {
     local rc=$?
@@ -51,7 +71,7 @@ cleanup() {
     if [ -n "$RUN" ]; then
         echo
         echo "==> Stopping everything the demo started"
-        "$IRONIC" stop "$RUN/ironic" || true
+        "$IRONIC" stop "$RUN/ironic" >/dev/null 2>&1 || true
         "$SWIFT" stop "$RUN/swift" >/dev/null 2>&1 || true
         "$KEYLIME" stop "$RUN/keylime" >/dev/null 2>&1 || true
         if [ $rc -ne 0 ] || [ -n "${IRONIC_KEYLIME_DEMO_KEEP:-}" ]; then
@@ -64,19 +84,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+mkdir -p "$IRONIC_KEYLIME_HARNESS_DIR"
+INSTALL_LOG=$IRONIC_KEYLIME_HARNESS_DIR/demo-install.log
 stage "Installing what is missing (system packages as root; virtualenvs" \
     "in $IRONIC_KEYLIME_HARNESS_DIR)"
-"$KEYLIME" setup
-"$SWIFT" setup
-"$IRONIC" setup
-say "done"
+: >"$INSTALL_LOG"
+quietly "$INSTALL_LOG" "$KEYLIME" setup
+quietly "$INSTALL_LOG" "$SWIFT" setup
+quietly "$INSTALL_LOG" "$IRONIC" setup
+say "done (installer output: $INSTALL_LOG)"
 
-mkdir -p "$IRONIC_KEYLIME_HARNESS_DIR"
 RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/demo.XXXXXX")
+SERVICES_LOG=$RUN/services.log
 
 stage "Starting Keylime 7.14.3 (verifier, registrar) and an agent on a" \
     "software TPM (swtpm)"
-"$KEYLIME" start "$RUN/keylime"
+quietly "$SERVICES_LOG" "$KEYLIME" start "$RUN/keylime"
 set -a
 # shellcheck disable=SC1091
 . "$RUN/keylime/keylime.env"
@@ -86,7 +109,7 @@ say "verifier $KEYLIME_HARNESS_VERIFIER:$KEYLIME_HARNESS_VERIFIER_PORT," \
     "agent $KEYLIME_HARNESS_AGENT_UUID"
 
 stage "Starting Swift (one-replica cluster, tempauth)"
-"$SWIFT" start "$RUN/swift"
+quietly "$SERVICES_LOG" "$SWIFT" start "$RUN/swift"
 set -a
 # shellcheck disable=SC1091
 . "$RUN/swift/swift.env"
@@ -95,13 +118,15 @@ say "proxy $SWIFT_HARNESS_AUTH_URL"
 
 stage "Starting Ironic 39 with ironic-keylime (ironic-attest: sqlite," \
     "noauth, fake-hardware)"
-"$IRONIC" start "$RUN/ironic"
+quietly "$SERVICES_LOG" "$IRONIC" start "$RUN/ironic"
 set -a
 # shellcheck disable=SC1091
 . "$RUN/ironic/ironic.env"
 set +a
 export OS_AUTH_TYPE=none OS_ENDPOINT=$IRONIC_HARNESS_URL
 BM=$IRONIC_HARNESS_BIN/baremetal
+# The stock python-openstackclient, with ironic-keylime next to it.
+OPENSTACK=$IRONIC_HARNESS_BIN/openstack
 say "attestation interfaces of fake-hardware:" \
     "$("$BM" driver show fake-hardware -f value \
         -c enabled_attestation_interfaces)"
@@ -116,10 +141,13 @@ OS_AUTH_TYPE=v1password OS_AUTH_URL=$SWIFT_HARNESS_AUTH_URL \
     --excludelist "$KEYLIME_HARNESS_EXCLUDELIST" | sed 's/^/    /'
 
 stage "Enrolling node $NODE with the keylime attestation interface"
+# --attestation-interface stores driver_info/attestation_interface.
 # fake-hardware has no ramdisk to report the node's Keylime agent: name
 # the harness's agent in driver_info.
-"$BM" node create --driver fake-hardware --name "$NODE" \
-    --driver-info attestation_interface=keylime \
+say "openstack baremetal node create --driver fake-hardware" \
+    "--attestation-interface keylime ..."
+"$OPENSTACK" baremetal node create --driver fake-hardware --name "$NODE" \
+    --attestation-interface keylime \
     --driver-info "keylime_v=$KEYLIME_HARNESS_VERIFIER" \
     --driver-info "keylime_vp=$KEYLIME_HARNESS_VERIFIER_PORT" \
     --driver-info "keylime_r=$KEYLIME_HARNESS_REGISTRAR" \
@@ -129,11 +157,13 @@ stage "Enrolling node $NODE with the keylime attestation interface"
     --driver-info "keylime_agent_address=$KEYLIME_HARNESS_AGENT_ADDRESS" \
     --driver-info "keylime_agent_port=$KEYLIME_HARNESS_AGENT_PORT" \
     -f value -c uuid | sed 's/^/    node uuid: /'
-"$BM" node validate "$NODE" -f value -c Interface -c Result \
+say "attestation interface: $("$OPENSTACK" baremetal node show "$NODE" \
+    -f value -c attestation_interface)"
+"$OPENSTACK" baremetal node validate "$NODE" -f value -c Interface -c Result \
     | grep -E '^(attestation|deploy|power) ' | sed 's/^/    validate: /'
-"$BM" node manage "$NODE" --wait 60
+quietly "$SERVICES_LOG" "$BM" node manage "$NODE" --wait 60
 say "automated cleaning runs the attest clean step too ..."
-"$BM" node provide "$NODE" --wait "$WAIT"
+quietly "$SERVICES_LOG" "$BM" node provide "$NODE" --wait "$WAIT"
 say "node is $("$BM" node show "$NODE" -f value -c provision_state)"
 
 # The attestation verdicts of the node's history, oldest first.
@@ -145,7 +175,8 @@ verdicts() {
 stage "Deploying $NODE: Keylime attests it before the image is written" \
     "(expect PASS)"
 first_rc=0
-"$BM" node deploy "$NODE" --wait "$WAIT" || first_rc=$?
+"$BM" node deploy "$NODE" --wait "$WAIT" >>"$SERVICES_LOG" 2>&1 \
+    || first_rc=$?
 FIRST_STATE=$("$BM" node show "$NODE" -f value -c provision_state)
 FIRST_VERDICT=$(verdicts | tail -n 1)
 say "node is $FIRST_STATE"
@@ -153,13 +184,14 @@ say "verdict: $FIRST_VERDICT"
 [ $first_rc -eq 0 ] || say "deployment failed: $("$BM" node show "$NODE" \
     -f value -c last_error)"
 say "undeploying (cleaning attests again) ..."
-"$BM" node undeploy "$NODE" --wait "$WAIT" || true
+"$BM" node undeploy "$NODE" --wait "$WAIT" >>"$SERVICES_LOG" 2>&1 || true
 
 stage "Tampering with the node ($TAMPERED_FILE is executed and measured;" \
     "it is not in the allowlist) and deploying again (expect FAIL)"
-"$KEYLIME" tamper "$RUN/keylime" "$TAMPERED_FILE"
+quietly "$SERVICES_LOG" "$KEYLIME" tamper "$RUN/keylime" "$TAMPERED_FILE"
 second_rc=0
-"$BM" node deploy "$NODE" --wait "$WAIT" 2>/dev/null || second_rc=$?
+"$BM" node deploy "$NODE" --wait "$WAIT" >>"$SERVICES_LOG" 2>&1 \
+    || second_rc=$?
 SECOND_STATE=$("$BM" node show "$NODE" -f value -c provision_state)
 SECOND_ERROR=$("$BM" node show "$NODE" -f value -c last_error)
 say "node is $SECOND_STATE (deploy command exit status $second_rc)"

@@ -4,7 +4,8 @@
 # noauth, no RPC bus, fake-hardware, the attestation interfaces enabled.
 #
 #   harness.sh setup            virtualenv with Ironic 39, ironic-keylime
-#                               (this checkout) and python-ironicclient
+#                               (this checkout), python-ironicclient and
+#                               python-openstackclient
 #   harness.sh start RUNDIR     write ironic.conf, create the database,
 #                               start ironic-attest, write ironic.env
 #   harness.sh stop RUNDIR      stop the ironic-attest started there
@@ -26,14 +27,23 @@ PORT=${IRONIC_HARNESS_PORT:-6385}
 
 setup() {
     ensure_venv_support
-    if [ -f "$VENV/.ready" ]; then
+    if [ -f "$VENV/.ready" ] && [ -x "$VENV/bin/openstack" ]; then
+        # Entry points (the client hooks among them) are written when the
+        # package is installed: reinstall it when setup.cfg changed.
+        if [ "$TOP/setup.cfg" -nt "$VENV/.ready" ]; then
+            log "reinstalling ironic-keylime into $VENV (setup.cfg changed)"
+            "$VENV/bin/pip" install -q --no-deps -e "$TOP"
+            touch "$VENV/.ready"
+        fi
         return 0
     fi
-    log "creating $VENV (Ironic 39, ironic-keylime, python-ironicclient)"
+    log "creating $VENV (Ironic 39, ironic-keylime, python-ironicclient," \
+        "python-openstackclient)"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q "$IRONIC_VERSION" python-ironicclient
+    "$VENV/bin/pip" install -q "$IRONIC_VERSION" python-ironicclient \
+        python-openstackclient
     "$VENV/bin/pip" install -q -e "$TOP"
     touch "$VENV/.ready"
 }
