@@ -199,13 +199,7 @@ class _CliTests(object):
 
         self.cli('node', 'deploy', node_id, '--wait', str(TIMEOUT))
         node = self.ironic.wait_state(node_id, 'active')
-        verdicts = self.verdicts(node)
-        self.assertEqual(2, len(verdicts), verdicts)
-        for severity, event in verdicts:
-            self.assertEqual('INFO', severity)
-            self.assertIn('Keylime attestation PASS', event)
-        self.assertNotIn('keylime_attestation', node.driver_internal_info)
-        self.assertVerifierHasNoAgent()
+        self.assertAllPassed(node, 2)
 
 
 class OpenStackCommandTestCase(_CliTests, test_ironic_real.IronicTestCase):

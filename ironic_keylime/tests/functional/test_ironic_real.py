@@ -118,6 +118,16 @@ class IronicTestCase(testtools.TestCase):
         return [(e['severity'], e['event'])
                 for e in self.ironic.attestation_events(node.id)]
 
+    def assertAllPassed(self, node, count):
+        """The node has ``count`` verdicts, all PASS, and nothing left."""
+        verdicts = self.verdicts(node)
+        self.assertEqual(count, len(verdicts), verdicts)
+        for severity, event in verdicts:
+            self.assertEqual('INFO', severity)
+            self.assertIn('Keylime attestation PASS', event)
+        self.assertNotIn('keylime_attestation', node.driver_internal_info)
+        self.assertVerifierHasNoAgent()
+
     def assertVerifierHasNoAgent(self):
         """The harness's agent is not on the verifier."""
         k = self.keylime
@@ -157,13 +167,7 @@ class AttestationWorkflowTestCase(IronicTestCase):
         self.assertEqual(1, len(self.verdicts(node)))
 
         node = self.deploy(node)
-        verdicts = self.verdicts(node)
-        self.assertEqual(2, len(verdicts), verdicts)
-        for severity, event in verdicts:
-            self.assertEqual('INFO', severity)
-            self.assertIn('Keylime attestation PASS', event)
-        self.assertNotIn('keylime_attestation', node.driver_internal_info)
-        self.assertVerifierHasNoAgent()
+        self.assertAllPassed(node, 2)
 
         # Undeploy: automated cleaning attests again.
         self.ironic.provision(node.id, 'deleted', 'available',
