@@ -38,8 +38,8 @@ from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_ironic_exception
-from ironic_keylime.drivers.modules.keylime import ramdisk
-from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.drivers.modules.keylime import agent
+from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.tests import base
 from ironic_keylime.tests.functional import ipa_env
 
@@ -85,9 +85,9 @@ class IPAExtensionTestCase(base.DbTestCase):
         rd.start()
         node = self._node(rd)
         with task_manager.acquire(self.context, node.uuid) as task:
-            info = utils.parse_driver_info(task.node)
-            reported = ramdisk.update_agent_info(task, info)
-            agent_uuid, agent = utils.agent_identity(task.node, info)
+            info = driver_info.parse_driver_info(task.node)
+            reported = agent.update_agent_info(task, info)
+            agent_uuid, endpoint = agent.identity(task.node, info)
 
         # The agent was restarted with the node's UUID and the node's
         # registrar, read from its files by the stand-in.
@@ -108,18 +108,18 @@ class IPAExtensionTestCase(base.DbTestCase):
         self.assertNotIn('keylime_agent_address', node.driver_internal_info)
         self.assertEqual(node.uuid, agent_uuid)
         self.assertEqual(('127.0.0.1', rd.agent_port),
-                         (agent.host, agent.port))
+                         (endpoint.host, endpoint.port))
 
         # Same values again: the running agent is left alone.
         with task_manager.acquire(self.context, node.uuid) as task:
-            info = utils.parse_driver_info(task.node)
-            again = ramdisk.update_agent_info(task, info)
+            info = driver_info.parse_driver_info(task.node)
+            again = agent.update_agent_info(task, info)
         self.assertFalse(again['restarted'])
         self.assertEqual(1, len(rd.standin_starts()))
 
         # get_agent_info reads what configure_agent wrote.
         with task_manager.acquire(self.context, node.uuid) as task:
-            got = ramdisk.get_agent_info(task)
+            got = agent.call(task, 'keylime.get_agent_info', {})
         self.assertEqual(node.uuid, got['uuid'])
         self.assertEqual('192.0.2.10', got['registrar_ip'])
 
@@ -131,9 +131,9 @@ class IPAExtensionTestCase(base.DbTestCase):
                            keylime_agent_port=rd.agent_port)
         node = self._node(rd, driver_info=driver_info)
         with task_manager.acquire(self.context, node.uuid) as task:
-            info = utils.parse_driver_info(task.node)
-            reported = ramdisk.update_agent_info(task, info)
-            agent_uuid, agent = utils.agent_identity(task.node, info)
+            info = driver_info.parse_driver_info(task.node)
+            reported = agent.update_agent_info(task, info)
+            agent_uuid, endpoint = agent.identity(task.node, info)
         # driver_info's UUID is the one pushed to the agent.
         self.assertEqual(driver_info['keylime_agent_uuid'],
                          rd.standin_state()['uuid'])
@@ -153,11 +153,11 @@ class IPAExtensionTestCase(base.DbTestCase):
     def _update_refused(self, node, change_info=None):
         """The conductor's call to the ramdisk; return its failure."""
         with task_manager.acquire(self.context, node.uuid) as task:
-            info = utils.parse_driver_info(task.node)
+            info = driver_info.parse_driver_info(task.node)
             if change_info:
                 info = change_info(info)
             return self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                     ramdisk.update_agent_info, task, info)
+                                     agent.update_agent_info, task, info)
 
     def test_wrong_token_refused(self):
         rd = self._ramdisk()

@@ -20,6 +20,8 @@ seconds, removes the agent from the verifier, and resumes or fails the
 operation. The verdict is recorded in the node history, pass or fail.
 """
 
+import collections
+
 from ironic.common import async_steps
 from ironic.common import states
 from ironic.conductor import periodics
@@ -32,8 +34,8 @@ from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers import base
-from ironic_keylime.drivers.modules.keylime import ramdisk
-from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.drivers.modules.keylime import agent
+from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
 from ironic_keylime.keylime_client import tenant as kl_tenant
@@ -60,14 +62,6 @@ def _endpoint(value):
     return kl_tenant.Endpoint(value[0], int(value[1]))
 
 
-def _list_source(info):
-    if info.container:
-        # Imported here: only the Swift workflow needs Swift's client.
-        from ironic_keylime.lists import swift
-        return swift.SwiftListSource(info.container)
-    return utils.local_list_source(info)
-
-
 def _describe(status):
     text = _('operational state "%s"') % status.state
     if status.last_event_id:
@@ -75,12 +69,33 @@ def _describe(status):
     return text
 
 
+#: What the verdict check does for each operation the step runs in: the
+#: option that says whether a FAIL fails it, and the names of the
+#: functions of :mod:`ironic.conductor.utils` that fail and resume it
+#: (looked up when called).
+Operation = collections.namedtuple(
+    'Operation', ['name', 'fail_option', 'error_handler', 'resume'])
+
+OPERATIONS = {
+    'deploy': Operation('deploy', 'fail_deploy_on_attestation_failure',
+                        'deploying_error_handler',
+                        'notify_conductor_resume_deploy'),
+    'clean': Operation('clean', 'fail_clean_on_attestation_failure',
+                       'cleaning_error_handler',
+                       'notify_conductor_resume_clean'),
+    'service': Operation('service', 'fail_deploy_on_attestation_failure',
+                         'servicing_error_handler',
+                         'notify_conductor_resume_service'),
+}
+
+
 def _operation(node):
+    """The :class:`Operation` whose step the node is running."""
     if node.clean_step:
-        return 'clean'
+        return OPERATIONS['clean']
     if node.service_step:
-        return 'service'
-    return 'deploy'
+        return OPERATIONS['service']
+    return OPERATIONS['deploy']
 
 
 class KeylimeAttestation(base.AttestationInterface):
@@ -91,7 +106,7 @@ class KeylimeAttestation(base.AttestationInterface):
 
         :returns: dictionary of <property name>:<property description>
         """
-        return utils.COMMON_PROPERTIES.copy()
+        return driver_info.COMMON_PROPERTIES.copy()
 
     def validate(self, task):
         """Validate the keylime_* keys of the node's driver_info.
@@ -101,9 +116,7 @@ class KeylimeAttestation(base.AttestationInterface):
         :raises: InvalidParameterValue if a key has a bad value or a list
             path is outside ``[keylime]allowed_list_directories``.
         """
-        info = utils.parse_driver_info(task.node)
-        if info.allowlist:
-            utils.local_list_source(info)
+        driver_info.list_source(driver_info.parse_driver_info(task.node))
 
     def _get_steps(self, steps, priority):
         for step in steps:
@@ -134,10 +147,10 @@ class KeylimeAttestation(base.AttestationInterface):
             driver_info.
         """
         node = task.node
-        info = utils.parse_driver_info(node)
-        ramdisk.update_agent_info(task, info)
-        agent_uuid, agent = utils.agent_identity(node, info)
-        source = _list_source(info)
+        info = driver_info.parse_driver_info(node)
+        agent.update_agent_info(task, info)
+        agent_uuid, endpoint = agent.identity(node, info)
+        source = driver_info.list_source(info)
         tenant = _tenant()
         record = {'agent_uuid': agent_uuid,
                   'verifier': list(info.verifier),
@@ -157,7 +170,7 @@ class KeylimeAttestation(base.AttestationInterface):
                 # An agent left by an earlier, interrupted attempt would
                 # make add fail; deleting an unknown agent is harmless.
                 tenant.delete(agent_uuid, info.verifier)
-                tenant.add(agent_uuid, agent, info.verifier,
+                tenant.add(agent_uuid, endpoint, info.verifier,
                            info.registrar, lists,
                            policy_format=CONF.keylime.policy_format)
         except kl_exception.KeylimeError as e:
@@ -305,9 +318,7 @@ class KeylimeAttestation(base.AttestationInterface):
             failed = False
         elif status is not None:
             message = _('Keylime attestation FAIL: %s.') % _describe(status)
-            failed = getattr(
-                CONF.keylime, 'fail_%s_on_attestation_failure' % (
-                    'clean' if operation == 'clean' else 'deploy'))
+            failed = getattr(CONF.keylime, operation.fail_option)
         else:
             message = _('Keylime attestation error: %s.') % error
             failed = True
@@ -318,14 +329,14 @@ class KeylimeAttestation(base.AttestationInterface):
         if failed:
             LOG.error('Attestation of node %(node)s failed during '
                       '%(op)s: %(msg)s',
-                      {'node': node.uuid, 'op': operation, 'msg': message})
-            self._fail(task, operation, message)
+                      {'node': node.uuid, 'op': operation.name,
+                       'msg': message})
+            getattr(manager_utils, operation.error_handler)(task, message)
             return
         if status.verdict == kl_status.FAIL:
-            message += _(' The %s goes on, as '
-                         '[keylime]fail_%s_on_attestation_failure is '
-                         'False.') % (operation, 'clean'
-                                      if operation == 'clean' else 'deploy')
+            message += _(' The %(op)s goes on, as [keylime]%(option)s is '
+                         'False.') % {'op': operation.name,
+                                      'option': operation.fail_option}
             LOG.warning('Node %(node)s: %(msg)s',
                         {'node': node.uuid, 'msg': message})
         else:
@@ -335,23 +346,7 @@ class KeylimeAttestation(base.AttestationInterface):
             node, event=message, event_type=EVENT_TYPE,
             error=status.verdict == kl_status.FAIL)
         node.save()
-        self._resume(task, operation)
-
-    def _fail(self, task, operation, message):
-        if operation == 'clean':
-            manager_utils.cleaning_error_handler(task, message)
-        elif operation == 'service':
-            manager_utils.servicing_error_handler(task, message)
-        else:
-            manager_utils.deploying_error_handler(task, message)
-
-    def _resume(self, task, operation):
-        if operation == 'clean':
-            manager_utils.notify_conductor_resume_clean(task)
-        elif operation == 'service':
-            manager_utils.notify_conductor_resume_service(task)
-        else:
-            manager_utils.notify_conductor_resume_deploy(task)
+        getattr(manager_utils, operation.resume)(task)
 
     @periodics.node_periodic(
         purpose='checking Keylime attestation verdicts',

@@ -28,13 +28,14 @@ from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_ironic_exception
+from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import attestation
-from ironic_keylime.drivers.modules.keylime import ramdisk
-from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.tests import base
 
 DRIVER_INFO = {'keylime_v': '10.0.0.2', 'keylime_r': '10.0.0.3',
                'keylime_rp': 8891, 'keylime_container': 'lists'}
+IDENTITY_NODE_UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c124'
 AGENT_UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c123'
 
 
@@ -57,9 +58,9 @@ class RamdiskTestCase(base.DbTestCase):
 
     def _update(self, node):
         with task_manager.acquire(self.context, node.uuid) as task:
-            info = utils.parse_driver_info(task.node)
-            result = ramdisk.update_agent_info(task, info)
-            identity = utils.agent_identity(task.node, info)
+            info = driver_info.parse_driver_info(task.node)
+            result = agent.update_agent_info(task, info)
+            identity = agent.identity(task.node, info)
         node.refresh()
         return result, identity
 
@@ -69,7 +70,7 @@ class RamdiskTestCase(base.DbTestCase):
             'uuid': node.uuid, 'uuid_mode': 'fixed', 'address': None,
             'port': 9102, 'registrar_ip': '10.0.0.3',
             'registrar_port': 8891, 'running': True, 'restarted': True})
-        result, (agent_uuid, agent) = self._update(node)
+        result, (agent_uuid, endpoint) = self._update(node)
         mock_command.assert_called_once_with(
             mock.ANY, node=mock.ANY, method='keylime.configure_agent',
             params={'registrar_ip': '10.0.0.3', 'registrar_port': 8891,
@@ -79,7 +80,7 @@ class RamdiskTestCase(base.DbTestCase):
         self.assertEqual(9102, node.driver_internal_info['keylime_agent_port'])
         self.assertNotIn('keylime_agent_address', node.driver_internal_info)
         self.assertEqual(node.uuid, agent_uuid)
-        self.assertEqual(('10.0.0.9', 9102), (agent.host, agent.port))
+        self.assertEqual(('10.0.0.9', 9102), (endpoint.host, endpoint.port))
 
     def test_stale_values_removed(self, mock_command):
         node = self._node(keylime_agent_address='10.9.9.9',
@@ -87,9 +88,9 @@ class RamdiskTestCase(base.DbTestCase):
         mock_command.return_value = _ok({'uuid': AGENT_UUID,
                                          'address': '10.0.0.7',
                                          'port': None})
-        _result, (agent_uuid, agent) = self._update(node)
+        _result, (agent_uuid, endpoint) = self._update(node)
         self.assertEqual(AGENT_UUID, agent_uuid)
-        self.assertEqual(('10.0.0.7', 9002), (agent.host, agent.port))
+        self.assertEqual(('10.0.0.7', 9002), (endpoint.host, endpoint.port))
         self.assertNotIn('keylime_agent_port', node.driver_internal_info)
 
     def test_driver_info_uuid_pushed_and_wins(self, mock_command):
@@ -99,22 +100,22 @@ class RamdiskTestCase(base.DbTestCase):
         mock_command.return_value = _ok({'uuid': AGENT_UUID,
                                          'address': '10.0.0.50',
                                          'port': 9002})
-        _result, (agent_uuid, agent) = self._update(node)
+        _result, (agent_uuid, endpoint) = self._update(node)
         params = mock_command.call_args[1]['params']
         self.assertEqual(AGENT_UUID, params['agent_uuid'])
         self.assertEqual('10.0.0.50', params['contact_ip'])
-        self.assertEqual(('10.0.0.50', 9002), (agent.host, agent.port))
+        self.assertEqual(('10.0.0.50', 9002), (endpoint.host, endpoint.port))
 
     def test_all_overrides_skip_the_ramdisk(self, mock_command):
         info = dict(DRIVER_INFO, keylime_agent_uuid=AGENT_UUID,
                     keylime_agent_address='10.0.0.50',
                     keylime_agent_port=9555)
         node = self._node(driver_info=info)
-        result, (agent_uuid, agent) = self._update(node)
+        result, (agent_uuid, endpoint) = self._update(node)
         self.assertIsNone(result)
         mock_command.assert_not_called()
         self.assertEqual((AGENT_UUID, '10.0.0.50', 9555),
-                         (agent_uuid, agent.host, agent.port))
+                         (agent_uuid, endpoint.host, endpoint.port))
 
     def test_no_ramdisk(self, mock_command):
         for state, internal in [(states.CLEANWAIT, {'agent_url': None}),
@@ -122,8 +123,8 @@ class RamdiskTestCase(base.DbTestCase):
                                 (states.MANAGEABLE, {})]:
             node = self._node(state=state, **internal)
             with task_manager.acquire(self.context, node.uuid) as task:
-                self.assertIsNone(ramdisk.update_agent_info(
-                    task, utils.parse_driver_info(task.node)))
+                self.assertIsNone(agent.update_agent_info(
+                    task, driver_info.parse_driver_info(task.node)))
         mock_command.assert_not_called()
 
     def test_ramdisk_states(self, mock_command):
@@ -146,8 +147,8 @@ class RamdiskTestCase(base.DbTestCase):
             with task_manager.acquire(self.context, node.uuid) as task:
                 e = self.assertRaises(
                     kl_ironic_exception.AttestationFailure,
-                    ramdisk.update_agent_info, task,
-                    utils.parse_driver_info(task.node))
+                    agent.update_agent_info, task,
+                    driver_info.parse_driver_info(task.node))
             self.assertIn('keylime-agent element', str(e))
             self.assertIn(error, str(e))
 
@@ -158,8 +159,8 @@ class RamdiskTestCase(base.DbTestCase):
         node = self._node()
         with task_manager.acquire(self.context, node.uuid) as task:
             e = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                  ramdisk.update_agent_info, task,
-                                  utils.parse_driver_info(task.node))
+                                  agent.update_agent_info, task,
+                                  driver_info.parse_driver_info(task.node))
         self.assertIn('refused keylime.configure_agent', str(e))
         self.assertNotIn('element', str(e))
 
@@ -172,8 +173,8 @@ class RamdiskTestCase(base.DbTestCase):
         node = self._node()
         with task_manager.acquire(self.context, node.uuid) as task:
             e = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                  ramdisk.update_agent_info, task,
-                                  utils.parse_driver_info(task.node))
+                                  agent.update_agent_info, task,
+                                  driver_info.parse_driver_info(task.node))
         self.assertIn('failed in the ramdisk: the Keylime agent does not '
                       'listen', str(e))
 
@@ -183,8 +184,8 @@ class RamdiskTestCase(base.DbTestCase):
         node = self._node()
         with task_manager.acquire(self.context, node.uuid) as task:
             e = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                  ramdisk.update_agent_info, task,
-                                  utils.parse_driver_info(task.node))
+                                  agent.update_agent_info, task,
+                                  driver_info.parse_driver_info(task.node))
         self.assertIn('connection refused', str(e))
 
     def test_uuid_unknown(self, mock_command):
@@ -194,8 +195,8 @@ class RamdiskTestCase(base.DbTestCase):
         node = self._node()
         with task_manager.acquire(self.context, node.uuid) as task:
             e = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                  ramdisk.update_agent_info, task,
-                                  utils.parse_driver_info(task.node))
+                                  agent.update_agent_info, task,
+                                  driver_info.parse_driver_info(task.node))
         self.assertIn('uuid mode "hash_ek"', str(e))
 
     def test_get_agent_info(self, mock_command):
@@ -203,7 +204,7 @@ class RamdiskTestCase(base.DbTestCase):
         node = self._node()
         with task_manager.acquire(self.context, node.uuid) as task:
             self.assertEqual({'uuid': AGENT_UUID},
-                             ramdisk.get_agent_info(task))
+                             agent.call(task, 'keylime.get_agent_info', {}))
         mock_command.assert_called_once_with(
             mock.ANY, node=mock.ANY, method='keylime.get_agent_info',
             params={}, wait=True)
@@ -223,3 +224,56 @@ class RamdiskTestCase(base.DbTestCase):
         self.assertIn('keylime-agent element', str(e))
         node.refresh()
         self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+
+
+class AgentIdentityTestCase(base.DbTestCase):
+
+    def identity(self, overrides=None, internal=None):
+        info = {'keylime_v': '192.0.2.10', 'keylime_r': '192.0.2.10',
+                'keylime_container': 'c'}
+        info.update(overrides or {})
+        node = obj_utils.get_test_node(self.context, uuid=IDENTITY_NODE_UUID,
+                                       driver_info=info,
+                                       driver_internal_info=internal or {})
+        return agent.identity(node, driver_info.parse_driver_info(node))
+
+    def test_defaults_from_agent_url(self):
+        uuid, endpoint = self.identity(
+            internal={'agent_url': 'http://198.51.100.5:9999'})
+        self.assertEqual(IDENTITY_NODE_UUID, uuid)
+        self.assertEqual(('198.51.100.5', 9002), endpoint)
+
+    def test_ipv6_agent_url(self):
+        _uuid, endpoint = self.identity(
+            internal={'agent_url': 'https://[2001:db8::5]:9999'})
+        self.assertEqual('2001:db8::5', endpoint.host)
+
+    def test_port_from_config(self):
+        self.config(agent_port=9102, group='keylime')
+        _uuid, endpoint = self.identity(
+            internal={'agent_url': 'http://198.51.100.5:9999'})
+        self.assertEqual(9102, endpoint.port)
+
+    def test_ramdisk_report_wins_over_defaults(self):
+        uuid, endpoint = self.identity(internal={
+            'agent_url': 'http://198.51.100.5:9999',
+            'keylime_agent_uuid': 'reported', 'keylime_agent_address':
+            '198.51.100.6', 'keylime_agent_port': 9003})
+        self.assertEqual(('reported', '198.51.100.6', 9003),
+                         (uuid, endpoint.host, endpoint.port))
+
+    def test_driver_info_wins_over_ramdisk(self):
+        uuid, endpoint = self.identity(
+            overrides={'keylime_agent_uuid': 'mine',
+                       'keylime_agent_address': '198.51.100.9',
+                       'keylime_agent_port': 9004},
+            internal={'keylime_agent_uuid': 'reported',
+                      'keylime_agent_address': '198.51.100.6',
+                      'keylime_agent_port': 9003})
+        self.assertEqual(('mine', '198.51.100.9', 9004),
+                         (uuid, endpoint.host, endpoint.port))
+
+    def test_no_address(self):
+        error = self.assertRaises(exception.MissingParameterValue,
+                                  self.identity)
+        self.assertIn('driver_info/keylime_agent_address', str(error))

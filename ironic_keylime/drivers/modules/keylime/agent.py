@@ -10,16 +10,18 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The conductor's side of the ramdisk's ``keylime`` extension.
+"""The node's Keylime agent: its identity and the calls to the ramdisk.
 
 Before the node's agent is added to the verifier, the keylime interface
 asks the running ramdisk (ironic-python-agent, through Ironic's own agent
 client and the node's agent token) to point its Keylime agent at the
 node's registrar, with the node's UUID, and records what the agent
-reports in driver_internal_info (``keylime_agent_uuid``,
-``keylime_agent_address``, ``keylime_agent_port``). driver_info overrides
-still win (:func:`.utils.agent_identity`).
+reports in driver_internal_info under the keys of
+:data:`.driver_info.AGENT_KEYS`. :func:`identity` then says which agent
+is attested: driver_info overrides win over the ramdisk's report.
 """
+
+from urllib import parse as urlparse
 
 from ironic.common import exception
 from ironic.common import states
@@ -29,14 +31,11 @@ from oslo_serialization import jsonutils
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
+from ironic_keylime.conf import CONF
+from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.keylime_client import tenant
 
 LOG = logging.getLogger(__name__)
-
-#: driver_internal_info keys written here.
-UUID_KEY = 'keylime_agent_uuid'
-ADDRESS_KEY = 'keylime_agent_address'
-PORT_KEY = 'keylime_agent_port'
-KEYS = (UUID_KEY, ADDRESS_KEY, PORT_KEY)
 
 #: The DIB element that puts the extension and the agent in the ramdisk.
 ELEMENT = 'keylime-agent'
@@ -134,16 +133,6 @@ def call(task, command, params):
     return result.get('command_result') or {}
 
 
-def get_agent_info(task):
-    """The identity of the ramdisk's Keylime agent, as it reports it.
-
-    :param task: a TaskManager instance.
-    :returns: a dict with ``uuid``, ``address``, ``port`` and more.
-    :raises: AttestationFailure (see :func:`call`).
-    """
-    return call(task, 'keylime.get_agent_info', {})
-
-
 def configure_agent(task, info):
     """Point the ramdisk's Keylime agent at the node's registrar.
 
@@ -152,8 +141,9 @@ def configure_agent(task, info):
     ``node`` keeps its own and ignores it).
 
     :param task: a TaskManager instance.
-    :param info: the node's :class:`.utils.KeylimeInfo`.
-    :returns: what the agent reports (see :func:`get_agent_info`).
+    :param info: the node's :class:`.driver_info.KeylimeInfo`.
+    :returns: what the agent reports: ``uuid``, ``address``, ``port``
+        and more (the extension's ``get_agent_info``).
     :raises: AttestationFailure (see :func:`call`).
     """
     params = {'registrar_ip': info.registrar.host,
@@ -168,7 +158,7 @@ def record(node, reported, info=None):
     """Record the agent's identity in driver_internal_info.
 
     A value the agent did not report is removed, so that nothing stale
-    remains; :func:`utils.agent_identity` then falls back to the ramdisk's
+    remains; :func:`identity` then falls back to the ramdisk's
     address and ``[keylime]agent_port``.
 
     :param node: an Ironic node (saved here).
@@ -185,9 +175,9 @@ def record(node, reported, info=None):
                      'Build the ramdisk with DIB_KEYLIME_AGENT_UUID_MODE='
                      'node (the default), or set driver_info/'
                      'keylime_agent_uuid.') % reported.get('uuid_mode'))
-    values = {UUID_KEY: reported.get('uuid'),
-              ADDRESS_KEY: reported.get('address'),
-              PORT_KEY: reported.get('port')}
+    values = {driver_info.AGENT_UUID: reported.get('uuid'),
+              driver_info.AGENT_ADDRESS: reported.get('address'),
+              driver_info.AGENT_PORT: reported.get('port')}
     for key, value in values.items():
         if value in (None, ''):
             node.del_driver_internal_info(key)
@@ -231,3 +221,33 @@ def update_agent_info(task, info):
               'rip': reported.get('registrar_ip'),
               'rport': reported.get('registrar_port')})
     return reported
+
+
+def identity(node, info):
+    """Find the node's Keylime agent: its UUID and endpoint.
+
+    driver_info overrides win; then what the ramdisk reported in
+    driver_internal_info; then the address of the ramdisk's ``agent_url``,
+    ``[keylime]agent_port`` and the node's UUID.
+
+    :param node: an Ironic node.
+    :param info: :class:`.driver_info.KeylimeInfo`.
+    :returns: a tuple (uuid, :class:`tenant.Endpoint`).
+    :raises: MissingParameterValue when no agent address is known.
+    """
+    internal = node.driver_internal_info or {}
+    uuid = (info.agent_uuid or internal.get(driver_info.AGENT_UUID)
+            or node.uuid)
+    address = info.agent_address or internal.get(driver_info.AGENT_ADDRESS)
+    if not address and internal.get('agent_url'):
+        address = urlparse.urlparse(internal['agent_url']).hostname
+    if not address:
+        raise exception.MissingParameterValue(
+            _('The address of the Keylime agent of node %s is unknown: the '
+              'ramdisk has not reported one (no agent_url) and '
+              'driver_info/keylime_agent_address is not set.') % node.uuid)
+    port = (info.agent_port or internal.get(driver_info.AGENT_PORT)
+            or CONF.keylime.agent_port)
+    return uuid, tenant.Endpoint(
+        driver_info.parse_address(driver_info.AGENT_ADDRESS, address),
+        driver_info.parse_port(driver_info.AGENT_PORT, port))

@@ -10,11 +10,18 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""driver_info of the keylime attestation interface."""
+"""driver_info of the keylime attestation interface.
+
+Every ``keylime_*`` key of a node's driver_info is named, described,
+parsed and validated here, and :func:`list_source` turns the parsed keys
+into the one list source the node uses (a Swift container or conductor
+files). Address and port syntax comes from
+:mod:`ironic_keylime.common.network` (shared with the ramdisk); this
+module maps its errors to Ironic's exceptions, naming the key.
+"""
 
 import collections
 import ipaddress
-from urllib import parse as urlparse
 
 from ironic.common import exception
 
@@ -24,6 +31,14 @@ from ironic_keylime.conf import CONF
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import tenant
 from ironic_keylime.lists import local
+
+#: The keys of the node's Keylime agent. driver_info may set them (the
+#: admin's override); the conductor records what the ramdisk reports under
+#: the same names in driver_internal_info (:mod:`.agent`).
+AGENT_UUID = 'keylime_agent_uuid'
+AGENT_ADDRESS = 'keylime_agent_address'
+AGENT_PORT = 'keylime_agent_port'
+AGENT_KEYS = (AGENT_UUID, AGENT_ADDRESS, AGENT_PORT)
 
 REQUIRED_PROPERTIES = {
     'keylime_v': _('Address (IPv4, IPv6 or host name) of the Keylime '
@@ -52,26 +67,21 @@ OPTIONAL_PROPERTIES = {
                                     'is off.'),
     'keylime_excludelist': _('Absolute path of the excludelist on the '
                              'conductor. Optional, with keylime_allowlist.'),
-    'keylime_agent_uuid': _('UUID of the Keylime agent on the node. '
-                            'Optional: by default the one the ramdisk '
-                            'reported, else the node\'s UUID.'),
-    'keylime_agent_address': _('Address of the Keylime agent on the node. '
-                               'Optional: by default the one the ramdisk '
-                               'reported, else the address of the '
-                               'ramdisk\'s agent_url.'),
-    'keylime_agent_port': _('Port of the Keylime agent on the node. '
-                            'Optional: by default the one the ramdisk '
-                            'reported, else [keylime]agent_port.'),
+    AGENT_UUID: _('UUID of the Keylime agent on the node. Optional: by '
+                  'default the one the ramdisk reported, else the '
+                  'node\'s UUID.'),
+    AGENT_ADDRESS: _('Address of the Keylime agent on the node. Optional: '
+                     'by default the one the ramdisk reported, else the '
+                     'address of the ramdisk\'s agent_url.'),
+    AGENT_PORT: _('Port of the Keylime agent on the node. Optional: by '
+                  'default the one the ramdisk reported, else '
+                  '[keylime]agent_port.'),
 }
 
 COMMON_PROPERTIES = dict(REQUIRED_PROPERTIES, **OPTIONAL_PROPERTIES)
 
 FILE_KEYS = ('keylime_allowlist', 'keylime_allowlist_checksum',
              'keylime_excludelist')
-
-#: Where the ramdisk's reports of the agent live in driver_internal_info.
-INTERNAL_AGENT_KEYS = ('keylime_agent_uuid', 'keylime_agent_address',
-                       'keylime_agent_port')
 
 DEFAULT_VERIFIER_PORT = 8881
 DEFAULT_REGISTRAR_PORT = 8891
@@ -147,7 +157,7 @@ def _parse_path(key, value):
 
 def _parse_uuid(value):
     if not isinstance(value, str) or not value.strip():
-        raise _invalid('keylime_agent_uuid', value,
+        raise _invalid(AGENT_UUID, value,
                        _('expected the UUID of the Keylime agent.'))
     return value.strip()
 
@@ -218,9 +228,9 @@ def parse_driver_info(node):
                   '[keylime]require_allowlist_checksum is on. Give the '
                   'path of the allowlist\'s SHA-256 checksum.'))
 
-    agent_uuid = info.get('keylime_agent_uuid')
-    agent_address = info.get('keylime_agent_address')
-    agent_port = info.get('keylime_agent_port')
+    agent_uuid = info.get(AGENT_UUID)
+    agent_address = info.get(AGENT_ADDRESS)
+    agent_port = info.get(AGENT_PORT)
     return KeylimeInfo(
         verifier=verifier, registrar=registrar, container=container,
         allowlist=files['keylime_allowlist'],
@@ -228,19 +238,27 @@ def parse_driver_info(node):
         excludelist=files['keylime_excludelist'],
         agent_uuid=(_parse_uuid(agent_uuid)
                     if agent_uuid not in (None, '') else None),
-        agent_address=(parse_address('keylime_agent_address', agent_address)
+        agent_address=(parse_address(AGENT_ADDRESS, agent_address)
                        if agent_address not in (None, '') else None),
-        agent_port=(parse_port('keylime_agent_port', agent_port)
+        agent_port=(parse_port(AGENT_PORT, agent_port)
                     if agent_port not in (None, '') else None))
 
 
-def local_list_source(info):
-    """The conductor-file list source of a node.
+def list_source(info):
+    """The list source of a node: its Swift container or conductor files.
 
-    :param info: :class:`KeylimeInfo` with ``allowlist`` set.
-    :raises: InvalidParameterValue when a path is outside the allowed
-        directories.
+    The one place where the choice is made; the interface's ``validate``
+    and its ``attest`` step both use it.
+
+    :param info: :class:`KeylimeInfo`.
+    :returns: a :class:`ironic_keylime.lists.base.ListSource`.
+    :raises: InvalidParameterValue when a conductor file is outside
+        ``[keylime]allowed_list_directories``.
     """
+    if info.container:
+        # Imported here: only the Swift workflow needs Swift's client.
+        from ironic_keylime.lists import swift
+        return swift.SwiftListSource(info.container)
     source = local.LocalListSource(info.allowlist, info.checksum,
                                    info.excludelist,
                                    CONF.keylime.allowed_list_directories)
@@ -249,32 +267,3 @@ def local_list_source(info):
     except kl_exception.ListError as e:
         raise exception.InvalidParameterValue(str(e))
     return source
-
-
-def agent_identity(node, info):
-    """Find the node's Keylime agent: its UUID and endpoint.
-
-    driver_info overrides win; then what the ramdisk reported in
-    driver_internal_info; then the address of the ramdisk's ``agent_url``,
-    ``[keylime]agent_port`` and the node's UUID.
-
-    :param node: an Ironic node.
-    :param info: :class:`KeylimeInfo`.
-    :returns: a tuple (uuid, :class:`tenant.Endpoint`).
-    :raises: MissingParameterValue when no agent address is known.
-    """
-    internal = node.driver_internal_info or {}
-    uuid = info.agent_uuid or internal.get('keylime_agent_uuid') or node.uuid
-    address = info.agent_address or internal.get('keylime_agent_address')
-    if not address and internal.get('agent_url'):
-        address = urlparse.urlparse(internal['agent_url']).hostname
-    if not address:
-        raise exception.MissingParameterValue(
-            _('The address of the Keylime agent of node %s is unknown: the '
-              'ramdisk has not reported one (no agent_url) and '
-              'driver_info/keylime_agent_address is not set.') % node.uuid)
-    port = (info.agent_port or internal.get('keylime_agent_port')
-            or CONF.keylime.agent_port)
-    return uuid, tenant.Endpoint(
-        parse_address('keylime_agent_address', address),
-        parse_port('keylime_agent_port', port))

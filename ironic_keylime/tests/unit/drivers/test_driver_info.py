@@ -17,7 +17,7 @@ import os
 from ironic.common import exception
 from ironic.tests.unit.objects import utils as obj_utils
 
-from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.ipa import agent_config
 from ironic_keylime.tests import base
 
@@ -43,7 +43,7 @@ class ParseDriverInfoTestCase(base.DbTestCase):
                                        driver_info=base_info)
 
     def parse(self, **info):
-        return utils.parse_driver_info(self.node(**info))
+        return driver_info.parse_driver_info(self.node(**info))
 
     def assertInvalid(self, key, **info):
         error = self.assertRaises(exception.InvalidParameterValue,
@@ -164,7 +164,7 @@ class ParseDriverInfoTestCase(base.DbTestCase):
                           keylime_allowlist_checksum=os.path.join(
                               self.lists_dir, 'sum'))
         error = self.assertRaises(exception.InvalidParameterValue,
-                                  utils.local_list_source, info)
+                                  driver_info.list_source, info)
         self.assertIn('driver_info/keylime_allowlist', str(error))
         self.assertIn(self.lists_dir, str(error))
 
@@ -179,56 +179,3 @@ class ParseDriverInfoTestCase(base.DbTestCase):
         self.assertInvalid('keylime_agent_address',
                            keylime_agent_address='0.0.0.0')
         self.assertInvalid('keylime_agent_uuid', keylime_agent_uuid=7)
-
-
-class AgentIdentityTestCase(base.DbTestCase):
-
-    def identity(self, driver_info=None, internal=None):
-        info = {'keylime_v': '192.0.2.10', 'keylime_r': '192.0.2.10',
-                'keylime_container': 'c'}
-        info.update(driver_info or {})
-        node = obj_utils.get_test_node(self.context, uuid=NODE_UUID,
-                                       driver_info=info,
-                                       driver_internal_info=internal or {})
-        return utils.agent_identity(node, utils.parse_driver_info(node))
-
-    def test_defaults_from_agent_url(self):
-        uuid, agent = self.identity(
-            internal={'agent_url': 'http://198.51.100.5:9999'})
-        self.assertEqual(NODE_UUID, uuid)
-        self.assertEqual(('198.51.100.5', 9002), agent)
-
-    def test_ipv6_agent_url(self):
-        _uuid, agent = self.identity(
-            internal={'agent_url': 'https://[2001:db8::5]:9999'})
-        self.assertEqual('2001:db8::5', agent.host)
-
-    def test_port_from_config(self):
-        self.config(agent_port=9102, group='keylime')
-        _uuid, agent = self.identity(
-            internal={'agent_url': 'http://198.51.100.5:9999'})
-        self.assertEqual(9102, agent.port)
-
-    def test_ramdisk_report_wins_over_defaults(self):
-        uuid, agent = self.identity(internal={
-            'agent_url': 'http://198.51.100.5:9999',
-            'keylime_agent_uuid': 'reported', 'keylime_agent_address':
-            '198.51.100.6', 'keylime_agent_port': 9003})
-        self.assertEqual(('reported', '198.51.100.6', 9003),
-                         (uuid, agent.host, agent.port))
-
-    def test_driver_info_wins_over_ramdisk(self):
-        uuid, agent = self.identity(
-            driver_info={'keylime_agent_uuid': 'mine',
-                         'keylime_agent_address': '198.51.100.9',
-                         'keylime_agent_port': 9004},
-            internal={'keylime_agent_uuid': 'reported',
-                      'keylime_agent_address': '198.51.100.6',
-                      'keylime_agent_port': 9003})
-        self.assertEqual(('mine', '198.51.100.9', 9004),
-                         (uuid, agent.host, agent.port))
-
-    def test_no_address(self):
-        error = self.assertRaises(exception.MissingParameterValue,
-                                  self.identity)
-        self.assertIn('driver_info/keylime_agent_address', str(error))
