@@ -21,3 +21,17 @@ class AttestationFailure(exception.IronicException):
     """A node could not be attested, or its attestation failed."""
 
     _msg_fmt = _('Attestation of node %(node)s failed: %(reason)s')
+
+
+class AttestationFailedVerdict(AttestationFailure):
+    """The verifier's verdict on a node is FAIL.
+
+    :attr:`status` is the verdict the verifier gave
+    (:class:`ironic_keylime.keylime_client.status.AgentStatus`).
+    """
+
+    _msg_fmt = _('The Keylime verifier failed node %(node)s: %(reason)s')
+
+    def __init__(self, message=None, status=None, **kwargs):
+        self.status = status
+        super().__init__(message, **kwargs)

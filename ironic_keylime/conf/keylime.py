@@ -98,6 +98,23 @@ agent_opts = [
                 help=_('Port of the Keylime agent on the node, used when '
                        'neither driver_info/keylime_agent_port nor the '
                        'ramdisk reported one.')),
+    cfg.StrOpt('agent_uuid_mode',
+               default='node',
+               choices=[('node', _('The agent of a node is attested under '
+                                   'driver_info/keylime_agent_uuid, else '
+                                   'the node\'s UUID: the conductor asks '
+                                   'the ramdisk to use it and refuses an '
+                                   'agent that reports another UUID.')),
+                        ('image', _('The ramdisk image fixes the agent\'s '
+                                    'UUID and the conductor accepts the one '
+                                    'it reports. The ramdisk then chooses '
+                                    'which registered TPM is attested, so '
+                                    'this mode needs [keylime]ek_binding '
+                                    'to bind each node to its TPM.'))],
+               help=_('Who decides the UUID under which a node\'s Keylime '
+                      'agent is attested. The node\'s ramdisk is not '
+                      'trusted to choose it: keep "node" unless the '
+                      'ramdisk is built with a fixed UUID.')),
 ]
 
 step_opts = [
@@ -141,6 +158,12 @@ step_opts = [
                 help=_('Fail the cleaning when the verifier says FAIL. '
                        'When False, the verdict is recorded in the node '
                        'history and the cleaning goes on. Errors (no '
+                       'verdict at all) always fail it.')),
+    cfg.BoolOpt('fail_service_on_attestation_failure',
+                default=True,
+                help=_('Fail the servicing when the verifier says FAIL. '
+                       'When False, the verdict is recorded in the node '
+                       'history and the servicing goes on. Errors (no '
                        'verdict at all) always fail it.')),
 ]
 

@@ -148,26 +148,60 @@ def configure_agent(task, info):
     """
     params = {'registrar_ip': info.registrar.host,
               'registrar_port': info.registrar.port,
-              'agent_uuid': info.agent_uuid or task.node.uuid}
+              'agent_uuid': expected_uuid(task.node, info)}
     if info.agent_address:
         params['contact_ip'] = info.agent_address
     return call(task, 'keylime.configure_agent', params)
 
 
-def record(node, reported, info=None):
-    """Record the agent's identity in driver_internal_info.
+def expected_uuid(node, info):
+    """The UUID under which the conductor attests the node's agent.
 
+    :param node: an Ironic node.
+    :param info: the node's :class:`.driver_info.KeylimeInfo`.
+    :returns: driver_info/keylime_agent_uuid, else the node's UUID, in
+        lower case.
+    """
+    return (info.agent_uuid or node.uuid).lower()
+
+
+def _uuid_refused(node, reported, expected):
+    return kl_ironic_exception.AttestationFailure(
+        node=node.uuid,
+        reason=_('the ramdisk\'s Keylime agent reports the UUID %(reported)s, '
+                 'but the conductor asked for %(expected)s. The node\'s '
+                 'ramdisk does not choose which agent is attested while '
+                 '[keylime]agent_uuid_mode is "node"; nothing was sent to '
+                 'the verifier. Check the ramdisk image (a tampered or '
+                 'wrongly built ramdisk), or set driver_info/'
+                 'keylime_agent_uuid if the node\'s agent has a fixed '
+                 'UUID.') % {'reported': reported, 'expected': expected})
+
+
+def save_report(node, reported, info):
+    """Record the agent's identity, as the ramdisk reported it.
+
+    Written to driver_internal_info under :data:`.driver_info.AGENT_KEYS`.
     A value the agent did not report is removed, so that nothing stale
-    remains; :func:`identity` then falls back to the ramdisk's
-    address and ``[keylime]agent_port``.
+    remains; :func:`identity` then falls back to the ramdisk's address
+    and ``[keylime]agent_port``. In ``[keylime]agent_uuid_mode`` ``node``
+    the reported UUID must be the one the conductor asked for.
 
     :param node: an Ironic node (saved here).
     :param reported: what the agent reported.
-    :param info: the node's KeylimeInfo, or None.
-    :raises: AttestationFailure when the agent computes its UUID itself
-        and did not report it, and driver_info has no UUID.
+    :param info: the node's KeylimeInfo.
+    :raises: AttestationFailure when the agent reports another UUID than
+        the one asked for, or (mode ``image``) computes its UUID itself
+        and did not report it while driver_info has none.
     """
-    if not reported.get('uuid') and not (info and info.agent_uuid):
+    uuid = reported.get('uuid')
+    if CONF.keylime.agent_uuid_mode == 'node':
+        expected = expected_uuid(node, info)
+        if not isinstance(uuid, str) or uuid.strip().lower() != expected:
+            raise _uuid_refused(
+                node, uuid if uuid else _('none (uuid mode "%s")') %
+                reported.get('uuid_mode'), expected)
+    elif not uuid and not info.agent_uuid:
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
             reason=_('the ramdisk\'s Keylime agent computes its own UUID '
@@ -175,7 +209,9 @@ def record(node, reported, info=None):
                      'Build the ramdisk with DIB_KEYLIME_AGENT_UUID_MODE='
                      'node (the default), or set driver_info/'
                      'keylime_agent_uuid.') % reported.get('uuid_mode'))
-    values = {driver_info.AGENT_UUID: reported.get('uuid'),
+    if isinstance(uuid, str):
+        uuid = uuid.strip().lower()
+    values = {driver_info.AGENT_UUID: uuid,
               driver_info.AGENT_ADDRESS: reported.get('address'),
               driver_info.AGENT_PORT: reported.get('port')}
     for key, value in values.items():
@@ -212,7 +248,7 @@ def update_agent_info(task, info):
                                  'state': node.provision_state})
         return None
     reported = configure_agent(task, info)
-    record(node, reported, info)
+    save_report(node, reported, info)
     LOG.info('Node %(node)s: the ramdisk\'s Keylime agent %(uuid)s listens '
              'on %(addr)s port %(port)s, registrar %(rip)s:%(rport)s',
              {'node': node.uuid, 'uuid': reported.get('uuid'),
@@ -226,18 +262,28 @@ def update_agent_info(task, info):
 def identity(node, info):
     """Find the node's Keylime agent: its UUID and endpoint.
 
-    driver_info overrides win; then what the ramdisk reported in
-    driver_internal_info; then the address of the ramdisk's ``agent_url``,
-    ``[keylime]agent_port`` and the node's UUID.
+    The UUID: in ``[keylime]agent_uuid_mode`` ``node``, always
+    :func:`expected_uuid` (a different one recorded from the ramdisk is
+    refused); in mode ``image``, driver_info's, else the ramdisk's, else
+    the node's. The endpoint: driver_info overrides win; then what the
+    ramdisk reported in driver_internal_info; then the address of the
+    ramdisk's ``agent_url`` and ``[keylime]agent_port``.
 
     :param node: an Ironic node.
     :param info: :class:`.driver_info.KeylimeInfo`.
-    :returns: a tuple (uuid, :class:`tenant.Endpoint`).
+    :returns: a tuple (uuid in lower case, :class:`tenant.Endpoint`).
     :raises: MissingParameterValue when no agent address is known.
+    :raises: AttestationFailure when the recorded UUID is not the one the
+        conductor asked for (mode ``node``).
     """
     internal = node.driver_internal_info or {}
-    uuid = (info.agent_uuid or internal.get(driver_info.AGENT_UUID)
-            or node.uuid)
+    reported = internal.get(driver_info.AGENT_UUID)
+    if CONF.keylime.agent_uuid_mode == 'node':
+        uuid = expected_uuid(node, info)
+        if reported and str(reported).strip().lower() != uuid:
+            raise _uuid_refused(node, reported, uuid)
+    else:
+        uuid = str(info.agent_uuid or reported or node.uuid).lower()
     address = info.agent_address or internal.get(driver_info.AGENT_ADDRESS)
     if not address and internal.get('agent_url'):
         address = urlparse.urlparse(internal['agent_url']).hostname

@@ -23,12 +23,15 @@ operation. The verdict is recorded in the node history, pass or fail.
 import collections
 
 from ironic.common import async_steps
+from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import periodics
 from ironic.conductor import utils as manager_utils
+from ironic.db import api as dbapi
 from ironic.drivers import base as ironic_base
 from oslo_log import log as logging
 from oslo_utils import timeutils
+from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
@@ -70,23 +73,31 @@ def _describe(status):
 
 
 #: What the verdict check does for each operation the step runs in: the
-#: option that says whether a FAIL fails it, and the names of the
-#: functions of :mod:`ironic.conductor.utils` that fail and resume it
-#: (looked up when called).
+#: node field of its current step, the option that says whether a FAIL
+#: fails it, and the names of the functions of
+#: :mod:`ironic.conductor.utils` that fail and resume it (looked up when
+#: called).
 Operation = collections.namedtuple(
-    'Operation', ['name', 'fail_option', 'error_handler', 'resume'])
+    'Operation',
+    ['name', 'step_field', 'fail_option', 'error_handler', 'resume'])
 
 OPERATIONS = {
-    'deploy': Operation('deploy', 'fail_deploy_on_attestation_failure',
+    'deploy': Operation('deploy', 'deploy_step',
+                        'fail_deploy_on_attestation_failure',
                         'deploying_error_handler',
                         'notify_conductor_resume_deploy'),
-    'clean': Operation('clean', 'fail_clean_on_attestation_failure',
+    'clean': Operation('clean', 'clean_step',
+                       'fail_clean_on_attestation_failure',
                        'cleaning_error_handler',
                        'notify_conductor_resume_clean'),
-    'service': Operation('service', 'fail_deploy_on_attestation_failure',
+    'service': Operation('service', 'service_step',
+                         'fail_service_on_attestation_failure',
                          'servicing_error_handler',
                          'notify_conductor_resume_service'),
 }
+
+#: The step this interface waits in.
+STEP = {'interface': 'attestation', 'step': 'attest'}
 
 
 def _operation(node):
@@ -96,6 +107,62 @@ def _operation(node):
     if node.service_step:
         return OPERATIONS['service']
     return OPERATIONS['deploy']
+
+
+def _in_attest_step(node):
+    """Whether the node waits in this interface's attest step."""
+    if node.provision_state not in _WAIT_STATES:
+        return False
+    step = getattr(node, _operation(node).step_field) or {}
+    return all(step.get(key) == value for key, value in STEP.items())
+
+
+def _is_current(node, record):
+    """Whether an attestation record belongs to the step the node waits in.
+
+    A record of an earlier operation (or of a version of this interface
+    that did not number its attempts) is never current.
+    """
+    return bool(record.get('attempt')
+                and record.get('operation') == _operation(node).name
+                and _in_attest_step(node))
+
+
+def _check_agent_not_in_use(node, agent_uuid):
+    """Refuse an agent UUID that belongs to another node.
+
+    The UUID of another node, or of the agent of another node's
+    attestation (in progress, or abandoned and not yet removed), would
+    have this node attested by another TPM, and the delete that precedes
+    every add would remove the other node's attestation.
+
+    :raises: AttestationFailure naming the other node.
+    """
+    db = dbapi.get_instance()
+    if agent_uuid != node.uuid.lower():
+        try:
+            other = db.get_node_by_uuid(agent_uuid)
+        except exception.NodeNotFound:
+            other = None
+        if other is not None:
+            raise kl_ironic_exception.AttestationFailure(
+                node=node.uuid,
+                reason=_('the Keylime agent UUID %(agent)s is the UUID of '
+                         'node %(other)s; a node is never attested under '
+                         'another node\'s identity. Fix driver_info/'
+                         'keylime_agent_uuid.') %
+                {'agent': agent_uuid, 'other': other.uuid})
+    for uuid, internal in db.get_nodeinfo_list(
+            columns=['uuid', 'driver_internal_info']):
+        record = (internal or {}).get(STATE_KEY) or {}
+        if (uuid != node.uuid and isinstance(record, dict)
+                and str(record.get('agent_uuid', '')).lower() == agent_uuid):
+            raise kl_ironic_exception.AttestationFailure(
+                node=node.uuid,
+                reason=_('the Keylime agent %(agent)s is being attested for '
+                         'node %(other)s; two nodes cannot share an agent. '
+                         'Fix driver_info/keylime_agent_uuid of one of '
+                         'them.') % {'agent': agent_uuid, 'other': uuid})
 
 
 class KeylimeAttestation(base.AttestationInterface):
@@ -148,11 +215,18 @@ class KeylimeAttestation(base.AttestationInterface):
         """
         node = task.node
         info = driver_info.parse_driver_info(node)
+        # An attestation of an earlier operation goes first: its agent
+        # leaves the verifier, or this operation fails.
+        self.unregister_node(task)
         agent.update_agent_info(task, info)
         agent_uuid, endpoint = agent.identity(node, info)
+        _check_agent_not_in_use(node, agent_uuid)
         source = driver_info.list_source(info)
         tenant = _tenant()
-        record = {'agent_uuid': agent_uuid,
+        operation = _operation(node)
+        record = {'attempt': uuidutils.generate_uuid(),
+                  'operation': operation.name,
+                  'agent_uuid': agent_uuid,
                   'verifier': list(info.verifier),
                   'registrar': list(info.registrar),
                   'started_at': timeutils.utcnow().isoformat()}
@@ -184,8 +258,16 @@ class KeylimeAttestation(base.AttestationInterface):
     def validate_security_status(self, task):
         """Read the verifier's verdict on the node.
 
+        Returns nothing to fear on PASS, raises on FAIL (the approved
+        spec's contract); a verdict not reached yet is returned as well,
+        so that the caller can wait.
+
         :param task: a TaskManager instance.
         :returns: :class:`ironic_keylime.keylime_client.status.AgentStatus`
+            whose verdict is PASS or PENDING.
+        :raises: AttestationFailedVerdict (an AttestationFailure carrying
+            the status) when the verifier says FAIL, naming its state
+            and last event.
         :raises: AttestationFailure when no attestation is in progress or
             no verdict can be read.
         """
@@ -196,12 +278,16 @@ class KeylimeAttestation(base.AttestationInterface):
                 node=node.uuid,
                 reason=_('no attestation is in progress on this node.'))
         try:
-            return _tenant().status(record['agent_uuid'],
-                                    _endpoint(record['verifier']),
-                                    _endpoint(record['registrar']))
+            status = _tenant().status(record['agent_uuid'],
+                                      _endpoint(record['verifier']),
+                                      _endpoint(record['registrar']))
         except kl_exception.KeylimeError as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))
+        if status.verdict == kl_status.FAIL:
+            raise kl_ironic_exception.AttestationFailedVerdict(
+                node=node.uuid, reason=_describe(status), status=status)
+        return status
 
     def unregister_node(self, task):
         """Delete the node's agent from the verifier.
@@ -280,17 +366,27 @@ class KeylimeAttestation(base.AttestationInterface):
         PASS: resume the operation. FAIL: fail it, or resume it when the
         failure policy of the operation says so. An error: fail it. In
         every outcome but PENDING the agent is deleted from the verifier.
+        Only the record of the attempt started by the step the node waits
+        in is acted on: a stale record has its agent removed and nothing
+        else; a node waiting in the attest step without a current record
+        (its attestation was lost, or never started by this interface)
+        is failed.
 
         :param task: a TaskManager instance (a shared lock is upgraded).
         """
         node = task.node
-        record = node.driver_internal_info.get(STATE_KEY)
-        if not record or node.provision_state not in _WAIT_STATES:
+        if node.provision_state not in _WAIT_STATES:
             return
+        record = node.driver_internal_info.get(STATE_KEY)
+        if not record or not _is_current(node, record):
+            return self._act_on_stale(task, record)
         try:
             status = self.validate_security_status(task)
+        except kl_ironic_exception.AttestationFailedVerdict as e:
+            return self._finish(task, record, status=e.status)
         except kl_ironic_exception.AttestationFailure as e:
-            return self._finish(task, error=e.kwargs.get('reason', str(e)))
+            return self._finish(task, record,
+                                error=e.kwargs.get('reason', str(e)))
         if status.verdict == kl_status.PENDING:
             elapsed = self._elapsed(record)
             if elapsed < CONF.keylime.attestation_timeout:
@@ -300,17 +396,62 @@ class KeylimeAttestation(base.AttestationInterface):
                            'desc': _describe(status)})
                 return
             return self._finish(
-                task,
+                task, record,
                 error=_('the verifier gave no verdict within '
                         '[keylime]attestation_timeout (%(timeout)s s); '
                         'last seen %(desc)s') %
                 {'timeout': CONF.keylime.attestation_timeout,
                  'desc': _describe(status)})
-        return self._finish(task, status=status)
+        return self._finish(task, record, status=status)
 
-    def _finish(self, task, status=None, error=None):
+    def _act_on_stale(self, task, record):
+        """A node in a wait state whose record is not the current one."""
+        node = task.node
+        if not record and not _in_attest_step(node):
+            return
         task.upgrade_lock()
         node = task.node
+        record = node.driver_internal_info.get(STATE_KEY)
+        if record and _is_current(node, record):
+            return  # started meanwhile; the next round reads it
+        error = self._unregister_quietly(task) if record else None
+        if not _in_attest_step(node):
+            if error:
+                LOG.warning('Node %(node)s: the Keylime agent of an earlier '
+                            'attestation is still on the verifier '
+                            '(%(err)s); retrying later.',
+                            {'node': node.uuid, 'err': error})
+            return
+        message = _('Keylime attestation error: the node waits in the '
+                    'attest step, but no attestation of this step is in '
+                    'progress (it was lost, or the step was started by a '
+                    'conductor without ironic-keylime). Run the operation '
+                    'again.')
+        if error:
+            message += _(' The agent of an earlier attestation could not '
+                         'be removed from the verifier: %s.') % error
+        self._fail(task, message)
+
+    def _fail(self, task, message):
+        node = task.node
+        operation = _operation(node)
+        LOG.error('Attestation of node %(node)s failed during %(op)s: '
+                  '%(msg)s', {'node': node.uuid, 'op': operation.name,
+                              'msg': message})
+        getattr(manager_utils, operation.error_handler)(task, message)
+
+    def _finish(self, task, record, status=None, error=None):
+        task.upgrade_lock()
+        node = task.node
+        # The lock was shared until now: the node may have moved on.
+        current = node.driver_internal_info.get(STATE_KEY) or {}
+        if (node.provision_state not in _WAIT_STATES
+                or current.get('attempt') != record.get('attempt')
+                or not _is_current(node, current)):
+            LOG.info('Node %s: the attestation whose verdict was read is no '
+                     'longer the current one; the verdict is dropped.',
+                     node.uuid)
+            return
         operation = _operation(node)
         cleanup_error = self._unregister_quietly(task)
         if status is not None and status.verdict == kl_status.PASS:
@@ -327,11 +468,7 @@ class KeylimeAttestation(base.AttestationInterface):
                          'verifier: %s.') % cleanup_error
             failed = True
         if failed:
-            LOG.error('Attestation of node %(node)s failed during '
-                      '%(op)s: %(msg)s',
-                      {'node': node.uuid, 'op': operation.name,
-                       'msg': message})
-            getattr(manager_utils, operation.error_handler)(task, message)
+            self._fail(task, message)
             return
         if status.verdict == kl_status.FAIL:
             message += _(' The %(op)s goes on, as [keylime]%(option)s is '
@@ -352,12 +489,45 @@ class KeylimeAttestation(base.AttestationInterface):
         purpose='checking Keylime attestation verdicts',
         spacing=CONF.keylime.status_poll_interval,
         filters={'reserved': False, 'provision_state_in': _WAIT_STATES},
-        predicate_extra_fields=['driver_internal_info'],
-        predicate=lambda n: n.driver_internal_info.get(STATE_KEY),
+        predicate_extra_fields=['driver_internal_info', 'provision_state',
+                                'deploy_step', 'clean_step', 'service_step'],
+        predicate=lambda n: (n.driver_internal_info.get(STATE_KEY)
+                             or _in_attest_step(n)),
     )
     def _check_attestations(self, task, manager, context):
-        """Periodic task: act on the verdicts of attestations."""
-        self.check_attestation(task)
+        """Periodic task: act on the verdicts of attestations.
+
+        One node's unexpected error fails that node alone; the pass goes
+        on with the other nodes.
+        """
+        try:
+            self.check_attestation(task)
+        except (exception.NodeLocked, exception.NodeNotFound):
+            raise  # the periodic skips the node and tries it next round
+        except Exception as e:
+            LOG.exception('Node %s: unexpected error while reading its '
+                          'Keylime verdict', task.node.uuid)
+            self._fail_unexpected(task, e)
+
+    def _fail_unexpected(self, task, error):
+        message = _('Keylime attestation error: unexpected error while '
+                    'reading the verdict (%s); the node is not '
+                    'attested.') % error
+        try:
+            task.upgrade_lock()
+            if task.node.provision_state not in _WAIT_STATES:
+                return
+            try:
+                cleanup_error = self._unregister_quietly(task)
+            except Exception as e:
+                cleanup_error = e
+            if cleanup_error:
+                message += _(' The agent could not be removed from the '
+                             'verifier: %s.') % cleanup_error
+            self._fail(task, message)
+        except Exception:
+            LOG.exception('Node %s: could not fail the node after an '
+                          'unexpected attestation error', task.node.uuid)
 
     @periodics.node_periodic(
         purpose='removing abandoned Keylime attestations',
@@ -372,9 +542,16 @@ class KeylimeAttestation(base.AttestationInterface):
 
         An aborted or failed operation leaves its node in a state the
         verdict check does not look at; its agent must still leave the
-        verifier.
+        verifier. One node's unexpected error does not stop the pass.
         """
-        self.remove_abandoned_attestation(task)
+        try:
+            self.remove_abandoned_attestation(task)
+        except (exception.NodeLocked, exception.NodeNotFound):
+            raise  # the periodic skips the node and tries it next round
+        except Exception:
+            LOG.exception('Node %s: unexpected error while removing the '
+                          'Keylime agent of an abandoned attestation; '
+                          'retrying later', task.node.uuid)
 
     def remove_abandoned_attestation(self, task):
         """Delete the agent of an attestation whose operation ended.

@@ -85,11 +85,11 @@ class RamdiskTestCase(base.DbTestCase):
     def test_stale_values_removed(self, mock_command):
         node = self._node(keylime_agent_address='10.9.9.9',
                           keylime_agent_port=1)
-        mock_command.return_value = _ok({'uuid': AGENT_UUID,
+        mock_command.return_value = _ok({'uuid': node.uuid,
                                          'address': '10.0.0.7',
                                          'port': None})
         _result, (agent_uuid, endpoint) = self._update(node)
-        self.assertEqual(AGENT_UUID, agent_uuid)
+        self.assertEqual(node.uuid, agent_uuid)
         self.assertEqual(('10.0.0.7', 9002), (endpoint.host, endpoint.port))
         self.assertNotIn('keylime_agent_port', node.driver_internal_info)
 
@@ -128,7 +128,8 @@ class RamdiskTestCase(base.DbTestCase):
         mock_command.assert_not_called()
 
     def test_ramdisk_states(self, mock_command):
-        mock_command.return_value = _ok({'uuid': AGENT_UUID, 'port': 9002})
+        mock_command.side_effect = lambda client, node, method, params, wait: (
+            _ok({'uuid': params['agent_uuid'], 'port': 9002}))
         for state in (states.DEPLOYING, states.DEPLOYWAIT, states.CLEANING,
                       states.SERVICING, states.SERVICEWAIT):
             self._update(self._node(state=state))
@@ -188,7 +189,48 @@ class RamdiskTestCase(base.DbTestCase):
                                   driver_info.parse_driver_info(task.node))
         self.assertIn('connection refused', str(e))
 
+    def test_reported_uuid_of_another_agent_refused(self, mock_command):
+        # A tampered ramdisk names a healthy node's agent: the verifier
+        # would attest the healthy TPM for this node.
+        mock_command.return_value = _ok({'uuid': AGENT_UUID, 'port': 9002})
+        node = self._node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  agent.update_agent_info, task,
+                                  driver_info.parse_driver_info(task.node))
+        self.assertIn('reports the UUID %s, but the conductor asked for %s'
+                      % (AGENT_UUID, node.uuid), str(e))
+        node.refresh()
+        self.assertNotIn('keylime_agent_uuid', node.driver_internal_info)
+
+    def test_reported_uuid_compared_case_insensitively(self, mock_command):
+        node = self._node()
+        mock_command.return_value = _ok({'uuid': node.uuid.upper(),
+                                         'port': 9002})
+        _result, (agent_uuid, _endpoint) = self._update(node)
+        self.assertEqual(node.uuid, agent_uuid)
+        self.assertEqual(node.uuid,
+                         node.driver_internal_info['keylime_agent_uuid'])
+
+    def test_no_uuid_reported_refused(self, mock_command):
+        mock_command.return_value = _ok({'uuid': None,
+                                         'uuid_mode': 'hash_ek',
+                                         'port': 9002})
+        node = self._node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  agent.update_agent_info, task,
+                                  driver_info.parse_driver_info(task.node))
+        self.assertIn('reports the UUID none (uuid mode "hash_ek")', str(e))
+
+    def test_image_mode_accepts_the_reported_uuid(self, mock_command):
+        self.config(agent_uuid_mode='image', group='keylime')
+        mock_command.return_value = _ok({'uuid': AGENT_UUID, 'port': 9002})
+        _result, (agent_uuid, _endpoint) = self._update(self._node())
+        self.assertEqual(AGENT_UUID, agent_uuid)
+
     def test_uuid_unknown(self, mock_command):
+        self.config(agent_uuid_mode='image', group='keylime')
         mock_command.return_value = _ok({'uuid': None,
                                          'uuid_mode': 'hash_ek',
                                          'port': 9002})
@@ -254,7 +296,22 @@ class AgentIdentityTestCase(base.DbTestCase):
             internal={'agent_url': 'http://198.51.100.5:9999'})
         self.assertEqual(9102, endpoint.port)
 
+    def test_recorded_uuid_of_another_agent_refused(self):
+        error = self.assertRaises(
+            kl_ironic_exception.AttestationFailure, self.identity,
+            internal={'agent_url': 'http://198.51.100.5:9999',
+                      'keylime_agent_uuid': AGENT_UUID})
+        self.assertIn('reports the UUID %s' % AGENT_UUID, str(error))
+
+    def test_driver_info_uuid_in_node_mode(self):
+        uuid, _endpoint = self.identity(
+            overrides={'keylime_agent_uuid': AGENT_UUID.upper()},
+            internal={'agent_url': 'http://198.51.100.5:9999',
+                      'keylime_agent_uuid': AGENT_UUID})
+        self.assertEqual(AGENT_UUID, uuid)
+
     def test_ramdisk_report_wins_over_defaults(self):
+        self.config(agent_uuid_mode='image', group='keylime')
         uuid, endpoint = self.identity(internal={
             'agent_url': 'http://198.51.100.5:9999',
             'keylime_agent_uuid': 'reported', 'keylime_agent_address':
@@ -263,6 +320,7 @@ class AgentIdentityTestCase(base.DbTestCase):
                          (uuid, endpoint.host, endpoint.port))
 
     def test_driver_info_wins_over_ramdisk(self):
+        self.config(agent_uuid_mode='image', group='keylime')
         uuid, endpoint = self.identity(
             overrides={'keylime_agent_uuid': 'mine',
                        'keylime_agent_address': '198.51.100.9',

@@ -1,0 +1,287 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The keylime interface read as an attacker would.
+
+Each test names a way a tampered node, its lessee or a stale record could
+get a PASS or avoid the check, and asserts that it ends in a refusal or a
+failure instead. Nodes, tasks, the state machine and the periodic task's
+node iteration are Ironic's own; keylime_tenant replays real outputs.
+"""
+
+from unittest import mock
+
+from ironic.common import states
+from ironic.conductor import task_manager
+from ironic.conductor import utils as manager_utils
+from ironic.db import api as dbapi
+from oslo_utils import uuidutils
+
+from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.tests.unit.drivers import test_attestation as base
+from ironic_keylime.tests.unit import tenant_fixture
+
+AGENT_UUID = base.AGENT_UUID
+SERVICE_STEP = {'step': 'attest', 'interface': 'attestation',
+                'priority': 0, 'argsinfo': None}
+
+
+def _uuid_of(call):
+    return call['argv'][call['argv'].index('-u') + 1]
+
+
+class AgentOfAnotherNodeTestCase(base.KeylimeTestCase):
+    """A node is never attested under another node's identity."""
+
+    def test_uuid_of_another_node_refused(self):
+        other = self.create_node()
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_agent_uuid=other.uuid.upper()))
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(kl_exception.AttestationFailure,
+                                      self.iface.attest, task)
+        self.assertIn('is the UUID of node %s' % other.uuid, str(error))
+        self.assertEqual([], self.fake.calls())
+
+    def test_agent_of_another_attestation_refused(self):
+        other = self.create_node()
+        self.attest(other)
+        before = len(self.fake.calls())
+        node = self.create_node()  # the same keylime_agent_uuid
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(kl_exception.AttestationFailure,
+                                      self.iface.attest, task)
+        self.assertIn('is being attested for node %s' % other.uuid,
+                      str(error))
+        # Above all, the other node's agent was not deleted.
+        self.assertEqual(before, len(self.fake.calls()))
+        other.refresh()
+        self.assertIn(attestation.STATE_KEY, other.driver_internal_info)
+
+
+class EarlierRecordTestCase(base.KeylimeTestCase):
+    """One attempt, one record."""
+
+    def earlier_record(self, agent_uuid='0ld0'):
+        return {attestation.STATE_KEY: {
+            'agent_uuid': agent_uuid, 'verifier': ['127.0.0.2', 8881],
+            'registrar': ['127.0.0.2', 8891],
+            'started_at': '2026-01-01T00:00:00'}}
+
+    def test_earlier_agent_removed_before_a_new_attempt(self):
+        node = self.create_node(driver_internal_info=self.earlier_record())
+        self.attest(node)
+        deletes = self.fake.calls('delete')
+        self.assertEqual('0ld0', _uuid_of(deletes[0]))
+        self.assertIn('127.0.0.2', deletes[0]['argv'])
+        node.refresh()
+        record = node.driver_internal_info[attestation.STATE_KEY]
+        self.assertEqual(AGENT_UUID, record['agent_uuid'])
+        self.assertTrue(uuidutils.is_uuid_like(record['attempt']))
+        self.assertEqual('deploy', record['operation'])
+
+    def test_earlier_agent_not_removable_fails_the_new_attempt(self):
+        self.fake.set_commands(tenant_fixture.plan(delete=[
+            {'stdout': 'x - keylime.tenant - ERROR - boom\n', 'rc': 1}]))
+        node = self.create_node(driver_internal_info=self.earlier_record())
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(kl_exception.AttestationFailure,
+                                      self.iface.attest, task)
+        self.assertIn('0ld0 could not be removed', str(error))
+        self.assertEqual([], self.fake.calls('add'))
+        node.refresh()
+        self.assertEqual(
+            '0ld0', node.driver_internal_info[attestation.STATE_KEY][
+                'agent_uuid'])
+
+    def test_each_attempt_has_its_own_id(self):
+        node = self.create_node()
+        self.attest(node)
+        node.refresh()
+        first = node.driver_internal_info[attestation.STATE_KEY]['attempt']
+        node.provision_state = states.DEPLOYING
+        node.save()
+        self.attest(node)
+        node.refresh()
+        self.assertNotEqual(
+            first, node.driver_internal_info[attestation.STATE_KEY]['attempt'])
+
+
+# notify_conductor_resume_* sends an RPC to a conductor service, which
+# does not run in unit tests; the real-Ironic functional tests cover it.
+@mock.patch.object(manager_utils, 'notify_conductor_resume_service',
+                   autospec=True)
+@mock.patch.object(manager_utils, 'notify_conductor_resume_clean',
+                   autospec=True)
+@mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
+                   autospec=True)
+class StaleVerdictTestCase(base.KeylimeTestCase):
+
+    def test_verdict_of_a_replaced_attempt_dropped(self, *resumes):
+        node = self.create_node()
+        self.attest(node)
+        node.refresh()
+        old = dict(node.driver_internal_info[attestation.STATE_KEY])
+        old['attempt'] = uuidutils.generate_uuid()
+        status = mock.Mock(verdict='PASS', state='Get Quote',
+                           last_event_id=None)
+        with task_manager.acquire(self.context, node.uuid,
+                                  shared=True) as task:
+            self.iface._finish(task, old, status=status)
+        for resume in resumes:
+            resume.assert_not_called()
+        node.refresh()
+        self.assertEqual(states.DEPLOYWAIT, node.provision_state)
+        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+
+    def test_record_of_an_earlier_operation_not_acted_on(self, *resumes):
+        # The node waits in cleaning's attest step with a record of the
+        # deployment before: that verdict is not the cleaning's.
+        node = self.create_node('clean')
+        self.attest(node)
+        node.refresh()
+        record = node.driver_internal_info[attestation.STATE_KEY]
+        record['operation'] = 'deploy'
+        node.set_driver_internal_info(attestation.STATE_KEY, record)
+        node.save()
+        node = self.check(node)
+        for resume in resumes:
+            resume.assert_not_called()
+        self.assertEqual([], self.fake.calls('status'))
+        self.assertEqual(states.CLEANFAIL, node.provision_state)
+        self.assertIn('no attestation of this step is in progress',
+                      node.last_error)
+        self.assertNothingLeft(node)
+
+    def test_record_while_another_step_waits_removed(self, *resumes):
+        node = self.create_node('clean')
+        self.attest(node)
+        node.refresh()
+        node.clean_step = {'step': 'erase_devices', 'interface': 'deploy',
+                           'priority': 10, 'argsinfo': None}
+        node.save()
+        node = self.check(node)
+        for resume in resumes:
+            resume.assert_not_called()
+        self.assertEqual(states.CLEANWAIT, node.provision_state)
+        self.assertIsNone(node.last_error)
+        self.assertEqual('delete', self.fake.calls()[-1]['command'])
+        self.assertNothingLeft(node)
+
+    def test_attest_step_without_record_fails(self, *resumes):
+        # E.g. the step was run by a conductor without ironic-keylime.
+        node = self.create_node('clean', provision_state=states.CLEANWAIT)
+        node = self.check(node)
+        self.assertEqual(states.CLEANFAIL, node.provision_state)
+        self.assertIn('no attestation of this step is in progress',
+                      node.last_error)
+        self.assertEqual([], self.fake.calls())
+
+
+@mock.patch.object(manager_utils, 'notify_conductor_resume_service',
+                   autospec=True)
+class ServicingPolicyTestCase(base.KeylimeTestCase):
+
+    def service_node(self):
+        node = self.create_node(provision_state=states.SERVICING,
+                                service_step=SERVICE_STEP)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            self.assertEqual(states.SERVICEWAIT, self.iface.attest(task))
+            task.process_event('wait')
+        return node
+
+    def test_service_has_its_own_failure_policy(self, resume):
+        self.config(fail_deploy_on_attestation_failure=False,
+                    group='keylime')
+        self.fake.set_commands(tenant_fixture.plan(
+            status=[{'fixture': 'tenant-status-tampered'}]))
+        node = self.check(self.service_node())
+        resume.assert_not_called()
+        self.assertEqual(states.SERVICEFAIL, node.provision_state)
+        self.assertIn('Invalid Quote', node.last_error)
+
+    def test_service_failure_policy_off_goes_on(self, resume):
+        self.config(fail_service_on_attestation_failure=False,
+                    group='keylime')
+        self.fake.set_commands(tenant_fixture.plan(
+            status=[{'fixture': 'tenant-status-tampered'}]))
+        self.check(self.service_node())
+        self.assertEqual(1, resume.call_count)
+
+
+class SpecContractTestCase(base.KeylimeTestCase):
+    """validate_security_status raises on FAIL (the approved spec)."""
+
+    def test_fail_raises_with_state_and_event(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            status=[{'fixture': 'tenant-status-tampered'}]))
+        node = self.create_node()
+        self.attest(node)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(
+                kl_exception.AttestationFailedVerdict,
+                self.iface.validate_security_status, task)
+        self.assertIn('Invalid Quote', str(error))
+        self.assertIn('ima.validation.ima-ng.not_in_allowlist', str(error))
+        self.assertEqual('FAIL', error.status.verdict)
+        self.assertIsInstance(error, kl_exception.AttestationFailure)
+
+    def test_pass_returns(self):
+        node = self.create_node()
+        self.attest(node)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            status = self.iface.validate_security_status(task)
+        self.assertEqual('PASS', status.verdict)
+
+
+class _Manager(object):
+    """The part of the conductor manager that node_periodic uses.
+
+    The real one also maps nodes to conductors by the hash ring, which
+    needs a running conductor; this one returns every node of the
+    database, as a single conductor would own them all.
+    """
+
+    def iter_nodes(self, fields=None, filters=None):
+        columns = ['uuid', 'driver', 'conductor_group'] + list(fields or ())
+        return iter(dbapi.get_instance().get_nodeinfo_list(
+            columns=columns, filters=filters))
+
+
+@mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
+                   autospec=True)
+class PeriodicIsolationTestCase(base.KeylimeTestCase):
+
+    def test_one_bad_node_does_not_stop_the_pass(self, resume):
+        broken = self.create_node(
+            driver_info=self.driver_info(
+                attestation_interface='keylime',
+                keylime_agent_uuid=uuidutils.generate_uuid()))
+        self.attest(broken)
+        broken.refresh()
+        record = broken.driver_internal_info[attestation.STATE_KEY]
+        record['verifier'] = 'not an endpoint'
+        broken.set_driver_internal_info(attestation.STATE_KEY, record)
+        broken.save()
+        healthy = self.create_node(driver_info=self.driver_info(
+            attestation_interface='keylime'))
+        self.attest(healthy)
+        self.iface._check_attestations(_Manager(), self.context)
+        broken.refresh()
+        healthy.refresh()
+        self.assertEqual(states.DEPLOYFAIL, broken.provision_state)
+        self.assertIn('unexpected error while reading the verdict',
+                      broken.last_error)
+        self.assertEqual(1, resume.call_count)
+        self.assertNotIn(attestation.STATE_KEY,
+                         healthy.driver_internal_info)
