@@ -126,21 +126,41 @@ class IPAExtensionTestCase(base.DbTestCase):
     def test_driver_info_overrides_win(self):
         rd = self._ramdisk()
         rd.start(image_values={'ip': '0.0.0.0', 'contact_ip': '127.0.0.1'})
-        driver_info = dict(DRIVER_INFO,
-                           keylime_agent_uuid=uuidutils.generate_uuid(),
-                           keylime_agent_port=rd.agent_port)
-        node = self._node(rd, driver_info=driver_info)
+        values = dict(DRIVER_INFO,
+                      keylime_agent_uuid=uuidutils.generate_uuid(),
+                      keylime_agent_port=rd.agent_port)
+        node = self._node(rd, driver_info=values)
         with task_manager.acquire(self.context, node.uuid) as task:
             info = driver_info.parse_driver_info(task.node)
             reported = agent.update_agent_info(task, info)
             agent_uuid, endpoint = agent.identity(task.node, info)
         # driver_info's UUID is the one pushed to the agent.
-        self.assertEqual(driver_info['keylime_agent_uuid'],
+        self.assertEqual(values['keylime_agent_uuid'],
                          rd.standin_state()['uuid'])
         self.assertEqual('127.0.0.1', reported['address'])
-        self.assertEqual(driver_info['keylime_agent_uuid'], agent_uuid)
+        self.assertEqual(values['keylime_agent_uuid'], agent_uuid)
+
+    def test_ramdisk_naming_another_agent_refused(self):
+        # A tampered ramdisk whose agent keeps a healthy node's UUID:
+        # refused before anything reaches the verifier.
+        other = uuidutils.generate_uuid()
+        rd = self._ramdisk(uuid_mode='image')
+        rd.start(image_values={'uuid': other})
+        node = self._node(rd)
+        e = self._update_refused(node)
+        self.assertIn('reports the UUID %s, but the conductor asked for %s'
+                      % (other, node.uuid), str(e))
+        node.refresh()
+        self.assertNotIn('keylime_agent_uuid', node.driver_internal_info)
+
+    def test_ramdisk_without_uuid_refused(self):
+        rd = self._ramdisk(uuid_mode='image')
+        rd.start(image_values={'uuid': 'hash_ek'})
+        e = self._update_refused(self._node(rd))
+        self.assertIn('uuid mode "hash_ek"', str(e))
 
     def test_image_uuid_mode_unknown_uuid(self):
+        self.config(agent_uuid_mode='image', group='keylime')
         rd = self._ramdisk(uuid_mode='image')
         rd.start(image_values={'uuid': 'hash_ek'})
         node = self._node(rd)
