@@ -130,7 +130,8 @@ class TenantTestCase(base.BaseTestCase):
             calls.append(kwargs)
             return real_popen(*args, **kwargs)
 
-        with mock.patch.object(subprocess, 'Popen', side_effect=spy):
+        with mock.patch.object(subprocess, 'Popen', autospec=True,
+                               side_effect=spy):
             self.tenant.delete(UUID, VERIFIER)
         self.assertTrue(calls)
         for kwargs in calls:
@@ -200,9 +201,9 @@ class TenantTestCase(base.BaseTestCase):
         # the start is evidence.
         record = {'operational_state': 'Get Quote',
                   'last_successful_attestation': 1795913100}
-        self.fake.set_commands(tenant_fixture.plan(status=[{
-            'stdout': 'keylime.tenant - INFO - Agent Info from Verifier '
-                      '(127.0.0.1:8881):\n%s\n' % json.dumps({UUID: record})}]))
+        out = ('keylime.tenant - INFO - Agent Info from Verifier '
+               '(127.0.0.1:8881):\n%s\n' % json.dumps({UUID: record}))
+        self.fake.set_commands(tenant_fixture.plan(status=[{'stdout': out}]))
         self.assertEqual(status.PASS, self.tenant.status(
             UUID, VERIFIER, REGISTRAR, since=1795913000).verdict)
         self.assertEqual(status.PENDING, self.tenant.status(
