@@ -48,9 +48,6 @@ POLICY_LEGACY = 'legacy'
 _PAYLOAD_REQUIRED = 'You must specify one of -k, -f, or --cert'
 _ADDED_RE = re.compile(r'added to (?:the )?(?:Verifier|CV)\b', re.IGNORECASE)
 _FLAG_RE = re.compile(r'(?<![\w-])(--?[A-Za-z][\w-]*)')
-#: Keylime reads these from the environment (KEYLIME_DIR,
-#: KEYLIME_TENANT_<OPTION>, KEYLIME_TEST ...): only ours reach the tenant.
-_KEYLIME_ENV_PREFIX = 'KEYLIME_'
 #: A harmless payload for tenants that insist on delivering one.
 _PAYLOAD = b'ironic-keylime: attestation only, no secret\n'
 
@@ -82,6 +79,11 @@ PreparedLists.__doc__ = """Verified lists, ready for keylime_tenant.
 _capabilities = {}
 _needs_payload = set()
 _lock = threading.Lock()
+
+
+#: Keylime reads these from the environment (KEYLIME_DIR,
+#: KEYLIME_TENANT_<OPTION>, KEYLIME_TEST ...): only ours reach the tenant.
+_KEYLIME_ENV_PREFIX = 'KEYLIME_'
 
 
 def _kill_group(process):
