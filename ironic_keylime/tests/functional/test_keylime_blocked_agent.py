@@ -14,9 +14,9 @@
 
 A node can block the verifier: its agent lets the tenant check it, is
 added, and then never answers the verifier. The verifier of Keylime
-7.14.3 reports "Start" until its first quote request times out
-(``request_timeout``, 60 s by default), then "Get Quote", a state it calls
-a pass, while it retries, with no verified quote. The harness agent plays
+7.14.3 reports "Start" until its first quote request gives up (20 s
+here), then "Get Quote", a state it calls a pass, while it retries, with
+no verified quote. The harness agent plays
 that node: it is stopped (SIGSTOP to its process group) right after the
 tenant validated its quote, before the tenant adds it to the verifier, so
 that the verifier never gets a quote from it.
@@ -36,8 +36,8 @@ from ironic_keylime.keylime_client import status
 from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.tests.functional import keylime_env
 
-#: How long the verdict is watched for at most: the verifier's
-#: request_timeout (60 s in the harness) and some.
+#: How long the verdict is watched for at most: the verifier's first
+#: quote request gives up after 20 s here (its request_timeout is 60 s).
 WATCH_SECONDS = 100
 #: Readings taken after the first one in a pass state.
 READINGS_IN_PASS_STATE = 3
