@@ -28,10 +28,22 @@ support:
 States map to verdicts as the verifier maps them
 (``keylime/common/states.py``); Keylime 7.14 and newer also print the
 verifier's own ``attestation_status``, which wins when it is worse.
+
+A state that the verifier calls a pass (3 to 6) is not enough: the verifier
+sets "Get Quote" as soon as the agent is added, and keeps it while it
+retries an agent that does not answer. A PASS also needs evidence that the
+verifier has verified at least one quote of this attempt: an
+``attestation_count`` of 1 or more (verifiers of Keylime 6.5 and newer), or,
+where the verifier reports no count, a ``last_successful_attestation`` or
+``last_received_quote`` later than the attempt's start. Without it the
+verdict is PENDING. Every field is checked for its type: output of another
+shape is an :class:`UnparsableOutput` error, never a verdict.
 """
 
 import collections
+import datetime
 import json
+import numbers
 import re
 
 from ironic_keylime.keylime_client import exception
@@ -61,7 +73,9 @@ _SEVERITY = {PASS: 0, PENDING: 1, FAIL: 2}
 
 AgentStatus = collections.namedtuple(
     'AgentStatus',
-    ['verdict', 'state', 'last_event_id', 'attestation_count'])
+    ['verdict', 'state', 'last_event_id', 'attestation_count',
+     'last_received_quote', 'last_successful_attestation'])
+AgentStatus.__new__.__defaults__ = (None, None)
 AgentStatus.__doc__ = """The verifier's view of one agent.
 
 :ivar verdict: ``PASS``, ``FAIL`` or ``PENDING``.
@@ -69,11 +83,17 @@ AgentStatus.__doc__ = """The verifier's view of one agent.
 :ivar last_event_id: Keylime's last failure event, e.g.
     ``ima.validation.ima-ng.not_in_allowlist``, or None.
 :ivar attestation_count: successful attestations so far, or None when the
-    verifier does not report it.
+    verifier does not report it (before Keylime 6.5).
+:ivar last_received_quote: when the verifier last received a quote, in
+    seconds since the epoch on the verifier's clock, or None when it does
+    not report it; 0 means never.
+:ivar last_successful_attestation: when a quote last passed, the same way
+    (Keylime 7.0 and newer).
 """
 
 _AGENT_STATUS_RE = re.compile(r'Agent Status:\s*"?(?P<state>[^"]+?)"?\s*$')
 _AGENT_INFO_RE = re.compile(r'Agent Info(?: from (?P<source>\w+))?\b.*:\s*$')
+_DIGITS_RE = re.compile(r'^[0-9]+$')
 
 
 def state_code(state):
@@ -82,17 +102,17 @@ def state_code(state):
     :param state: a code (``int`` or digits) or a state name.
     :raises: UnparsableOutput for an unknown state.
     """
-    if isinstance(state, int) and state in STATE_NAMES:
-        return state
-    text = str(state).strip()
-    if text.isdigit() and int(text) in STATE_NAMES:
-        return int(text)
-    try:
-        return _STATE_CODES[text.lower()]
-    except KeyError:
-        raise exception.UnparsableOutput(
-            'keylime_tenant reported an unknown operational state %r.'
-            % state)
+    if isinstance(state, int) and not isinstance(state, bool):
+        if state in STATE_NAMES:
+            return state
+    elif isinstance(state, str):
+        text = state.strip()
+        if _DIGITS_RE.match(text) and int(text) in STATE_NAMES:
+            return int(text)
+        if text.lower() in _STATE_CODES:
+            return _STATE_CODES[text.lower()]
+    raise exception.UnparsableOutput(
+        'keylime_tenant reported an unknown operational state %r.' % (state,))
 
 
 def verdict_for_state(code):
@@ -108,34 +128,105 @@ def _worst(*verdicts):
     return max(verdicts, key=lambda v: _SEVERITY[v])
 
 
-def status_from_record(record):
+def _epoch(since):
+    """Seconds since the epoch of a start time, or None."""
+    if since is None:
+        return None
+    if isinstance(since, datetime.datetime):
+        if since.tzinfo is None:
+            # Naive times are UTC, as oslo_utils.timeutils makes them.
+            since = since.replace(tzinfo=datetime.timezone.utc)
+        return since.timestamp()
+    if isinstance(since, numbers.Real) and not isinstance(since, bool):
+        return float(since)
+    raise TypeError('since must be a datetime or seconds since the epoch, '
+                    'not %r' % (since,))
+
+
+def _number(record, name, integer=False):
+    """A non-negative number of the record, or None when it is absent.
+
+    :raises: UnparsableOutput when the value is of another type.
+    """
+    value = record.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, int) and value >= 0:
+        return value
+    elif (not integer and isinstance(value, float)
+          and 0 <= value < float('inf')):
+        return value
+    raise exception.UnparsableOutput(
+        'keylime_tenant reported %(name)s %(value)r, which is not a '
+        'non-negative %(kind)s.' %
+        {'name': name, 'value': value,
+         'kind': 'integer' if integer else 'number'})
+
+
+def _text(record, name):
+    value = record.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise exception.UnparsableOutput(
+        'keylime_tenant reported %(name)s %(value)r, which is not a '
+        'string.' % {'name': name, 'value': value})
+
+
+def _quote_verified(count, received, successful, since):
+    """Whether the verifier has verified a quote of this attempt."""
+    if count is not None:
+        # The verifier's own count of verified quotes; it starts at 0
+        # when the agent is added.
+        return count >= 1
+    if since is None:
+        return False
+    # No count: a quote the verifier received after the attempt began.
+    stamp = successful if successful is not None else received
+    return stamp is not None and stamp > since
+
+
+def status_from_record(record, since=None):
     """Build an :class:`AgentStatus` from a verifier agent record.
 
     :param record: the dict the verifier returns for one agent.
-    :raises: UnparsableOutput if the record has no operational state.
+    :param since: when this attempt started (the agent was added), as a
+        ``datetime`` (naive means UTC) or seconds since the epoch; or None.
+        Only used when the verifier reports no ``attestation_count``: a
+        quote received after it is then the evidence a PASS needs. With
+        None, such a verifier never gives a PASS.
+    :returns: an :class:`AgentStatus`; its verdict is PASS only when the
+        state is a pass and the verifier has verified a quote.
+    :raises: UnparsableOutput if the record has no operational state, or a
+        field of an unknown value or of the wrong type.
     """
-    if 'operational_state' not in record:
+    if not isinstance(record, dict) or 'operational_state' not in record:
         raise exception.UnparsableOutput(
             'The agent record printed by keylime_tenant has no '
             'operational_state.')
     code = state_code(record['operational_state'])
     verdict = verdict_for_state(code)
-    reported = record.get('attestation_status')
+    reported = _text(record, 'attestation_status')
     if reported is not None:
-        reported = str(reported).upper()
-        if reported not in _SEVERITY:
+        if reported.upper() not in _SEVERITY:
             raise exception.UnparsableOutput(
                 'keylime_tenant reported an unknown attestation_status %r.'
-                % record['attestation_status'])
-        verdict = _worst(verdict, reported)
-    count = record.get('attestation_count')
-    if verdict == PASS and count is not None and int(count) < 1:
-        # No quote has been verified yet: not a pass.
+                % reported)
+        verdict = _worst(verdict, reported.upper())
+    count = _number(record, 'attestation_count', integer=True)
+    received = _number(record, 'last_received_quote')
+    successful = _number(record, 'last_successful_attestation')
+    if verdict == PASS and not _quote_verified(count, received, successful,
+                                               _epoch(since)):
+        # No evidence that a quote was verified: not a pass (yet).
         verdict = PENDING
     return AgentStatus(verdict=verdict,
                        state=STATE_NAMES[code],
-                       last_event_id=record.get('last_event_id'),
-                       attestation_count=count)
+                       last_event_id=_text(record, 'last_event_id'),
+                       attestation_count=count,
+                       last_received_quote=received,
+                       last_successful_attestation=successful)
 
 
 def _verifier_records(lines, uuid):
@@ -165,17 +256,23 @@ def _verifier_records(lines, uuid):
         yield record
 
 
-def parse_status(output, uuid):
+def parse_status(output, uuid, since=None):
     """Read the verdict of one agent from ``keylime_tenant -c status``.
 
     :param output: the tenant's stdout (``str``).
-    :param uuid: the agent UUID asked about.
+    :param uuid: the agent UUID asked about (``str``).
+    :param since: when this attempt started: see
+        :func:`status_from_record`.
     :returns: an :class:`AgentStatus`.
-    :raises: UnparsableOutput if the output holds no verdict.
+    :raises: UnparsableOutput if the output holds no verdict, or one of an
+        unknown shape, or if ``uuid`` is not a string.
     """
+    if not isinstance(uuid, str):
+        raise exception.UnparsableOutput(
+            'The agent UUID %r is not a string.' % (uuid,))
     records = list(_verifier_records(output.splitlines(), uuid))
     if not records:
         raise exception.UnparsableOutput(
             'The output of keylime_tenant -c status for agent %s holds no '
             'verdict of the verifier in a format we know.' % uuid)
-    return status_from_record(records[-1])
+    return status_from_record(records[-1], since=since)

@@ -12,9 +12,14 @@
 
 """Running ``keylime_tenant``.
 
-The tenant is run with an argument list, never through a shell, by
-oslo.concurrency, in its own process group: when it outlives its timeout,
-the whole group is killed, so that a hung tenant leaves nothing behind.
+The tenant is run with an argument list, never through a shell, in a new
+session (``start_new_session``, not a ``preexec_fn``, which is not safe in
+a threaded conductor), so that it leads its own process group: when it
+outlives its timeout, the whole group is killed and a hung tenant leaves
+nothing behind. Its environment is the conductor's without any
+``KEYLIME_*`` variable, plus the few this module sets: nothing in the
+conductor's environment can point the tenant at another verifier or other
+certificates.
 """
 
 import collections
@@ -25,7 +30,6 @@ import subprocess
 import threading
 import time
 
-from oslo_concurrency import processutils
 from oslo_log import log as logging
 
 from ironic_keylime.keylime_client import exception
@@ -77,6 +81,11 @@ _needs_payload = set()
 _lock = threading.Lock()
 
 
+#: Keylime reads these from the environment (KEYLIME_DIR,
+#: KEYLIME_TENANT_<OPTION>, KEYLIME_TEST ...): only ours reach the tenant.
+_KEYLIME_ENV_PREFIX = 'KEYLIME_'
+
+
 def _kill_group(process):
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -107,8 +116,14 @@ class Tenant(object):
         self.timeout = timeout
 
     def environment(self):
-        """The environment of the tenant process."""
-        env = dict(os.environ)
+        """The environment of the tenant process.
+
+        The conductor's own environment without its ``KEYLIME_*``
+        variables (in any case), then the variables for ``config`` and
+        ``cert_dir``.
+        """
+        env = {name: value for name, value in os.environ.items()
+               if not name.upper().startswith(_KEYLIME_ENV_PREFIX)}
         if self.config:
             env['KEYLIME_TENANT_CONFIG'] = self.config
         if self.cert_dir:
@@ -129,39 +144,37 @@ class Tenant(object):
             killed with every process of its group.
         """
         argv = [self.path] + [str(a) for a in args]
-        started = {}
-
-        def remember(process):
-            started['process'] = process
-
-        def remember_code(process):
-            started['returncode'] = process.returncode
-
+        LOG.debug('Running keylime_tenant %s', ' '.join(argv[1:3]))
         begin = time.monotonic()
         try:
-            stdout, stderr = processutils.execute(
-                *argv, check_exit_code=False, env_variables=self.environment(),
-                timeout=self.timeout, preexec_fn=os.setsid,
-                on_execute=remember, on_completion=remember_code,
-                loglevel=logging.DEBUG)
-        except subprocess.TimeoutExpired:
-            _kill_group(started['process'])
-            raise exception.TenantTimeout(
-                'keylime_tenant %(args)s did not finish within '
-                '[keylime]command_timeout (%(timeout)s s) and was killed. '
-                'Check that the Keylime verifier and registrar answer.' %
-                {'args': ' '.join(argv[1:3]), 'timeout': self.timeout})
+            # A new session makes the tenant the leader of its own process
+            # group; Popen restores SIGPIPE to its default by itself.
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, close_fds=True,
+                env=self.environment(), start_new_session=True)
         except OSError as e:
             raise exception.TenantNotFound(
                 'keylime_tenant could not be started from %(path)r '
                 '(%(err)s). Install Keylime\'s tenant on the conductor and '
                 'set [keylime]tenant_path.' % {'path': self.path, 'err': e})
-        finally:
-            process = started.get('process')
-            if process is not None and process.poll() is None:
+        with process:
+            try:
+                stdout, stderr = process.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
                 _kill_group(process)
+                raise exception.TenantTimeout(
+                    'keylime_tenant %(args)s did not finish within '
+                    '[keylime]command_timeout (%(timeout)s s) and was '
+                    'killed. Check that the Keylime verifier and registrar '
+                    'answer.' %
+                    {'args': ' '.join(argv[1:3]), 'timeout': self.timeout})
+            finally:
+                if process.poll() is None:
+                    _kill_group(process)
+        returncode = process.returncode
+        stdout, stderr = os.fsdecode(stdout), os.fsdecode(stderr)
         elapsed = time.monotonic() - begin
-        returncode = started.get('returncode')
         LOG.debug('keylime_tenant %(args)s exited with %(rc)s after '
                   '%(t).2f s', {'args': ' '.join(argv[1:3]),
                                 'rc': returncode, 't': elapsed})
@@ -270,12 +283,15 @@ class Tenant(object):
                                                'add')
         return result
 
-    def status(self, agent_uuid, verifier, registrar):
+    def status(self, agent_uuid, verifier, registrar, since=None):
         """Ask the verifier for an agent's verdict.
 
         :param agent_uuid: the agent's UUID.
         :param verifier: the verifier's :class:`Endpoint`.
         :param registrar: the registrar's :class:`Endpoint`.
+        :param since: when this attempt started, a ``datetime`` (naive
+            means UTC) or seconds since the epoch, or None; see
+            :func:`ironic_keylime.keylime_client.status.status_from_record`.
         :returns: a :class:`ironic_keylime.keylime_client.status.AgentStatus`.
         :raises: AgentNotFound, ServiceUnreachable, UnparsableOutput or
             another KeylimeError; never a verdict by default.
@@ -286,7 +302,8 @@ class Tenant(object):
         services = {'verifier': verifier, 'registrar': registrar}
         self._check(result, 'status', services)
         try:
-            return tenant_status.parse_status(result.stdout, agent_uuid)
+            return tenant_status.parse_status(result.stdout, agent_uuid,
+                                              since=since)
         except exception.UnparsableOutput as e:
             errors = tenant_output.error_lines(result.stdout + '\n'
                                                + result.stderr)

@@ -28,7 +28,9 @@ where a STEP is ``{"fixture": "tenant-status-ok-1"}`` (print its
 "rc": 1}``, or ``{"hang": 60, "child_pid_file": "/path"}`` (start a child
 that sleeps too, then sleep). The steps of a command are used in turn; the
 last one repeats. Every call is logged with its argv, the environment
-variables it was given, and the mode of every file named in its argv.
+variables it was given (``env``: ours; ``keylime_env``: every variable
+whose name starts with ``KEYLIME``), its process, group and session ids,
+and the mode of every file named in its argv.
 """
 
 import json
@@ -89,6 +91,12 @@ def main():
     with open(plan['log'], 'a') as f:
         f.write(json.dumps({'command': command, 'argv': argv,
                             'env': {k: os.environ.get(k) for k in ENV_KEYS},
+                            'keylime_env': {
+                                k: v for k, v in os.environ.items()
+                                if k.upper().startswith('KEYLIME')},
+                            'session': {'pid': os.getpid(),
+                                        'pgid': os.getpgid(0),
+                                        'sid': os.getsid(0)},
                             'files': _files(argv)}) + '\n')
     if 'hang' in step:
         child = subprocess.Popen([sys.executable, '-c',

@@ -12,6 +12,7 @@
 
 """Verdicts read from real and historical keylime_tenant outputs."""
 
+import datetime
 import json
 import os
 
@@ -81,12 +82,17 @@ class RealOutputsTestCase(base.BaseTestCase):
 class OlderFormatsTestCase(base.BaseTestCase):
     """The formats of the tenants of Keylime 6.2 to 7.4 (facts.md)."""
 
-    def test_keylime_6_2_agent_status_line(self):
-        out = ('2021-01-01 - keylime.tenant - INFO - Agent Status: '
-               '"Get Quote"\n')
-        result = status.parse_status(out, UUID)
-        self.assertEqual(status.PASS, result.verdict)
-        self.assertIsNone(result.attestation_count)
+    def test_keylime_6_2_agent_status_line_never_passes(self):
+        # The tenants of 6.2.0 and older print the state alone: no
+        # evidence of a verified quote, whatever the state and the start.
+        for state in ('Get Quote', 'Get Quote (retry)', 'Provide V',
+                      'Provide V (retry)'):
+            out = ('2021-01-01 - keylime.tenant - INFO - Agent Status: '
+                   '"%s"\n' % state)
+            result = status.parse_status(out, UUID, since=0)
+            self.assertEqual(status.PENDING, result.verdict, state)
+            self.assertEqual(state, result.state)
+            self.assertIsNone(result.attestation_count)
 
     def test_keylime_6_2_invalid_quote(self):
         out = 'keylime.tenant - INFO - Agent Status: "Invalid Quote"\n'
@@ -152,3 +158,163 @@ class VerdictRulesTestCase(base.BaseTestCase):
                     'Agent Info from Verifier (h:1):\n[1, 2]\n'):
             self.assertRaises(exception.UnparsableOutput,
                               status.parse_status, out, UUID)
+
+
+def verifier_output(rec, uuid=UUID):
+    """Tenant output of Keylime 7.5 and newer holding one record."""
+    return ('keylime.tenant - INFO - Agent Info from Verifier '
+            '(127.0.0.1:8881):\n%s\n' % json.dumps({uuid: rec}))
+
+
+def real_record(name='tenant-status-ok-1'):
+    """The verifier's record of a real 7.14.3 output."""
+    lines = fixture(name + '.stdout').splitlines()
+    for index, line in enumerate(lines):
+        if 'Agent Info from Verifier' in line:
+            return json.loads(lines[index + 1])[UUID]
+    raise AssertionError('no verifier record in %s' % name)
+
+
+#: Seconds since the epoch of an attempt's start.
+START = 1795913000
+
+
+class EvidenceTestCase(base.BaseTestCase):
+    """PASS needs proof that the verifier verified a quote."""
+
+    def test_pass_states_without_evidence_are_pending(self):
+        # A verifier before Keylime 6.5 reports no count and no time: it
+        # says "Get Quote" as soon as the agent is added and while it
+        # retries an agent that never answers.
+        for code in (3, 4, 5, 6):
+            result = status.status_from_record(
+                record(operational_state=code), since=START)
+            self.assertEqual(status.PENDING, result.verdict, code)
+
+    def test_no_count_and_no_start_is_pending(self):
+        result = status.status_from_record(record(
+            last_received_quote=START + 10,
+            last_successful_attestation=START + 10))
+        self.assertEqual(status.PENDING, result.verdict)
+
+    def test_real_record_without_count_and_times_is_pending(self):
+        rec = real_record()
+        self.assertEqual(status.PASS,
+                         status.status_from_record(rec).verdict)
+        for name in ('attestation_count', 'last_received_quote',
+                     'last_successful_attestation'):
+            del rec[name]
+        self.assertEqual(
+            status.PENDING,
+            status.parse_status(verifier_output(rec), UUID,
+                                since=START).verdict)
+
+    def test_count_is_evidence(self):
+        result = status.status_from_record(record(attestation_count=1))
+        self.assertEqual(status.PASS, result.verdict)
+        self.assertEqual(1, result.attestation_count)
+
+    def test_zero_count_wins_over_times(self):
+        # The count is the verifier's own word on this agent record.
+        result = status.status_from_record(record(
+            attestation_count=0, last_received_quote=START + 10,
+            last_successful_attestation=START + 10), since=START)
+        self.assertEqual(status.PENDING, result.verdict)
+
+    def test_quote_after_start_is_evidence_without_count(self):
+        for name in ('last_received_quote', 'last_successful_attestation'):
+            result = status.status_from_record(
+                record(**{name: START + 2}), since=START)
+            self.assertEqual(status.PASS, result.verdict, name)
+            self.assertEqual(START + 2, getattr(result, name))
+
+    def test_quote_before_or_at_start_is_not_evidence(self):
+        for stamp in (0, START - 60, START):
+            for name in ('last_received_quote',
+                         'last_successful_attestation'):
+                result = status.status_from_record(
+                    record(**{name: stamp}), since=START)
+                self.assertEqual(status.PENDING, result.verdict,
+                                 (name, stamp))
+
+    def test_last_successful_attestation_wins_over_received(self):
+        # A quote received after the start that did not pass.
+        result = status.status_from_record(record(
+            last_received_quote=START + 5,
+            last_successful_attestation=START - 5), since=START)
+        self.assertEqual(status.PENDING, result.verdict)
+
+    def test_since_as_datetime(self):
+        aware = datetime.datetime.fromtimestamp(START,
+                                                datetime.timezone.utc)
+        naive = aware.replace(tzinfo=None)
+        for since in (naive, aware):
+            self.assertEqual(status.PASS, status.status_from_record(
+                record(last_successful_attestation=START + 1),
+                since=since).verdict)
+            self.assertEqual(status.PENDING, status.status_from_record(
+                record(last_successful_attestation=START),
+                since=since).verdict)
+
+    def test_since_of_another_type_is_a_programming_error(self):
+        self.assertRaises(TypeError, status.status_from_record, record(),
+                          since='2026-12-03T07:00:00')
+
+    def test_failure_needs_no_evidence(self):
+        # A 6.2 tenant, and a verifier without count, still report FAIL.
+        out = 'keylime.tenant - INFO - Agent Status: "Invalid Quote"\n'
+        self.assertEqual(status.FAIL, status.parse_status(out, UUID).verdict)
+        self.assertEqual(status.FAIL, status.status_from_record(
+            record(operational_state='Failed')).verdict)
+
+
+class WrongTypesTestCase(base.BaseTestCase):
+    """Output of the wrong shape is UnparsableOutput, nothing else."""
+
+    def assertUnparsable(self, **fields):
+        out = verifier_output(record(**fields))
+        try:
+            status.parse_status(out, UUID, since=START)
+        except exception.UnparsableOutput:
+            return
+        except Exception as e:
+            self.fail('%r: %r escaped' % (fields, e))
+        self.fail('%r: no error' % (fields,))
+
+    def test_count_of_the_wrong_type(self):
+        for count in ('abc', '3', [1], {'n': 1}, True, False, -1, 1.5):
+            self.assertUnparsable(attestation_count=count)
+
+    def test_state_of_the_wrong_type(self):
+        for state in (True, False, [3], {'a': 1}, 3.0, '\u00b2', 11, -1,
+                      ''):
+            self.assertUnparsable(operational_state=state)
+
+    def test_times_of_the_wrong_type(self):
+        for name in ('last_received_quote', 'last_successful_attestation'):
+            for stamp in ('yesterday', True, [START], {}, -5,
+                          float('nan')):
+                self.assertUnparsable(**{name: stamp})
+
+    def test_attestation_status_of_the_wrong_type(self):
+        for value in (['PASS'], True, 1, {'PASS': 1}):
+            self.assertUnparsable(attestation_status=value)
+
+    def test_last_event_of_the_wrong_type(self):
+        for value in ({'id': 'x'}, ['x'], 7, True):
+            self.assertUnparsable(last_event_id=value)
+
+    def test_uuid_of_the_wrong_type(self):
+        for uuid in ({'a': 1}, ['x'], None, 5):
+            self.assertRaises(exception.UnparsableOutput,
+                              status.parse_status, verifier_output(record()),
+                              uuid)
+
+    def test_record_of_the_wrong_type(self):
+        for rec in ([1, 2], 'Get Quote', 3, None):
+            out = ('Agent Info from Verifier (h:1):\n%s\n'
+                   % json.dumps({UUID: rec}))
+            self.assertRaises(exception.UnparsableOutput,
+                              status.parse_status, out, UUID)
+        self.assertRaises(exception.UnparsableOutput,
+                          status.status_from_record, ['operational_state'])

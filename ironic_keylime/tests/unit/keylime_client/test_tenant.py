@@ -12,8 +12,11 @@
 
 """Running keylime_tenant: real processes replaying real outputs."""
 
+import json
 import os
+import subprocess
 import time
+from unittest import mock
 
 import fixtures
 from oslotest import base
@@ -81,6 +84,61 @@ class TenantTestCase(base.BaseTestCase):
                           'KEYLIME_TENANT_TRUSTED_SERVER_CA': None},
                          self.fake.calls('delete')[0]['env'])
 
+    def test_conductor_keylime_variables_do_not_reach_the_tenant(self):
+        # What an operator's shell, a systemd unit or another service on
+        # the conductor may have set: each would change where the tenant
+        # connects, which certificates it trusts, or how it checks.
+        for name, value in (('KEYLIME_TENANT_VERIFIER_IP', '192.0.2.66'),
+                            ('KEYLIME_TENANT_REQUIRE_EK_CERT', 'False'),
+                            ('KEYLIME_TENANT_TLS_DIR', '/tmp/evil'),
+                            ('KEYLIME_DIR', '/tmp/evil'),
+                            ('KEYLIME_TEST', 'on'),
+                            ('keylime_tenant_verifier_port', '1')):
+            self.useFixture(fixtures.EnvironmentVariable(name, value))
+        self.tenant.status(UUID, VERIFIER, REGISTRAR)
+        call = self.fake.calls('status')[0]
+        self.assertEqual({'KEYLIME_TENANT_CONFIG': '/etc/t.conf',
+                          'KEYLIME_TENANT_TLS_DIR': '/etc/cv_ca',
+                          'KEYLIME_TENANT_TRUSTED_SERVER_CA':
+                          "['/etc/cv_ca/cacert.crt']"},
+                         call['keylime_env'])
+
+    def test_default_environment_has_no_keylime_variable(self):
+        self.useFixture(fixtures.EnvironmentVariable(
+            'KEYLIME_TENANT_VERIFIER_IP', '192.0.2.66'))
+        self.useFixture(fixtures.EnvironmentVariable('IK_UNRELATED', 'kept'))
+        self.tenant = tenant.Tenant(self.fake.path)
+        self.tenant.delete(UUID, VERIFIER)
+        self.assertEqual({}, self.fake.calls('delete')[0]['keylime_env'])
+        self.assertEqual('kept', self.tenant.environment()['IK_UNRELATED'])
+
+    def test_tenant_leads_a_new_session(self):
+        self.tenant.delete(UUID, VERIFIER)
+        session = self.fake.calls('delete')[0]['session']
+        self.assertEqual(session['pid'], session['sid'])
+        self.assertEqual(session['pid'], session['pgid'])
+        self.assertNotEqual(os.getsid(0), session['sid'])
+
+    def test_new_session_without_preexec_fn(self):
+        # A spy, not a stand-in: the real Popen runs. A preexec_fn (not
+        # safe with threads) and start_new_session give the same session,
+        # so only the call tells them apart.
+        real_popen = subprocess.Popen
+        calls = []
+
+        def spy(*args, **kwargs):
+            calls.append(kwargs)
+            return real_popen(*args, **kwargs)
+
+        with mock.patch.object(subprocess, 'Popen', autospec=True,
+                               side_effect=spy):
+            self.tenant.delete(UUID, VERIFIER)
+        self.assertTrue(calls)
+        for kwargs in calls:
+            self.assertIs(True, kwargs.get('start_new_session'))
+            self.assertIsNone(kwargs.get('preexec_fn'))
+            self.assertNotIn('shell', kwargs)
+
     def test_add_legacy_lists(self):
         self.add(tenant.POLICY_LEGACY)
         argv = self.fake.calls('add')[0]['argv']
@@ -137,6 +195,21 @@ class TenantTestCase(base.BaseTestCase):
         self.assertEqual(['-c', 'status', '-u', UUID, '-v', '127.0.0.1',
                           '-vp', '8881', '-r', '127.0.0.1', '-rp', '8891'],
                          argv)
+
+    def test_status_passes_the_start_of_the_attempt(self):
+        # A verifier that reports no count: only a quote received after
+        # the start is evidence.
+        record = {'operational_state': 'Get Quote',
+                  'last_successful_attestation': 1795913100}
+        out = ('keylime.tenant - INFO - Agent Info from Verifier '
+               '(127.0.0.1:8881):\n%s\n' % json.dumps({UUID: record}))
+        self.fake.set_commands(tenant_fixture.plan(status=[{'stdout': out}]))
+        self.assertEqual(status.PASS, self.tenant.status(
+            UUID, VERIFIER, REGISTRAR, since=1795913000).verdict)
+        self.assertEqual(status.PENDING, self.tenant.status(
+            UUID, VERIFIER, REGISTRAR, since=1795913100).verdict)
+        self.assertEqual(status.PENDING, self.tenant.status(
+            UUID, VERIFIER, REGISTRAR).verdict)
 
     def test_status_invalid_quote_exit_0_is_fail(self):
         self.fake.set_commands(tenant_fixture.plan(
