@@ -69,6 +69,9 @@ def _describe(status):
     text = _('operational state "%s"') % status.state
     if status.last_event_id:
         text += _(', last event %s') % status.last_event_id
+    if (status.verdict == kl_status.PENDING
+            and status.attestation_count == 0):
+        text += _(', no verified quote yet (attestation_count 0)')
     return text
 
 
@@ -278,9 +281,11 @@ class KeylimeAttestation(base.AttestationInterface):
                 node=node.uuid,
                 reason=_('no attestation is in progress on this node.'))
         try:
-            status = _tenant().status(record['agent_uuid'],
-                                      _endpoint(record['verifier']),
-                                      _endpoint(record['registrar']))
+            status = _tenant().status(
+                record['agent_uuid'], _endpoint(record['verifier']),
+                _endpoint(record['registrar']),
+                # PASS needs a quote verified after this attempt started.
+                since=timeutils.parse_isotime(record['started_at']))
         except kl_exception.KeylimeError as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))

@@ -18,6 +18,9 @@ failure instead. Nodes, tasks, the state machine and the periodic task's
 node iteration are Ironic's own; keylime_tenant replays real outputs.
 """
 
+import json
+import os
+import time
 from unittest import mock
 
 from ironic.common import states
@@ -28,6 +31,7 @@ from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.tests import base as base_fixtures
 from ironic_keylime.tests.unit.drivers import test_attestation as base
 from ironic_keylime.tests.unit import tenant_fixture
 
@@ -285,3 +289,49 @@ class PeriodicIsolationTestCase(base.KeylimeTestCase):
         self.assertEqual(1, resume.call_count)
         self.assertNotIn(attestation.STATE_KEY,
                          healthy.driver_internal_info)
+
+
+def _status_without_count(successful_at):
+    """A real 7.14.3 status output, as a verifier without a count shows it.
+
+    The verifier's record loses ``attestation_count`` and
+    ``last_received_quote``; ``last_successful_attestation`` is set.
+    """
+    path = os.path.join(base_fixtures.FIXTURES, 'tenant-7.14.3',
+                        'tenant-status-ok-1.stdout')
+    with open(path) as f:
+        lines = f.read().splitlines()
+    for number, line in enumerate(lines):
+        if (line.startswith('{"%s"' % AGENT_UUID)
+                and 'operational_state' in line):
+            record = json.loads(line)
+            fields = record[AGENT_UUID]
+            fields.pop('attestation_count', None)
+            fields.pop('last_received_quote', None)
+            fields['last_successful_attestation'] = successful_at
+            lines[number] = json.dumps(record)
+    return '\n'.join(lines) + '\n'
+
+
+@mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
+                   autospec=True)
+class QuoteOfThisAttemptTestCase(base.KeylimeTestCase):
+    """PASS needs a quote verified after the attempt started."""
+
+    def test_quote_verified_before_the_attempt_is_no_pass(self, resume):
+        self.fake.set_commands(tenant_fixture.plan(
+            status=[{'stdout': _status_without_count(1000)}]))
+        node = self.create_node()
+        self.attest(node)
+        node = self.check(node)
+        resume.assert_not_called()
+        self.assertEqual(states.DEPLOYWAIT, node.provision_state)
+        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+
+    def test_quote_verified_during_the_attempt_passes(self, resume):
+        self.fake.set_commands(tenant_fixture.plan(
+            status=[{'stdout': _status_without_count(time.time() + 60)}]))
+        node = self.create_node()
+        self.attest(node)
+        self.check(node)
+        self.assertEqual(1, resume.call_count)
