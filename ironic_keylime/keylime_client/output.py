@@ -68,22 +68,25 @@ def _service_of(host, port, services):
     return None, (host, port)
 
 
-def find_failure(output, services, command):
+def find_failure(output, services, command,
+                 cert_dir_setting='the tenant\'s certificate directory'):
     """Find the failure the tenant reported, if any.
 
     :param output: the tenant's stdout and stderr, joined.
     :param services: a dict of service name (``verifier``, ``registrar``,
         ``agent``) to a ``(host, port)`` tuple.
     :param command: the tenant command, for the message.
+    :param cert_dir_setting: how the caller names the certificate
+        directory, for the message.
     :returns: an exception instance, or None when no failure is reported.
     """
     if any(marker in output for marker in _TLS_MARKERS):
         return exception.TenantCommandFailed(
             'keylime_tenant -c %(cmd)s could not set up TLS with Keylime: '
-            '%(err)s. Check [keylime]tenant_cert_dir: it must hold the '
-            'verifier\'s cacert.crt, client-cert.crt and '
-            'client-private.pem.' %
-            {'cmd': command, 'err': quote(_last_error(output))})
+            '%(err)s. Check %(setting)s: it must hold the verifier\'s '
+            'cacert.crt, client-cert.crt and client-private.pem.' %
+            {'cmd': command, 'err': quote(_last_error(output)),
+             'setting': cert_dir_setting})
     if any(marker in output for marker in _UNREACHABLE_MARKERS):
         match = None
         for match in _POOL_RE.finditer(output):

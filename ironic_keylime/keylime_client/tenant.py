@@ -106,14 +106,25 @@ class Tenant(object):
     :param cert_dir: the directory of the verifier's CA and client
         certificate, or None for the tenant's own setting.
     :param timeout: seconds a command may run before it is killed.
+    :param setting_names: how the caller's configuration names ``path``,
+        ``cert_dir`` and ``timeout``, for error messages (a dict; the
+        defaults name them in plain words). This client knows nothing of
+        the caller's options.
     """
 
+    DEFAULT_SETTING_NAMES = {'path': 'the path of keylime_tenant',
+                             'cert_dir': 'the tenant\'s certificate '
+                                         'directory',
+                             'timeout': 'the command timeout'}
+
     def __init__(self, path='keylime_tenant', config=None, cert_dir=None,
-                 timeout=60):
+                 timeout=60, setting_names=None):
         self.path = path
         self.config = config or None
         self.cert_dir = cert_dir or None
         self.timeout = timeout
+        self.setting_names = dict(self.DEFAULT_SETTING_NAMES,
+                                  **(setting_names or {}))
 
     def environment(self):
         """The environment of the tenant process.
@@ -157,7 +168,8 @@ class Tenant(object):
             raise exception.TenantNotFound(
                 'keylime_tenant could not be started from %(path)r '
                 '(%(err)s). Install Keylime\'s tenant on the conductor and '
-                'set [keylime]tenant_path.' % {'path': self.path, 'err': e})
+                'set %(setting)s.' % {'path': self.path, 'err': e,
+                                      'setting': self.setting_names['path']})
         with process:
             try:
                 stdout, stderr = process.communicate(timeout=self.timeout)
@@ -165,10 +177,10 @@ class Tenant(object):
                 _kill_group(process)
                 raise exception.TenantTimeout(
                     'keylime_tenant %(args)s did not finish within '
-                    '[keylime]command_timeout (%(timeout)s s) and was '
-                    'killed. Check that the Keylime verifier and registrar '
-                    'answer.' %
-                    {'args': ' '.join(argv[1:3]), 'timeout': self.timeout})
+                    '%(setting)s (%(timeout)s s) and was killed. Check that '
+                    'the Keylime verifier and registrar answer.' %
+                    {'args': ' '.join(argv[1:3]), 'timeout': self.timeout,
+                     'setting': self.setting_names['timeout']})
             finally:
                 if process.poll() is None:
                     _kill_group(process)
@@ -246,7 +258,9 @@ class Tenant(object):
 
     def _check(self, result, command, services):
         text = '%s\n%s' % (result.stdout, result.stderr)
-        failure = tenant_output.find_failure(text, services, command)
+        failure = tenant_output.find_failure(
+            text, services, command,
+            cert_dir_setting=self.setting_names['cert_dir'])
         if failure is not None:
             raise failure
         return text

@@ -54,11 +54,18 @@ EVENT_TYPE = 'attestation'
 _WAIT_STATES = (states.DEPLOYWAIT, states.CLEANWAIT, states.SERVICEWAIT)
 
 
+#: How the tenant client names our options in its messages.
+_SETTING_NAMES = {'path': '[keylime]tenant_path',
+                  'cert_dir': '[keylime]tenant_cert_dir',
+                  'timeout': '[keylime]command_timeout'}
+
+
 def _tenant():
     return kl_tenant.Tenant(path=CONF.keylime.tenant_path,
                             config=CONF.keylime.tenant_config,
                             cert_dir=CONF.keylime.tenant_cert_dir,
-                            timeout=CONF.keylime.command_timeout)
+                            timeout=CONF.keylime.command_timeout,
+                            setting_names=_SETTING_NAMES)
 
 
 def _endpoint(value):

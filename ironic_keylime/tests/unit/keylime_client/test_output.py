@@ -50,7 +50,7 @@ class FindFailureTestCase(base.BaseTestCase):
             test_status.fixture('tenant-cvlist-no-client-cert.stdout'),
             SERVICES, 'cvlist')
         self.assertIsInstance(error, exception.TenantCommandFailed)
-        self.assertIn('[keylime]tenant_cert_dir', str(error))
+        self.assertIn('Check the tenant\'s certificate directory', str(error))
         self.assertIn('CERTIFICATE_VERIFY_FAILED', str(error))
         # Only a short quote of the tenant's words.
         self.assertLess(len(str(error)), 2 * output.MAX_QUOTE + 200)
@@ -124,4 +124,4 @@ class RealServiceFailuresTestCase(base.BaseTestCase):
     def test_tenant_without_tls_dir(self):
         error = self.failure('tenant-cvlist-no-tls-dir', 'cvlist')
         self.assertIsInstance(error, exception.TenantCommandFailed)
-        self.assertIn('[keylime]tenant_cert_dir', str(error))
+        self.assertIn('Check the tenant\'s certificate directory', str(error))

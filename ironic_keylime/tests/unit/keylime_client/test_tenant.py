@@ -268,7 +268,7 @@ class TenantTestCase(base.BaseTestCase):
                                   self.tenant.status, UUID, VERIFIER,
                                   REGISTRAR)
         self.assertLess(time.monotonic() - start, 30)
-        self.assertIn('[keylime]command_timeout (2 s)', str(error))
+        self.assertIn('within the command timeout (2 s)', str(error))
         with open(pid_file) as f:
             child = int(f.read())
         # The child of the tenant went with it (it may linger as a zombie
@@ -311,3 +311,21 @@ class TenantTestCase(base.BaseTestCase):
         self.tenant.delete(UUID, VERIFIER)
         self.assertEqual(['-c', 'delete', '-u', UUID, '-v', '127.0.0.1'],
                          self.fake.calls('delete')[0]['argv'])
+
+
+class SettingNamesTestCase(base.BaseTestCase):
+    """The client names the caller's settings only as it is told."""
+
+    def test_caller_names_its_settings(self):
+        tenant_client = tenant.Tenant(
+            path='/nonexistent/keylime_tenant',
+            setting_names={'path': '[keylime]tenant_path'})
+        error = self.assertRaises(exception.TenantNotFound,
+                                  tenant_client.run, ['--help'])
+        self.assertIn('set [keylime]tenant_path.', str(error))
+
+    def test_plain_words_by_default(self):
+        error = self.assertRaises(
+            exception.TenantNotFound,
+            tenant.Tenant(path='/nonexistent/keylime_tenant').run, ['--help'])
+        self.assertIn('set the path of keylime_tenant.', str(error))
