@@ -14,6 +14,7 @@
 and the failure policy."""
 
 from oslo_config import cfg
+from oslo_config import types
 
 from ironic_keylime.common.i18n import _
 
@@ -165,6 +166,26 @@ step_opts = [
                        'When False, the verdict is recorded in the node '
                        'history and the servicing goes on. Errors (no '
                        'verdict at all) always fail it.')),
+    cfg.ListOpt('boot_state_pcrs',
+                item_type=types.Integer(min=0, max=23),
+                default=[0, 1, 2, 3, 4, 5, 6, 7],
+                help=_('PCRs of the SHA-256 bank that the enroll_boot_state '
+                       'clean step records as the node\'s golden boot '
+                       'state (driver_info/keylime_tpm_policy). The '
+                       'default, 0 to 7, covers the firmware, its '
+                       'configuration, option ROMs, the boot loader and '
+                       'Secure Boot. PCR 10 (IMA) and PCR 16 (Keylime\'s '
+                       'data binding) are refused: Keylime checks them '
+                       'itself.')),
+    cfg.BoolOpt('require_boot_state',
+                default=False,
+                help=_('Refuse to attest a node that has no golden boot '
+                       'state (driver_info/keylime_tpm_policy). When '
+                       'False, such a node is attested on its IMA '
+                       'measurements alone and its firmware and boot '
+                       'chain are not checked. True is recommended once '
+                       'every node was enrolled with the enroll_boot_state '
+                       'clean step.')),
 ]
 
 ALL_OPTS = tenant_opts + list_opts + agent_opts + step_opts

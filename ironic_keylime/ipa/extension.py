@@ -22,6 +22,10 @@ Loaded by ironic-python-agent on the node from the entry point
     Writes the registrar's address and port and the agent's UUID given by
     the conductor into a drop-in of the agent's configuration and
     (re)starts the agent, then waits until it listens.
+``keylime.read_boot_state``
+    The SHA-256 bank's PCRs the conductor names (``tpm2_pcrread``) and the
+    firmware's UEFI event log when the kernel exposes one: the node's boot
+    state, which the conductor records as its golden boot state.
 
 Options (group ``[keylime_agent]`` of ironic-python-agent's configuration,
 e.g. ``/etc/ironic-python-agent.d/keylime.conf``, written by the
@@ -39,6 +43,7 @@ from oslo_config import cfg
 from oslo_log import log
 
 from ironic_keylime.ipa import agent_config
+from ironic_keylime.ipa import boot_state
 
 LOG = log.getLogger(__name__)
 CONF = cfg.CONF
@@ -86,6 +91,26 @@ opts = [
                     'first). 0: do not wait. Keep the whole command within '
                     'the conductor\'s [agent]command_timeout (60 s by '
                     'default).'),
+    cfg.ListOpt('pcrread_command',
+                default=['tpm2_pcrread'],
+                help='Command (argv, comma separated) of tpm2-tools\' '
+                     'tpm2_pcrread; keylime.read_boot_state adds the TCTI '
+                     'and the PCR selection.'),
+    cfg.StrOpt('tpm_tcti',
+               default='',
+               help='TCTI given to tpm2_pcrread (--tcti). Empty: '
+                    'tpm2-tools\' default (TPM2TOOLS_TCTI, else the '
+                    'kernel\'s resource manager /dev/tpmrm0).'),
+    cfg.StrOpt('event_log_path',
+               default='/sys/kernel/security/tpm0/binary_bios_measurements',
+               help='The firmware\'s UEFI event log, as the kernel exposes '
+                    'it; returned by keylime.read_boot_state when present.'),
+    cfg.IntOpt('event_log_max_bytes',
+               default=1048576,
+               min=0,
+               help='Largest UEFI event log keylime.read_boot_state '
+                    'returns (base64 in its answer); a larger one is '
+                    'reported as too large and not returned.'),
 ]
 
 CONF.register_opts(opts, group='keylime_agent')
@@ -93,15 +118,23 @@ CONF.register_opts(opts, group='keylime_agent')
 _PARAMS = ('registrar_ip', 'registrar_port', 'agent_uuid', 'contact_ip')
 
 
-def _run(argv):
-    """Run a command, argv only; returns (returncode, output)."""
+def _run(argv, merge_stderr=True):
+    """Run a command, argv only; returns (returncode, output).
+
+    With ``merge_stderr`` False, the output is stdout alone when the
+    command succeeds, and stderr after stdout when it fails.
+    """
     try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, check=False,
-                              timeout=CONF.keylime_agent.command_timeout)
+        proc = subprocess.run(
+            argv, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            check=False, timeout=CONF.keylime_agent.command_timeout)
     except (OSError, subprocess.TimeoutExpired) as e:
         return None, str(e)
-    return proc.returncode, proc.stdout.decode('utf-8', 'replace').strip()
+    out = proc.stdout.decode('utf-8', 'replace')
+    if not merge_stderr and proc.returncode != 0:
+        out += proc.stderr.decode('utf-8', 'replace')
+    return proc.returncode, out.strip()
 
 
 def _probe_address(address):
@@ -212,6 +245,52 @@ class KeylimeExtension(base.BaseAgentExtension):
         info['restarted'] = restarted
         LOG.info('Keylime agent configured: %s', info)
         return info
+
+    @base.sync_command('read_boot_state')
+    def read_boot_state(self, **kwargs):
+        """Read the node's boot state: PCRs of the SHA-256 bank, event log.
+
+        :param pcrs: the PCR numbers to read, a list of integers from 0 to
+            23.
+        :returns: a dict: ``bank`` (``sha256``), ``pcrs`` (``{"<pcr>":
+            "<hex digest>"}``), and ``event_log`` (base64, or None),
+            ``event_log_size``, ``event_log_sha256``, ``event_log_note``
+            (why no event log is returned, or None).
+        :raises: InvalidCommandParamsError on a missing, unknown or bad
+            parameter.
+        :raises: CommandExecutionError when the PCRs cannot be read.
+        """
+        unknown = sorted(set(kwargs) - {'pcrs'})
+        if unknown:
+            raise errors.InvalidCommandParamsError(
+                'keylime.read_boot_state: unknown parameters %s (known: '
+                'pcrs)' % ', '.join(unknown))
+        try:
+            pcrs = boot_state.parse_pcrs(kwargs.get('pcrs'))
+        except ValueError as e:
+            raise errors.InvalidCommandParamsError(
+                'keylime.read_boot_state: %s' % e)
+        conf = CONF.keylime_agent
+        argv = boot_state.pcrread_argv(conf.pcrread_command, pcrs,
+                                       tcti=conf.tpm_tcti)
+        rc, out = _run(argv, merge_stderr=False)
+        if rc != 0:
+            raise errors.CommandExecutionError(
+                'the PCRs could not be read: %s exited with %s: %s' %
+                (' '.join(argv), rc, out[-2000:]))
+        try:
+            values = boot_state.parse_pcrread(out, pcrs)
+        except boot_state.BootStateError as e:
+            raise errors.CommandExecutionError(str(e))
+        result = {'bank': boot_state.BANK, 'pcrs': values}
+        result.update(boot_state.read_event_log(conf.event_log_path,
+                                                conf.event_log_max_bytes))
+        LOG.info('Boot state read: %(pcrs)s of the %(bank)s bank; '
+                 '%(log)s', {'pcrs': values, 'bank': boot_state.BANK,
+                             'log': result['event_log_note']
+                             or 'UEFI event log of %d bytes' %
+                             result['event_log_size']})
+        return result
 
     def _restart(self):
         argv = CONF.keylime_agent.restart_command

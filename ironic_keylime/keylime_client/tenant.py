@@ -58,11 +58,12 @@ CommandResult = collections.namedtuple(
     'CommandResult', ['returncode', 'stdout', 'stderr', 'elapsed'])
 
 Capabilities = collections.namedtuple(
-    'Capabilities', ['service_ports', 'runtime_policy'])
+    'Capabilities', ['service_ports', 'runtime_policy', 'tpm_policy'])
 Capabilities.__doc__ = """What a keylime_tenant supports.
 
 :ivar service_ports: ``-vp``, ``-r`` and ``-rp`` (Keylime 6.2 and newer).
 :ivar runtime_policy: ``--runtime-policy`` (Keylime 6.6 and newer).
+:ivar tpm_policy: ``--tpm_policy`` (Keylime 6.x and 7.x).
 """
 
 PreparedLists = collections.namedtuple(
@@ -211,7 +212,8 @@ class Tenant(object):
                 'keylime_tenant --help from %r did not describe a Keylime '
                 'tenant (exit code %s).' % (self.path, result.returncode))
         caps = Capabilities(service_ports='-vp' in flags,
-                            runtime_policy='--runtime-policy' in flags)
+                            runtime_policy='--runtime-policy' in flags,
+                            tpm_policy='--tpm_policy' in flags)
         with _lock:
             _capabilities[self.path] = caps
         return caps
@@ -265,8 +267,17 @@ class Tenant(object):
             raise failure
         return text
 
+    def _tpm_policy_args(self, tpm_policy):
+        if tpm_policy is None:
+            return []
+        if not self.capabilities().tpm_policy:
+            raise exception.KeylimeError(
+                'This keylime_tenant (%s) has no --tpm_policy option and '
+                'cannot send the node\'s TPM policy.' % self.path)
+        return ['--tpm_policy', tpm_policy]
+
     def add(self, agent_uuid, agent, verifier, registrar, lists,
-            policy_format=POLICY_AUTO):
+            policy_format=POLICY_AUTO, tpm_policy=None):
         """Add an agent to the verifier with the lists as its policy.
 
         :param agent_uuid: the agent's UUID.
@@ -275,13 +286,18 @@ class Tenant(object):
         :param registrar: the registrar's :class:`Endpoint`.
         :param lists: :class:`PreparedLists`, already verified.
         :param policy_format: ``auto``, ``runtime-policy`` or ``legacy``.
+        :param tpm_policy: a TPM policy, JSON text in the tenant's format
+            (``{"<pcr>": ["<digest>", ...]}``), or None for none.
         :returns: the :class:`CommandResult`.
-        :raises: KeylimeError (a subclass naming the cause) on failure.
+        :raises: KeylimeError (a subclass naming the cause) on failure,
+            also when a TPM policy is given to a tenant without
+            ``--tpm_policy``.
         """
         args = (['-c', 'add', '-t', agent.host, '-tp', agent.port,
                  '-u', agent_uuid]
                 + self._service_args(verifier, registrar)
-                + self._list_args(lists, policy_format))
+                + self._list_args(lists, policy_format)
+                + self._tpm_policy_args(tpm_policy))
         if self.path in _needs_payload:
             args += self._payload_args(lists.workdir)
         result = self.run(args)

@@ -228,10 +228,12 @@ class Ramdisk(object):
     :param agent_port: the port the stand-in Keylime agent listens on.
     :param uuid_mode: ``[keylime_agent]uuid_mode`` of the extension.
     :param fail_restart: make the stand-in service fail to start.
+    :param options: more ``[keylime_agent]`` options of the extension,
+        e.g. ``{'tpm_tcti': 'swtpm:host=127.0.0.1,port=2321'}``.
     """
 
     def __init__(self, workdir, token, with_keylime=True, agent_port=None,
-                 uuid_mode='node', fail_restart=False):
+                 uuid_mode='node', fail_restart=False, options=None):
         self.workdir = workdir
         self.token = token
         self.with_keylime = with_keylime
@@ -239,6 +241,7 @@ class Ramdisk(object):
         self.agent_port = agent_port or free_port()
         self.uuid_mode = uuid_mode
         self.fail_restart = fail_restart
+        self.options = dict(options or {})
         self.url = 'http://127.0.0.1:%d' % self.port
         self.state_dir = os.path.join(workdir, 'state')
         self.etc = os.path.join(workdir, 'etc-keylime')
@@ -278,6 +281,8 @@ class Ramdisk(object):
             f.write('status_command = %s\n' %
                     ','.join(self._standin_argv('status-standin')))
             f.write('start_timeout = 20\n')
+            for name, value in sorted(self.options.items()):
+                f.write('%s = %s\n' % (name, value))
         return ipa_conf
 
     def start(self, image_values=None):

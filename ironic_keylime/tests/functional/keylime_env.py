@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 
 #: What keylime.env defines.
 REQUIRED = ('KEYLIME_HARNESS_DIR', 'KEYLIME_HARNESS_TENANT',
@@ -113,6 +114,44 @@ def driver_info(lists, **overrides):
     info.update(lists)
     info.update(overrides)
     return info
+
+
+def tcti():
+    """The TCTI of the harness's swtpm, for tpm2-tools."""
+    return os.environ.get('KEYLIME_HARNESS_TPM2TOOLS_TCTI',
+                          'swtpm:host=127.0.0.1,port=2321')
+
+
+def pcr_extend(pcr, digest):
+    """Extend a PCR of the harness's swtpm (SHA-256 bank), as firmware would.
+
+    Irreversible until the swtpm restarts: ``harness('reset')``.
+    """
+    subprocess.run(['tpm2_pcrextend', '%d:sha256=%s' % (pcr, digest)],
+                   env=dict(os.environ, TPM2TOOLS_TCTI=tcti()), check=True,
+                   timeout=30, capture_output=True)
+
+
+def pcr_read(pcrs):
+    """The SHA-256 PCRs of the harness's swtpm, read with tpm2_pcrread.
+
+    Read in binary (``-o``: the digests one after the other, in PCR
+    order), not through the text parser the extension uses.
+
+    :param pcrs: PCR numbers, in increasing order.
+    :returns: ``{"<pcr>": "<lower-case hex>"}``.
+    """
+    with tempfile.TemporaryDirectory(prefix='ik-pcrs-') as tmp:
+        out = os.path.join(tmp, 'pcrs')
+        subprocess.run(['tpm2_pcrread', '-o', out,
+                        'sha256:%s' % ','.join(map(str, pcrs))],
+                       env=dict(os.environ, TPM2TOOLS_TCTI=tcti()),
+                       check=True, timeout=30, capture_output=True)
+        with open(out, 'rb') as f:
+            data = f.read()
+    assert len(data) == 32 * len(pcrs), len(data)
+    return {str(pcr): data[32 * i:32 * (i + 1)].hex()
+            for i, pcr in enumerate(pcrs)}
 
 
 def harness(*args):

@@ -38,6 +38,7 @@ from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers import base
 from ironic_keylime.drivers.modules.keylime import agent
+from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
@@ -76,6 +77,8 @@ def _describe(status):
     text = _('operational state "%s"') % status.state
     if status.last_event_id:
         text += _(', last event %s') % status.last_event_id
+        if status.verdict == kl_status.FAIL:
+            text += boot_state.explain_failure(status.last_event_id)
     if (status.verdict == kl_status.PENDING
             and status.attestation_count == 0):
         text += _(', no verified quote yet (attestation_count 0)')
@@ -194,6 +197,7 @@ class KeylimeAttestation(base.AttestationInterface):
             path is outside ``[keylime]allowed_list_directories``.
         """
         driver_info.list_source(driver_info.parse_driver_info(task.node))
+        boot_state.node_policy(task.node)
 
     def _get_steps(self, steps, priority):
         for step in steps:
@@ -225,6 +229,7 @@ class KeylimeAttestation(base.AttestationInterface):
         """
         node = task.node
         info = driver_info.parse_driver_info(node)
+        tpm_policy = boot_state.policy_for_attestation(node)
         # An attestation of an earlier operation goes first: its agent
         # leaves the verifier, or this operation fails.
         self.unregister_node(task)
@@ -256,7 +261,8 @@ class KeylimeAttestation(base.AttestationInterface):
                 tenant.delete(agent_uuid, info.verifier)
                 tenant.add(agent_uuid, endpoint, info.verifier,
                            info.registrar, lists,
-                           policy_format=CONF.keylime.policy_format)
+                           policy_format=CONF.keylime.policy_format,
+                           tpm_policy=tpm_policy)
         except kl_exception.KeylimeError as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))
@@ -356,6 +362,20 @@ class KeylimeAttestation(base.AttestationInterface):
         async_steps.set_node_flags(task.node, reboot=False,
                                    skip_current_step=True, polling=True)
         return async_steps.get_return_state(task.node)
+
+    @ironic_base.clean_step(priority=0, abortable=False,
+                            requires_ramdisk=True)
+    def enroll_boot_state(self, task):
+        """Record the node's boot state as its golden boot state.
+
+        A manual clean step: the ramdisk reads the PCRs of
+        ``[keylime]boot_state_pcrs``; every attestation from then on sends
+        them to the verifier as the node's TPM policy.
+
+        :param task: a TaskManager instance with an exclusive lock.
+        :raises: AttestationFailure when the boot state cannot be read.
+        """
+        boot_state.enroll(task)
 
     def _unregister_quietly(self, task):
         """Unregister, returning the error instead of raising it."""

@@ -39,6 +39,8 @@ AGENT_UUID = 'keylime_agent_uuid'
 AGENT_ADDRESS = 'keylime_agent_address'
 AGENT_PORT = 'keylime_agent_port'
 AGENT_KEYS = (AGENT_UUID, AGENT_ADDRESS, AGENT_PORT)
+#: The node's golden boot state (:mod:`.boot_state`).
+TPM_POLICY = 'keylime_tpm_policy'
 
 REQUIRED_PROPERTIES = {
     'keylime_v': _('Address (IPv4, IPv6 or host name) of the Keylime '
@@ -76,6 +78,13 @@ OPTIONAL_PROPERTIES = {
     AGENT_PORT: _('Port of the Keylime agent on the node. Optional: by '
                   'default the one the ramdisk reported, else '
                   '[keylime]agent_port.'),
+    TPM_POLICY: _('The node\'s golden boot state: a Keylime TPM policy '
+                  '(JSON, the format of keylime_tenant --tpm_policy), '
+                  '{"<PCR>": ["<sha256 hex digest>", ...], ...}, PCRs '
+                  '0-23 but 10 and 16. Written by the enroll_boot_state '
+                  'clean step, or by hand from known-good values. '
+                  'Optional; required when [keylime]require_boot_state '
+                  'is True.'),
 }
 
 COMMON_PROPERTIES = dict(REQUIRED_PROPERTIES, **OPTIONAL_PROPERTIES)

@@ -159,8 +159,9 @@ class StepsTestCase(KeylimeTestCase):
     def test_default_priorities(self):
         self.assertEqual([('attest', 90)], [(s['step'], s['priority'])
                                             for s in self.steps('deploy')])
-        self.assertEqual([('attest', 95)], [(s['step'], s['priority'])
-                                            for s in self.steps('clean')])
+        self.assertEqual([('attest', 95), ('enroll_boot_state', 0)],
+                         [(s['step'], s['priority'])
+                          for s in self.steps('clean')])
         service = self.steps('service')
         self.assertEqual([('attest', 0)], [(s['step'], s['priority'])
                                            for s in service])

@@ -145,6 +145,26 @@ class TenantTestCase(base.BaseTestCase):
         self.assertEqual(['--allowlist', self.allowlist,
                           '--exclude', self.excludelist], argv[-4:])
 
+    def test_add_sends_the_tpm_policy(self):
+        policy = '{"0":["%s"]}' % ('a' * 64)
+        self.tenant.add(UUID, AGENT, VERIFIER, REGISTRAR, self.lists,
+                        tpm_policy=policy)
+        argv = self.fake.calls('add')[0]['argv']
+        self.assertEqual(policy, argv[argv.index('--tpm_policy') + 1])
+
+    def test_add_without_tpm_policy_sends_none(self):
+        self.add()
+        self.assertNotIn('--tpm_policy', self.fake.calls('add')[0]['argv'])
+
+    def test_tpm_policy_refused_by_a_tenant_without_the_option(self):
+        self.fake.set_commands(tenant_fixture.plan(
+            **{'--help': [{'stdout': OLD_HELP + ' -vp --uuid\n'}]}))
+        error = self.assertRaises(
+            exception.KeylimeError, self.tenant.add, UUID, AGENT, VERIFIER,
+            REGISTRAR, self.lists, tpm_policy='{"0": ["%s"]}' % ('a' * 64))
+        self.assertIn('no --tpm_policy option', str(error))
+        self.assertEqual([], self.fake.calls('add'))
+
     def test_add_auto_on_old_tenant_uses_legacy_lists(self):
         self.fake.set_commands(tenant_fixture.plan(
             **{'--help': [{'stdout': OLD_HELP + ' -vp --uuid\n'}]}))
@@ -298,6 +318,7 @@ class TenantTestCase(base.BaseTestCase):
         caps = self.tenant.capabilities()
         self.assertTrue(caps.service_ports)
         self.assertTrue(caps.runtime_policy)
+        self.assertTrue(caps.tpm_policy)
         self.tenant.capabilities()
         self.assertEqual(1, len(self.fake.calls('--help')))
 
