@@ -42,6 +42,7 @@ from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception
 from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests import base
 from ironic_keylime.tests.functional import ipa_env
 from ironic_keylime.tests.functional import keylime_env
@@ -140,7 +141,7 @@ class BootStateRealTestCase(base.DbTestCase):
                 self.iface.check_attestation(task)
             node.refresh()
             if (node.provision_state != states.DEPLOYWAIT
-                    or attestation.STATE_KEY
+                    or kl_record.STATE_KEY
                     not in node.driver_internal_info):
                 return node
             self.assertLess(time.monotonic(), deadline, 'no verdict')

@@ -33,6 +33,7 @@ from ironic.tests.unit.objects import utils as obj_utils
 
 from ironic_keylime.common import exception
 from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests import base
 from ironic_keylime.tests.functional import keylime_env
 
@@ -101,7 +102,7 @@ class KeylimeRealTestCase(base.DbTestCase):
                 self.interface.check_attestation(task)
             node.refresh()
             if (node.provision_state != states.DEPLOYWAIT
-                    or attestation.STATE_KEY
+                    or kl_record.STATE_KEY
                     not in node.driver_internal_info):
                 return node
             self.assertLess(time.monotonic(), deadline,
@@ -122,7 +123,7 @@ class KeylimeRealTestCase(base.DbTestCase):
         node = self._wait_for_verdict(node)
         mock_resume.assert_called_once_with(mock.ANY)
         self.assertEqual(states.DEPLOYWAIT, node.provision_state)
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
         history = self._history(node)
         self.assertEqual(1, len(history), history)
         self.assertEqual('attestation', history[0][0])
@@ -154,7 +155,7 @@ class KeylimeRealTestCase(base.DbTestCase):
         self.assertIn('Invalid Quote', node.last_error)
         self.assertIn('ima.validation.ima-ng.not_in_allowlist',
                       node.last_error)
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_tampered_node_fails_with_legacy_lists(self):
         self.config(policy_format='legacy', group='keylime')
@@ -194,7 +195,7 @@ class KeylimeRealTestCase(base.DbTestCase):
         self.assertIn('does not match its checksum', message)
         self.assertFalse(os.path.exists(marker))
         node.refresh()
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_unregistered_agent_fails(self):
         node = self._node(keylime_agent_uuid=UNKNOWN_UUID)
@@ -203,7 +204,7 @@ class KeylimeRealTestCase(base.DbTestCase):
                       '127.0.0.1:%s' % keylime_env.env('REGISTRAR_PORT'),
                       message)
         node.refresh()
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def _service_down(self, service, port):
         self.config(command_timeout=15, group='keylime')
@@ -224,20 +225,20 @@ class KeylimeRealTestCase(base.DbTestCase):
         # The agent could not be removed then: the periodic clean-up of
         # abandoned attestations does it once the verifier is back.
         node.refresh()
-        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
         node.provision_state = states.DEPLOYFAIL
         node.save()
         with task_manager.acquire(self.context, node.uuid,
                                   shared=True) as task:
             self.interface.remove_abandoned_attestation(task)
         node.refresh()
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_registrar_down_fails(self):
         node = self._service_down('registrar',
                                   keylime_env.env('REGISTRAR_PORT'))
         node.refresh()
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_verifier_that_never_answers_fails(self):
         self.config(command_timeout=4, group='keylime')
@@ -259,7 +260,7 @@ class KeylimeRealTestCase(base.DbTestCase):
         self.assertIn('The Keylime agent at 127.0.0.1:%s did not answer'
                       % keylime_env.env('AGENT_PORT'), message)
         node.refresh()
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_tenant_hung_at_start_is_killed(self):
         pids = os.path.join(self.lists_dir, 'hung-pids')
@@ -314,7 +315,7 @@ class KeylimeRealTestCase(base.DbTestCase):
                                   shared=True) as task:
             self.interface.remove_abandoned_attestation(task)
         node.refresh()
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_tenant_cert_dir_is_needed(self):
         # The tenant finds the verifier's CA and its client certificate

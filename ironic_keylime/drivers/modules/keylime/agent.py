@@ -25,6 +25,7 @@ from urllib import parse as urlparse
 
 from ironic.common import exception
 from ironic.common import states
+from ironic.db import api as dbapi
 from ironic.drivers.modules import agent_client
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
@@ -33,6 +34,7 @@ from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import record as record_
 from ironic_keylime.keylime_client import tenant
 
 LOG = logging.getLogger(__name__)
@@ -297,3 +299,41 @@ def identity(node, info):
     return uuid, tenant.Endpoint(
         driver_info.parse_address(driver_info.AGENT_ADDRESS, address),
         driver_info.parse_port(driver_info.AGENT_PORT, port))
+
+
+def check_not_in_use(node, agent_uuid):
+    """Refuse an agent UUID that belongs to another node.
+
+    The UUID of another node, or of the agent of another node's
+    attestation (in progress, or abandoned and not yet removed), would
+    have this node attested by another TPM, and the delete that precedes
+    every add would remove the other node's attestation.
+
+    :raises: AttestationFailure naming the other node.
+    """
+    db = dbapi.get_instance()
+    if agent_uuid != node.uuid.lower():
+        try:
+            other = db.get_node_by_uuid(agent_uuid)
+        except exception.NodeNotFound:
+            other = None
+        if other is not None:
+            raise kl_ironic_exception.AttestationFailure(
+                node=node.uuid,
+                reason=_('the Keylime agent UUID %(agent)s is the UUID of '
+                         'node %(other)s; a node is never attested under '
+                         'another node\'s identity. Fix driver_info/'
+                         'keylime_agent_uuid.') %
+                {'agent': agent_uuid, 'other': other.uuid})
+    for uuid, internal in db.get_nodeinfo_list(
+            columns=['uuid', 'driver_internal_info']):
+        other_record = (internal or {}).get(record_.STATE_KEY) or {}
+        if (uuid != node.uuid and isinstance(other_record, dict)
+                and str(other_record.get('agent_uuid', '')).lower()
+                == agent_uuid):
+            raise kl_ironic_exception.AttestationFailure(
+                node=node.uuid,
+                reason=_('the Keylime agent %(agent)s is being attested for '
+                         'node %(other)s; two nodes cannot share an agent. '
+                         'Fix driver_info/keylime_agent_uuid of one of '
+                         'them.') % {'agent': agent_uuid, 'other': uuid})

@@ -31,6 +31,7 @@ from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests import base
 
 DRIVER_INFO = {'keylime_v': '10.0.0.2', 'keylime_r': '10.0.0.3',
@@ -265,7 +266,7 @@ class RamdiskTestCase(base.DbTestCase):
                 attestation.KeylimeAttestation().start_attestation, task)
         self.assertIn('keylime-agent element', str(e))
         node.refresh()
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
 
 class AgentIdentityTestCase(base.DbTestCase):

@@ -34,6 +34,7 @@ from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests import base
 from ironic_keylime.tests.unit import tenant_fixture
 
@@ -116,7 +117,7 @@ class KeylimeTestCase(base.DbTestCase):
 
     def assertNothingLeft(self, node):
         node.refresh()
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
         self.assertEqual([], self.leftovers())
 
 
@@ -185,7 +186,7 @@ class AttestStepTestCase(KeylimeTestCase):
         internal = node.driver_internal_info
         self.assertTrue(internal['deployment_polling'])
         self.assertTrue(internal['skip_current_deploy_step'])
-        record = internal[attestation.STATE_KEY]
+        record = internal[kl_record.STATE_KEY]
         self.assertEqual(AGENT_UUID, record['agent_uuid'])
         self.assertEqual(['127.0.0.1', 8881], record['verifier'])
         self.assertEqual(['127.0.0.1', 8891], record['registrar'])
@@ -286,7 +287,7 @@ class AttestStepTestCase(KeylimeTestCase):
         self.assertIn('could not be removed from the verifier', str(error))
         node.refresh()
         # Kept, so that the agent is removed later.
-        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
 
 # notify_conductor_resume_* sends an RPC to a conductor service, which
@@ -386,7 +387,7 @@ class CheckAttestationTestCase(KeylimeTestCase):
         self.attest(node)
         node = self.check(node)
         self.assertEqual(states.DEPLOYWAIT, node.provision_state)
-        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
         self.assertEqual('status', self.fake.calls()[-1]['command'])
         resume_deploy.assert_not_called()
 
@@ -397,7 +398,7 @@ class CheckAttestationTestCase(KeylimeTestCase):
         node = self.create_node()
         self.attest(node)
         node.refresh()
-        record = node.driver_internal_info[attestation.STATE_KEY]
+        record = node.driver_internal_info[kl_record.STATE_KEY]
         later = (datetime.datetime.fromisoformat(record['started_at'])
                  + datetime.timedelta(seconds=61))
         self.useFixture(timeutils_fixture(later))
@@ -454,7 +455,7 @@ class CheckAttestationTestCase(KeylimeTestCase):
         self.assertIn('could not be removed from the verifier',
                       node.last_error)
         # Kept for the abandoned-attestation task to retry.
-        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_not_waiting_is_left_alone(self, resume_deploy, resume_clean):
         node = self.create_node()
@@ -492,7 +493,7 @@ class AbandonedAttestationTestCase(KeylimeTestCase):
         self.fake.set_commands(tenant_fixture.plan(delete=[
             {'stdout': 'x - keylime.tenant - ERROR - boom\n', 'rc': 1}]))
         node = self.remove(node)
-        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_waiting_node_untouched(self):
         node = self.create_node()
@@ -500,7 +501,7 @@ class AbandonedAttestationTestCase(KeylimeTestCase):
         calls = len(self.fake.calls())
         node = self.remove(node)
         self.assertEqual(calls, len(self.fake.calls()))
-        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
 
 class InterfaceMethodsTestCase(KeylimeTestCase):

@@ -30,7 +30,7 @@ from ironic.db import api as dbapi
 from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_exception
-from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests import base as base_fixtures
 from ironic_keylime.tests.unit.drivers import test_attestation as base
 from ironic_keylime.tests.unit import tenant_fixture
@@ -70,14 +70,14 @@ class AgentOfAnotherNodeTestCase(base.KeylimeTestCase):
         # Above all, the other node's agent was not deleted.
         self.assertEqual(before, len(self.fake.calls()))
         other.refresh()
-        self.assertIn(attestation.STATE_KEY, other.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, other.driver_internal_info)
 
 
 class EarlierRecordTestCase(base.KeylimeTestCase):
     """One attempt, one record."""
 
     def earlier_record(self, agent_uuid='0ld0'):
-        return {attestation.STATE_KEY: {
+        return {kl_record.STATE_KEY: {
             'agent_uuid': agent_uuid, 'verifier': ['127.0.0.2', 8881],
             'registrar': ['127.0.0.2', 8891],
             'started_at': '2026-01-01T00:00:00'}}
@@ -89,7 +89,7 @@ class EarlierRecordTestCase(base.KeylimeTestCase):
         self.assertEqual('0ld0', _uuid_of(deletes[0]))
         self.assertIn('127.0.0.2', deletes[0]['argv'])
         node.refresh()
-        record = node.driver_internal_info[attestation.STATE_KEY]
+        record = node.driver_internal_info[kl_record.STATE_KEY]
         self.assertEqual(AGENT_UUID, record['agent_uuid'])
         self.assertTrue(uuidutils.is_uuid_like(record['attempt']))
         self.assertEqual('deploy', record['operation'])
@@ -105,20 +105,20 @@ class EarlierRecordTestCase(base.KeylimeTestCase):
         self.assertEqual([], self.fake.calls('add'))
         node.refresh()
         self.assertEqual(
-            '0ld0', node.driver_internal_info[attestation.STATE_KEY][
+            '0ld0', node.driver_internal_info[kl_record.STATE_KEY][
                 'agent_uuid'])
 
     def test_each_attempt_has_its_own_id(self):
         node = self.create_node()
         self.attest(node)
         node.refresh()
-        first = node.driver_internal_info[attestation.STATE_KEY]['attempt']
+        first = node.driver_internal_info[kl_record.STATE_KEY]['attempt']
         node.provision_state = states.DEPLOYING
         node.save()
         self.attest(node)
         node.refresh()
         self.assertNotEqual(
-            first, node.driver_internal_info[attestation.STATE_KEY]['attempt'])
+            first, node.driver_internal_info[kl_record.STATE_KEY]['attempt'])
 
 
 # notify_conductor_resume_* sends an RPC to a conductor service, which
@@ -135,7 +135,7 @@ class StaleVerdictTestCase(base.KeylimeTestCase):
         node = self.create_node()
         self.attest(node)
         node.refresh()
-        old = dict(node.driver_internal_info[attestation.STATE_KEY])
+        old = dict(node.driver_internal_info[kl_record.STATE_KEY])
         old['attempt'] = uuidutils.generate_uuid()
         status = mock.Mock(verdict='PASS', state='Get Quote',
                            last_event_id=None)
@@ -146,7 +146,7 @@ class StaleVerdictTestCase(base.KeylimeTestCase):
             resume.assert_not_called()
         node.refresh()
         self.assertEqual(states.DEPLOYWAIT, node.provision_state)
-        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_record_of_an_earlier_operation_not_acted_on(self, *resumes):
         # The node waits in cleaning's attest step with a record of the
@@ -154,9 +154,9 @@ class StaleVerdictTestCase(base.KeylimeTestCase):
         node = self.create_node('clean')
         self.attest(node)
         node.refresh()
-        record = node.driver_internal_info[attestation.STATE_KEY]
+        record = node.driver_internal_info[kl_record.STATE_KEY]
         record['operation'] = 'deploy'
-        node.set_driver_internal_info(attestation.STATE_KEY, record)
+        node.set_driver_internal_info(kl_record.STATE_KEY, record)
         node.save()
         node = self.check(node)
         for resume in resumes:
@@ -273,9 +273,9 @@ class PeriodicIsolationTestCase(base.KeylimeTestCase):
                 keylime_agent_uuid=uuidutils.generate_uuid()))
         self.attest(broken)
         broken.refresh()
-        record = broken.driver_internal_info[attestation.STATE_KEY]
+        record = broken.driver_internal_info[kl_record.STATE_KEY]
         record['verifier'] = 'not an endpoint'
-        broken.set_driver_internal_info(attestation.STATE_KEY, record)
+        broken.set_driver_internal_info(kl_record.STATE_KEY, record)
         broken.save()
         healthy = self.create_node(driver_info=self.driver_info(
             attestation_interface='keylime'))
@@ -287,7 +287,7 @@ class PeriodicIsolationTestCase(base.KeylimeTestCase):
         self.assertIn('unexpected error while reading the verdict',
                       broken.last_error)
         self.assertEqual(1, resume.call_count)
-        self.assertNotIn(attestation.STATE_KEY,
+        self.assertNotIn(kl_record.STATE_KEY,
                          healthy.driver_internal_info)
 
 
@@ -326,7 +326,7 @@ class QuoteOfThisAttemptTestCase(base.KeylimeTestCase):
         node = self.check(node)
         resume.assert_not_called()
         self.assertEqual(states.DEPLOYWAIT, node.provision_state)
-        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_quote_verified_during_the_attempt_passes(self, resume):
         self.fake.set_commands(tenant_fixture.plan(

@@ -1,0 +1,231 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""What the keylime interface does with the verifier's verdict.
+
+The verdict check of a node waiting in the ``attest`` step (PENDING:
+wait; PASS: resume; FAIL: fail or resume by the operation's policy; an
+error: fail), the handling of stale records, and the removal of the
+agents of operations that ended early. A mixin of
+:class:`.attestation.KeylimeAttestation`, which keeps the periodic tasks
+that call it.
+"""
+
+from ironic.conductor import utils as manager_utils
+from oslo_log import log as logging
+
+from ironic_keylime.common import exception as kl_ironic_exception
+from ironic_keylime.common.i18n import _
+from ironic_keylime.conf import CONF
+from ironic_keylime.drivers.modules.keylime import boot_state
+from ironic_keylime.drivers.modules.keylime import record as record_
+from ironic_keylime.keylime_client import status as kl_status
+
+LOG = logging.getLogger(__name__)
+
+#: Node history event type of the verdicts.
+EVENT_TYPE = 'attestation'
+
+
+def describe(status):
+    """The verdict in words: state, last event, what it means."""
+    text = _('operational state "%s"') % status.state
+    if status.last_event_id:
+        text += _(', last event %s') % status.last_event_id
+        if status.verdict == kl_status.FAIL:
+            text += boot_state.explain_failure(status.last_event_id)
+    if (status.verdict == kl_status.PENDING
+            and status.attestation_count == 0):
+        text += _(', no verified quote yet (attestation_count 0)')
+    return text
+
+
+class VerdictMixin(object):
+    """Acting on verdicts.
+
+    Needs ``validate_security_status`` and ``unregister_node`` of the
+    attestation interface it is mixed into.
+    """
+
+    def _unregister_quietly(self, task):
+        """Unregister, returning the error instead of raising it."""
+        try:
+            self.unregister_node(task)
+        except kl_ironic_exception.AttestationFailure as e:
+            LOG.error('%s', e)
+            return e.kwargs.get('reason', str(e))
+        return None
+
+    def check_attestation(self, task):
+        """Read the verdict of an attestation in progress and act on it.
+
+        PENDING: wait, unless ``[keylime]attestation_timeout`` has passed.
+        PASS: resume the operation. FAIL: fail it, or resume it when the
+        failure policy of the operation says so. An error: fail it. In
+        every outcome but PENDING the agent is deleted from the verifier.
+        Only the record of the attempt started by the step the node waits
+        in is acted on: a stale record has its agent removed and nothing
+        else; a node waiting in the attest step without a current record
+        (its attestation was lost, or never started by this interface)
+        is failed.
+
+        :param task: a TaskManager instance (a shared lock is upgraded).
+        """
+        node = task.node
+        if node.provision_state not in record_.WAIT_STATES:
+            return
+        record = node.driver_internal_info.get(record_.STATE_KEY)
+        if not record or not record_.is_current(node, record):
+            return self._act_on_stale(task, record)
+        try:
+            status = self.validate_security_status(task)
+        except kl_ironic_exception.AttestationFailedVerdict as e:
+            return self._finish(task, record, status=e.status)
+        except kl_ironic_exception.AttestationFailure as e:
+            return self._finish(task, record,
+                                error=e.kwargs.get('reason', str(e)))
+        if status.verdict == kl_status.PENDING:
+            elapsed = record_.elapsed(record)
+            if elapsed < CONF.keylime.attestation_timeout:
+                LOG.debug('Attestation of node %(node)s pending after '
+                          '%(t)d s (%(desc)s)',
+                          {'node': node.uuid, 't': elapsed,
+                           'desc': describe(status)})
+                return
+            return self._finish(
+                task, record,
+                error=_('the verifier gave no verdict within '
+                        '[keylime]attestation_timeout (%(timeout)s s); '
+                        'last seen %(desc)s') %
+                {'timeout': CONF.keylime.attestation_timeout,
+                 'desc': describe(status)})
+        return self._finish(task, record, status=status)
+
+    def _act_on_stale(self, task, record):
+        """A node in a wait state whose record is not the current one."""
+        node = task.node
+        if not record and not record_.in_attest_step(node):
+            return
+        task.upgrade_lock()
+        node = task.node
+        record = node.driver_internal_info.get(record_.STATE_KEY)
+        if record and record_.is_current(node, record):
+            return  # started meanwhile; the next round reads it
+        error = self._unregister_quietly(task) if record else None
+        if not record_.in_attest_step(node):
+            if error:
+                LOG.warning('Node %(node)s: the Keylime agent of an earlier '
+                            'attestation is still on the verifier '
+                            '(%(err)s); retrying later.',
+                            {'node': node.uuid, 'err': error})
+            return
+        message = _('Keylime attestation error: the node waits in the '
+                    'attest step, but no attestation of this step is in '
+                    'progress (it was lost, or the step was started by a '
+                    'conductor without ironic-keylime). Run the operation '
+                    'again.')
+        if error:
+            message += _(' The agent of an earlier attestation could not '
+                         'be removed from the verifier: %s.') % error
+        self._fail(task, message)
+
+    def _fail(self, task, message):
+        node = task.node
+        operation = record_.operation_of(node)
+        LOG.error('Attestation of node %(node)s failed during %(op)s: '
+                  '%(msg)s', {'node': node.uuid, 'op': operation.name,
+                              'msg': message})
+        getattr(manager_utils, operation.error_handler)(task, message)
+
+    def _finish(self, task, record, status=None, error=None):
+        task.upgrade_lock()
+        node = task.node
+        # The lock was shared until now: the node may have moved on.
+        current = node.driver_internal_info.get(record_.STATE_KEY) or {}
+        if (node.provision_state not in record_.WAIT_STATES
+                or current.get('attempt') != record.get('attempt')
+                or not record_.is_current(node, current)):
+            LOG.info('Node %s: the attestation whose verdict was read is no '
+                     'longer the current one; the verdict is dropped.',
+                     node.uuid)
+            return
+        operation = record_.operation_of(node)
+        cleanup_error = self._unregister_quietly(task)
+        if status is not None and status.verdict == kl_status.PASS:
+            message = _('Keylime attestation PASS (%s).') % describe(status)
+            failed = False
+        elif status is not None:
+            message = _('Keylime attestation FAIL: %s.') % describe(status)
+            failed = getattr(CONF.keylime, operation.fail_option)
+        else:
+            message = _('Keylime attestation error: %s.') % error
+            failed = True
+        if cleanup_error:
+            message += _(' The agent could not be removed from the '
+                         'verifier: %s.') % cleanup_error
+            failed = True
+        if failed:
+            self._fail(task, message)
+            return
+        if status.verdict == kl_status.FAIL:
+            message += _(' The %(op)s goes on, as [keylime]%(option)s is '
+                         'False.') % {'op': operation.name,
+                                      'option': operation.fail_option}
+            LOG.warning('Node %(node)s: %(msg)s',
+                        {'node': node.uuid, 'msg': message})
+        else:
+            LOG.info('Node %(node)s: %(msg)s',
+                     {'node': node.uuid, 'msg': message})
+        manager_utils.node_history_record(
+            node, event=message, event_type=EVENT_TYPE,
+            error=status.verdict == kl_status.FAIL)
+        node.save()
+        getattr(manager_utils, operation.resume)(task)
+
+    def _fail_unexpected(self, task, error):
+        message = _('Keylime attestation error: unexpected error while '
+                    'reading the verdict (%s); the node is not '
+                    'attested.') % error
+        try:
+            task.upgrade_lock()
+            if task.node.provision_state not in record_.WAIT_STATES:
+                return
+            try:
+                cleanup_error = self._unregister_quietly(task)
+            except Exception as e:
+                cleanup_error = e
+            if cleanup_error:
+                message += _(' The agent could not be removed from the '
+                             'verifier: %s.') % cleanup_error
+            self._fail(task, message)
+        except Exception:
+            LOG.exception('Node %s: could not fail the node after an '
+                          'unexpected attestation error', task.node.uuid)
+
+    def remove_abandoned_attestation(self, task):
+        """Delete the agent of an attestation whose operation ended.
+
+        :param task: a TaskManager instance (a shared lock is upgraded).
+        """
+        node = task.node
+        if (not node.driver_internal_info.get(record_.STATE_KEY)
+                or node.provision_state in record_.WAIT_STATES):
+            return
+        task.upgrade_lock()
+        error = self._unregister_quietly(task)
+        if error:
+            LOG.warning('Node %(node)s: the Keylime agent of an abandoned '
+                        'attestation is still on the verifier (%(err)s); '
+                        'retrying later.', {'node': node.uuid, 'err': error})
+        else:
+            LOG.info('Node %s: removed the Keylime agent of an abandoned '
+                     'attestation from the verifier.', node.uuid)
