@@ -142,6 +142,15 @@ step_opts = [
                        'When False, the verdict is recorded in the node '
                        'history and the cleaning goes on. Errors (no '
                        'verdict at all) always fail it.')),
+    cfg.BoolOpt('allow_user_step_override',
+                default=False,
+                help=_('Allow the deploy steps of a request, or the deploy '
+                       'templates of the instance traits, to disable '
+                       '(priority 0) the attest deploy step of a node '
+                       'whose attestation interface is keylime. When '
+                       'False (the default), such a deployment or rebuild '
+                       'is refused with HTTP 400: whoever may deploy a '
+                       'node (its lessee) cannot skip its attestation.')),
 ]
 
 ALL_OPTS = tenant_opts + list_opts + agent_opts + step_opts
