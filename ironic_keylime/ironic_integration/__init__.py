@@ -39,25 +39,26 @@ When Ironic already knows the ``attestation`` type (native support), it
 does nothing.
 """
 
-from ironic_keylime.ironic_integration.common import FIELD  # noqa: F401
-from ironic_keylime.ironic_integration.common import (  # noqa: F401
-    INTERFACE_TYPE)
-from ironic_keylime.ironic_integration.common import NAMESPACE  # noqa
-from ironic_keylime.ironic_integration.common import (  # noqa: F401
-    TESTED_IRONIC_VERSIONS)
-from ironic_keylime.ironic_integration.interfaces import (  # noqa: F401
-    supported_attestation_interfaces)
-from ironic_keylime.ironic_integration.names import (  # noqa: F401
-    check_names_on_update)
-from ironic_keylime.ironic_integration.names import (  # noqa: F401
-    check_node_interface_names)
-from ironic_keylime.ironic_integration.register import (  # noqa: F401
-    register_attestation_interface_type)
-from ironic_keylime.ironic_integration.shape import (  # noqa: F401
-    IronicShapeError)
-from ironic_keylime.ironic_integration.version import (  # noqa: F401
-    check_ironic_version)
-from ironic_keylime.ironic_integration.version import (  # noqa: F401
-    has_native_support)
-from ironic_keylime.ironic_integration.version import (  # noqa: F401
-    ironic_version)
+from ironic_keylime.ironic_integration import common
+from ironic_keylime.ironic_integration import interfaces
+from ironic_keylime.ironic_integration import names
+from ironic_keylime.ironic_integration import register
+from ironic_keylime.ironic_integration import shape
+from ironic_keylime.ironic_integration import version
+
+FIELD = common.FIELD
+INTERFACE_TYPE = common.INTERFACE_TYPE
+NAMESPACE = common.NAMESPACE
+TESTED_IRONIC_VERSIONS = common.TESTED_IRONIC_VERSIONS
+
+IronicShapeError = shape.IronicShapeError
+
+register_attestation_interface_type = (
+    register.register_attestation_interface_type)
+supported_attestation_interfaces = (
+    interfaces.supported_attestation_interfaces)
+check_names_on_update = names.check_names_on_update
+check_node_interface_names = names.check_node_interface_names
+check_ironic_version = version.check_ironic_version
+has_native_support = version.has_native_support
+ironic_version = version.ironic_version
