@@ -31,7 +31,7 @@ import requests
 from ironic_keylime.tests.functional import ironic_env
 from ironic_keylime.tests.functional import keylime_env as keylime_harness
 
-#: The conductor's hostname (also where JSON-RPC reaches it).
+#: The conductor's [DEFAULT]host (also where JSON-RPC reaches it).
 CONDUCTOR_HOST = '127.0.0.1'
 
 
@@ -58,7 +58,18 @@ class StockConductorCluster(ironic_env.IronicEnv):
         # Provide without cleaning: the stock conductor would clean
         # without attestation anyway.
         self.config['conductor']['automated_clean'] = 'false'
+        self.config['api']['api_workers'] = '1'
         self.processes = {}
+
+    @property
+    def conductor_hostname(self):
+        """The conductor's name in Ironic's conductors table.
+
+        With JSON-RPC, Ironic 39 registers the conductor as
+        ``<[DEFAULT]host>:<[json_rpc]port>`` (seen here), and the API's
+        topic for the node carries the same name.
+        """
+        return '%s:%d' % (CONDUCTOR_HOST, self.rpc_port)
 
     def _start_service(self, name, command):
         log_file = os.path.join(self.workdir, '%s.log' % name)

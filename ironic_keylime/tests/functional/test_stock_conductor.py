@@ -73,7 +73,7 @@ class StockConductorTestCase(testtools.TestCase):
 
     def test_stock_conductor_registers_no_attestation_interface(self):
         rows = self.cluster.conductor_interfaces()
-        host = cluster_env.CONDUCTOR_HOST
+        host = self.cluster.conductor_hostname
         self.assertIn((host, 'fake-hardware', 'deploy', 'fake'), rows)
         self.assertEqual(
             [], [r for r in rows if r[2] == 'attestation'])
@@ -84,7 +84,7 @@ class StockConductorTestCase(testtools.TestCase):
         self.assertIn('Refusing to provide node %s: the conductor that '
                       'manages it, %s, has not registered the attestation '
                       'interface keylime' % (node.id,
-                                             cluster_env.CONDUCTOR_HOST),
+                                             self.cluster.conductor_hostname),
                       message)
         self.assertEqual('manageable', self.cluster.conn.baremetal.get_node(
             node.id).provision_state)
