@@ -145,10 +145,16 @@ def check_deploy_request(context, node, deploy_steps):
     disabled = steps_guard.disabling_steps(deploy_steps)
     why = _('the deploy_steps of the request set its priority to 0')
     if not disabled:
+        # As in Ironic's merge, a step of the request wins over the
+        # template's step of the same name.
+        requested = {(s.get('interface'), s.get('step'))
+                     for s in deploy_steps or ()}
         traits = (node.instance_info or {}).get('traits') or []
         for template in (objects.DeployTemplate.list_by_names(
                 context, traits) if traits else []):
-            disabled = steps_guard.disabling_steps(template.steps)
+            disabled = [key for key in
+                        steps_guard.disabling_steps(template.steps)
+                        if key not in requested]
             if disabled:
                 why = (_('deploy template %s (matching the instance '
                          'traits) sets its priority to 0') % template.name)

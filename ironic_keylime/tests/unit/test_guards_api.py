@@ -221,6 +221,15 @@ class AttestConductorTestCase(GuardedApiTestCase):
         self.assertIn('deploy template CUSTOM_NO_ATTEST', message)
         self.assertEqual([], self._sent())
 
+    def test_request_step_wins_over_template(self):
+        obj_utils.create_test_deploy_template(
+            self.context, name='CUSTOM_NO_ATTEST',
+            steps=[dict(ATTEST, priority=0)])
+        node = self._node(instance_info={'traits': ['CUSTOM_NO_ATTEST']})
+        self._provision(node, {'target': 'active', 'deploy_steps': [
+            dict(ATTEST, priority=95)]}, 202)
+        self.assertEqual(['do_node_deploy'], self._sent())
+
     def test_instance_info_turning_attestation_off_refused_at_deploy(self):
         node = self._node(
             instance_info={'attestation_interface': 'no-attestation'})

@@ -94,6 +94,14 @@ class DeployStepsGuardTestCase(base.DbTestCase):
         self.assertIn('deploy step attestation.attest', message)
         self.assertIn('deploy template(s) CUSTOM_NO_ATTEST', message)
 
+    def test_request_step_wins_over_template(self):
+        obj_utils.create_test_deploy_template(
+            self.context, name='CUSTOM_NO_ATTEST',
+            steps=[dict(ATTEST, priority=0)])
+        node = self._node(instance_info={'traits': ['CUSTOM_NO_ATTEST']})
+        self.dbapi.set_node_traits(node.id, ['CUSTOM_NO_ATTEST'], '1.0')
+        self.assertTrue(self._start(node, [dict(ATTEST, priority=95)]))
+
     def test_other_priority_accepted(self):
         self.assertTrue(self._start(self._node(),
                                     [dict(ATTEST, priority=75)]))
