@@ -17,9 +17,14 @@ take the arguments of Ironic's ``ironic``, ``ironic-api`` and
 ``ironic-conductor`` (``--config-file`` and so on), add the attestation
 interface type to Ironic (:mod:`ironic_keylime.ironic_integration`), then
 run Ironic's own entry point unchanged.
+
+They refuse to start (exit status 1, the reason on standard error) when the
+installed Ironic's internals do not have the shape ironic-keylime's patches
+expect.
 """
 
 import importlib
+import sys
 
 
 def _run(module):
@@ -31,7 +36,12 @@ def _run(module):
 
     # Before Ironic parses its configuration (it registers the options)
     # and before Ironic's modules that copy the interface types load.
-    ironic_integration.register_attestation_interface_type()
+    try:
+        ironic_integration.register_attestation_interface_type()
+    except ironic_integration.IronicShapeError as e:
+        # Ironic's logging is not set up yet: standard error is where an
+        # operator (or systemd's journal) sees why the service stopped.
+        sys.exit('%s: %s' % (module.rsplit('.', 1)[-1], e))
     return importlib.import_module(module).main()
 
 

@@ -186,6 +186,15 @@ step_opts = [
                        'chain are not checked. True is recommended once '
                        'every node was enrolled with the enroll_boot_state '
                        'clean step.')),
+    cfg.BoolOpt('allow_user_step_override',
+                default=False,
+                help=_('Allow the deploy steps of a request, or the deploy '
+                       'templates of the instance traits, to disable '
+                       '(priority 0) the attest deploy step of a node '
+                       'whose attestation interface is keylime. When '
+                       'False (the default), such a deployment or rebuild '
+                       'is refused with HTTP 400: whoever may deploy a '
+                       'node (its lessee) cannot skip its attestation.')),
 ]
 
 ALL_OPTS = tenant_opts + list_opts + agent_opts + step_opts

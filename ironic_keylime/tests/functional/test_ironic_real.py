@@ -204,8 +204,10 @@ class AttestationWorkflowTestCase(IronicTestCase):
         node = self.keylime_node('steps')
         self.provide(node)
         count = len(self.verdicts(node))
-        # A deploy template that disables the attest step (priority 0):
-        # accepted by the API and applied by the conductor.
+        # A deploy template that disables the attest step (priority 0),
+        # chosen with the instance traits (which the lessee can set):
+        # the deployment is refused ([keylime]allow_user_step_override
+        # is False).
         self.ironic.baremetal(
             'deploy', 'template', 'create', 'CUSTOM_NO_ATTESTATION',
             '--steps', '[{"interface": "attestation", "step": "attest", '
@@ -214,15 +216,16 @@ class AttestationWorkflowTestCase(IronicTestCase):
                               'CUSTOM_NO_ATTESTATION')
         self.ironic.baremetal('node', 'set', node.id, '--instance-info',
                               'traits=["CUSTOM_NO_ATTESTATION"]')
-        node = self.deploy(node)
+        result = self.ironic.baremetal('node', 'deploy', node.id,
+                                       check=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('attestation.attest', result.stderr)
+        self.assertIn('CUSTOM_NO_ATTESTATION', result.stderr)
+        self.assertIn('HTTP 400', result.stderr)
+        self.assertEqual('available', self.ironic.conn.baremetal.get_node(
+            node.id).provision_state)
         self.assertEqual(count, len(self.verdicts(node)))
-        # Undeploying cleans, and cleaning attests.
-        self.ironic.provision(node.id, 'deleted', 'available',
-                              timeout=TIMEOUT)
-        count = len(self.verdicts(node))
         # User deploy steps name it again: they win over the template.
-        self.ironic.baremetal('node', 'set', node.id, '--instance-info',
-                              'traits=["CUSTOM_NO_ATTESTATION"]')
         self.ironic.baremetal(
             'node', 'deploy', node.id, '--wait', str(TIMEOUT),
             '--deploy-steps', '[{"interface": "attestation", "step": '

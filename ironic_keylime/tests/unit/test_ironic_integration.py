@@ -44,6 +44,8 @@ from ironic_keylime.cmd import attest
 from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules import noop
 from ironic_keylime import ironic_integration
+from ironic_keylime.ironic_integration import register
+from ironic_keylime.ironic_integration import version as ii_version
 
 KEYLIME_INFO = {'keylime_v': '127.0.0.1', 'keylime_r': '127.0.0.1',
                 'keylime_container': 'lists'}
@@ -148,22 +150,22 @@ class VersionTestCase(base.DbTestCase):
 
     def test_installed_ironic_is_tested(self):
         self.assertTrue(ironic_integration.ironic_version().startswith('39.'))
-        self.assertTrue(ironic_integration.check_ironic_version())
+        self.assertTrue(ii_version.check_ironic_version())
 
-    @mock.patch.object(ironic_integration.LOG, 'warning', autospec=True)
+    @mock.patch.object(ii_version.LOG, 'warning', autospec=True)
     def test_untested_version_warns(self, mock_warning):
-        self.assertFalse(ironic_integration.check_ironic_version('40.1.0'))
+        self.assertFalse(ii_version.check_ironic_version('40.1.0'))
         args = mock_warning.call_args[0]
         message = args[0] % args[1]
         self.assertIn('tested with Ironic 39.x only', message)
         self.assertIn('this is Ironic 40.1.0', message)
 
-    @mock.patch.object(ironic_integration.LOG, 'warning', autospec=True)
+    @mock.patch.object(ii_version.LOG, 'warning', autospec=True)
     def test_tested_version_is_quiet(self, mock_warning):
-        self.assertTrue(ironic_integration.check_ironic_version('39.2.1'))
+        self.assertTrue(ii_version.check_ironic_version('39.2.1'))
         self.assertFalse(mock_warning.called)
 
-    @mock.patch.object(ironic_integration, 'check_ironic_version',
+    @mock.patch.object(ii_version, 'check_ironic_version',
                        autospec=True)
     def test_version_checked_when_interfaces_load(self, mock_check):
         # Again when the conductor loads the interfaces: Ironic's logging
@@ -183,7 +185,7 @@ class VersionTestCase(base.DbTestCase):
         fields = dict(node_obj.Node.fields)
         fields['attestation_interface'] = fields['deploy_interface']
         self.patch(node_obj.Node, 'fields', fields)
-        self.patch(ironic_integration, '_registered', False)
+        self.patch(register, '_registered', False)
         self.assertTrue(ironic_integration.has_native_support())
         get_interface = node_obj.Node.get_interface
         optional = driver_base.BareDriver.optional_interfaces
@@ -193,7 +195,7 @@ class VersionTestCase(base.DbTestCase):
         self.assertIs(get_interface, node_obj.Node.get_interface)
         self.assertIs(optional, driver_base.BareDriver.optional_interfaces)
         self.assertEqual(loaders, driver_factory._INTERFACE_LOADERS)
-        self.assertFalse(ironic_integration._registered)
+        self.assertFalse(register._registered)
 
 
 class NodeInterfaceTestCase(base.DbTestCase):
@@ -225,15 +227,26 @@ class NodeInterfaceTestCase(base.DbTestCase):
                               attestation.KeylimeAttestation)
         self.assertEqual('keylime', node.get_interface('attestation'))
 
-    def test_instance_info_overrides_driver_info(self):
+    def test_instance_info_turns_attestation_on(self):
+        node = self._node(
+            {'attestation_interface': 'no-attestation'},
+            {'attestation_interface': 'keylime'})
+        self.assertIsInstance(self._attestation(node),
+                              attestation.KeylimeAttestation)
+
+    def test_instance_info_cannot_turn_attestation_off(self):
+        # The lessee writes instance_info: the operator's keylime stays.
         node = self._node(dict(KEYLIME_INFO,
                                attestation_interface='keylime'),
                           {'attestation_interface': 'no-attestation'})
-        self.assertIsInstance(self._attestation(node), noop.NoAttestation)
-        node = self._node(
-            {'attestation_interface': 'no-attestation'},
-            {'attestation_interface': 'keylime'},
-            uuid='1be26c0b-03f2-4d2e-ae87-c02d7f33c781')
+        self.assertIsInstance(self._attestation(node),
+                              attestation.KeylimeAttestation)
+        self.assertEqual('keylime', node.get_interface('attestation'))
+
+    def test_instance_info_cannot_turn_default_keylime_off(self):
+        self.config(default_attestation_interface='keylime')
+        node = self._node(KEYLIME_INFO,
+                          {'attestation_interface': 'no-attestation'})
         self.assertIsInstance(self._attestation(node),
                               attestation.KeylimeAttestation)
 
