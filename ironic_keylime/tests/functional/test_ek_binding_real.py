@@ -94,10 +94,14 @@ class EKBindingRealTestCase(base.DbTestCase):
                        autospec=True)
     def _attest_until_pass(self, node, mock_resume):
         """The attest step and the periodic check, to a PASS."""
+        # Whatever happens, the agent leaves the verifier.
+        self.addCleanup(keylime_env.delete_agent, self.agent_uuid)
         with task_manager.acquire(self.context, node.uuid) as task:
             self.assertEqual(states.DEPLOYWAIT, self.interface.attest(task))
             task.node.provision_state = states.DEPLOYWAIT
             task.node.save()
+        node.refresh()
+        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
         deadline = time.monotonic() + 40
         while attestation.STATE_KEY in node.driver_internal_info:
             self.assertLess(time.monotonic(), deadline, 'no verdict')

@@ -18,10 +18,10 @@ mutual TLS by the real client.
 """
 
 from ironic.common import exception
-from oslo_utils import uuidutils
 from ironic.conductor import task_manager
 from ironic import objects
 from ironic.tests.unit.objects import utils as obj_utils
+from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import tpm_binding
