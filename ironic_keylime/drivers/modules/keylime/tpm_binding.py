@@ -61,6 +61,17 @@ REQUIRED = 'required'
 #: Node history event type, as the verdicts'.
 EVENT_TYPE = 'attestation'
 
+#: For the interface's ``get_properties``.
+PROPERTIES = {
+    DRIVER_INFO_KEY: _('SHA-256 fingerprint (64 hex characters) of the '
+                       'endorsement key of the node\'s TPM, compared with '
+                       'the one the Keylime registrar holds for the '
+                       'node\'s agent before every attestation. Optional: '
+                       'recorded at the first attestation that passes '
+                       'while [keylime]ek_binding is trust_on_first_use; '
+                       'required when it is required.'),
+}
+
 _FINGERPRINT_RE = re.compile(r'^[0-9a-fA-F]{64}$')
 _SET_HINT = _('Set it with "baremetal node set <node> --driver-info '
               'keylime_ek_sha256=<fingerprint>" (64 hex characters: the '

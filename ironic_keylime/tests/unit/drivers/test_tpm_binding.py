@@ -211,3 +211,6 @@ class TPMBindingTestCase(base.DbTestCase):
         with task_manager.acquire(self.context, node.uuid) as task:
             self.assertRaises(exception.InvalidParameterValue,
                               tpm_binding.record, task, None)
+
+    def test_properties(self):
+        self.assertIn('keylime_ek_sha256', tpm_binding.PROPERTIES)
