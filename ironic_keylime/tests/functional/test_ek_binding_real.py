@@ -117,8 +117,10 @@ class EKBindingRealTestCase(base.DbTestCase):
     def _tpm_ek_fingerprint(self):
         """The EK of the harness's swtpm, as tpm2_readpublic gives it."""
         der = os.path.join(self.lists_dir, 'ek.der')
-        # The EK the agent created (ek_handle = generate); read-only.
-        subprocess.run(['tpm2_readpublic', '-c', '0x81010001', '-f', 'der',
+        # The 6.6.0 agent (ek_handle = generate) persists the EK it
+        # creates at the first free handle, 0x81000000, and evicts the
+        # others (swtpm_setup's 0x81010001) when it restarts. Read-only.
+        subprocess.run(['tpm2_readpublic', '-c', '0x81000000', '-f', 'der',
                         '-o', der], check=True, capture_output=True,
                        timeout=30, env=dict(
                            os.environ, TPM2TOOLS_TCTI='swtpm:host=127.0.0.1,'
