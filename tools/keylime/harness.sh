@@ -343,6 +343,23 @@ reset() {
     start_agent
 }
 
+# The agent listens a few ms before the registrar has activated it: wait
+# until the registrar answers its record.
+wait_active() {  # wait_active SECONDS
+    local end
+    end=$(( $(date +%s) + $1 ))
+    until curl -sf -o /dev/null --cacert "$RUN/certs/cacert.crt" \
+            --cert "$RUN/certs/client-cert.crt" \
+            --key "$RUN/certs/client-private.pem" \
+            "https://127.0.0.1:${REGISTRAR_PORTS[1]}/v2.1/agents/$AGENT_UUID"; do
+        if [ "$(date +%s)" -ge "$end" ]; then
+            log "the registrar has not activated agent $AGENT_UUID after $1 s"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
 # The same agent UUID and ports on another TPM (another EK): what a node
 # whose TPM or mainboard was replaced, or a node impersonating another,
 # looks like to Keylime. The agent keeps its TPM data apart
@@ -363,6 +380,7 @@ other_tpm() {  # other_tpm NAME
     start_swtpm
     init_ima
     start_agent
+    wait_active 30
 }
 
 cmd=${1:-}
