@@ -66,7 +66,7 @@ make_venv() {  # make_venv DIR KEYLIME_VERSION
 }
 
 setup() {
-    apt_install swtpm swtpm-tools tpm2-tools python3-gpg
+    apt_install swtpm swtpm-tools tpm2-tools python3-gpg curl
     ensure_venv_support
     make_venv "$KL" "$KEYLIME_VERSION"
     make_venv "$AG" "$AGENT_VERSION"
