@@ -32,6 +32,7 @@ import binascii
 import hashlib
 import struct
 
+from cryptography import exceptions as crypto_exceptions
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives import serialization
@@ -148,7 +149,7 @@ def _public_key(data):
         try:
             # Not a TPM structure: a SubjectPublicKeyInfo in DER?
             return serialization.load_der_public_key(data)
-        except ValueError:
+        except (ValueError, crypto_exceptions.UnsupportedAlgorithm):
             raise tpm_error
 
 
@@ -182,7 +183,7 @@ def fingerprint(ek_tpm):
             'the registrar\'s ek_tpm is not base64')
     try:
         key = _public_key(data)
-    except ValueError as e:
+    except (ValueError, crypto_exceptions.UnsupportedAlgorithm) as e:
         raise exception.InvalidEndorsementKey(
             'the registrar\'s ek_tpm is not a TPM2B_PUBLIC or a public '
             'key the conductor can read: %s' % e)
