@@ -73,6 +73,8 @@ class RegistrarClientTestCase(test_base.BaseTestCase):
         self.assertEqual(1, self.registrar.requests.count('/version'))
 
     def test_keylime_6_registrar(self):
+        # Not recorded: the shape of keylime 6.6's registrar_common
+        # (GET /version), which only serves API 1.0, 2.0 and 2.1.
         self.registrar.routes['/version'] = (200, json.dumps(
             {'code': 200, 'status': 'Success',
              'results': {'current_version': '2.1',
