@@ -197,7 +197,31 @@ step_opts = [
                        'node (its lessee) cannot skip its attestation.')),
 ]
 
-ALL_OPTS = tenant_opts + list_opts + agent_opts + step_opts
+binding_opts = [
+    cfg.StrOpt('ek_binding',
+               default='trust_on_first_use',
+               choices=[('off', _('do not compare the TPM of a node with '
+                                  'a recorded one')),
+                        ('trust_on_first_use',
+                         _('record the fingerprint of the endorsement key '
+                           '(EK) the registrar holds for the node\'s agent '
+                           'at the first attestation that passes, and '
+                           'compare with it from then on')),
+                        ('required',
+                         _('refuse to attest a node whose driver_info has '
+                           'no keylime_ek_sha256, and compare with it'))],
+               help=_('Binding of each node to its TPM. Before a node\'s '
+                      'agent is added to the verifier, the SHA-256 '
+                      'fingerprint of the EK public key the Keylime '
+                      'registrar holds for the agent is compared with '
+                      'driver_info/keylime_ek_sha256; a difference fails '
+                      'the attestation ("the TPM of this node changed"). '
+                      'Only "off" lets another TPM answer for a node. '
+                      'Clear or set driver_info/keylime_ek_sha256 by hand '
+                      'when a node\'s TPM or mainboard was replaced.')),
+]
+
+ALL_OPTS = tenant_opts + list_opts + agent_opts + step_opts + binding_opts
 
 
 def register_opts(conf):

@@ -51,3 +51,23 @@ class ListError(KeylimeError):
 
 class ChecksumMismatch(ListError):
     """The allowlist does not match its checksum."""
+
+
+class RegistrarError(KeylimeError):
+    """The Keylime registrar gave no usable answer."""
+
+
+class RegistrarUnreachable(RegistrarError, ServiceUnreachable):
+    """The registrar did not answer (refused, timed out, reset)."""
+
+
+class RegistrarTLSError(RegistrarError):
+    """Mutual TLS with the registrar failed, or its files are unusable."""
+
+
+class AgentNotRegistered(RegistrarError, AgentNotFound):
+    """The registrar does not know the agent, or has not activated it."""
+
+
+class InvalidEndorsementKey(RegistrarError):
+    """The registrar's record of an agent holds no EK we can read."""

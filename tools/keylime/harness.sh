@@ -10,6 +10,9 @@
 #   harness.sh stop RUNDIR              stop every process it started
 #   harness.sh tamper RUNDIR PATH       measure a new file as PATH
 #   harness.sh reset RUNDIR             a clean node again (same agent)
+#   harness.sh other-tpm RUNDIR [NAME]  the agent (same UUID, same ports)
+#                                       on another TPM, state RUNDIR/tpm-NAME
+#                                       (default "other"); reset goes back
 #   harness.sh stop-service RUNDIR verifier|registrar
 #   harness.sh start-service RUNDIR verifier|registrar
 #
@@ -63,7 +66,7 @@ make_venv() {  # make_venv DIR KEYLIME_VERSION
 }
 
 setup() {
-    apt_install swtpm swtpm-tools tpm2-tools python3-gpg
+    apt_install swtpm swtpm-tools tpm2-tools python3-gpg curl
     ensure_venv_support
     make_venv "$KL" "$KEYLIME_VERSION"
     make_venv "$AG" "$AGENT_VERSION"
@@ -129,7 +132,7 @@ ima() {  # ima ARGS... (see ima_tool.py)
 start_swtpm() {
     port_free "$SWTPM_PORT"
     # PCRs start from zero at each start (startup-clear); the EK persists.
-    start_bg swtpm swtpm socket --tpm2 --tpmstate dir="$RUN/tpm" \
+    start_bg swtpm swtpm socket --tpm2 --tpmstate dir="$TPM_STATE" \
         --server type=tcp,port="$SWTPM_PORT",bindaddr=127.0.0.1 \
         --ctrl type=tcp,port=2322,bindaddr=127.0.0.1 \
         --flags not-need-init,startup-clear
@@ -181,8 +184,9 @@ start_service() {  # start_service verifier|registrar
 start_agent() {
     port_free "$AGENT_PORT"
     (
-        cd "$RUN/agent"
-        export KEYLIME_TEST=on KEYLIME_DIR=$RUN/agent \
+        mkdir -p "$AGENT_HOME"
+        cd "$AGENT_HOME"
+        export KEYLIME_TEST=on KEYLIME_DIR=$AGENT_HOME \
             KEYLIME_AGENT_CONFIG=$RUN/etc-agent/agent-harness.conf \
             KEYLIME_LOGGING_CONFIG=$RUN/etc-agent/logging.conf \
             KL_IMA_ML=$RUN/ima/ascii_runtime_measurements KL_REG7_COMPAT=1
@@ -246,11 +250,17 @@ EOF
     printf -- '--platform-manufacturer %s\n--platform-version 2.1\n%s\n' \
         IronicKeylime '--platform-model swtpm' \
         >"$RUN/swtpm-ca/swtpm-localca.options"
-    TMPDIR=$RUN/tmp swtpm_setup --tpm2 --tpmstate "$RUN/tpm" \
-        --create-ek-cert --overwrite --config "$RUN/swtpm-ca/swtpm_setup.conf" \
-        --logfile "$RUN/logs/swtpm_setup.log" >/dev/null
+    setup_tpm "$RUN/tpm"
     cp "$RUN/swtpm-ca/state/swtpm-localca-rootca-cert.pem" \
         "$RUN/swtpm-ca/state/issuercert.pem" "$RUN/tpm_cert_store/"
+}
+
+# A TPM state with an EK and its certificate from the harness's local CA.
+setup_tpm() {  # setup_tpm STATEDIR
+    mkdir -p "$1"
+    TMPDIR=$RUN/tmp swtpm_setup --tpm2 --tpmstate "$1" \
+        --create-ek-cert --overwrite --config "$RUN/swtpm-ca/swtpm_setup.conf" \
+        --logfile "$RUN/logs/swtpm_setup.log" >/dev/null
 }
 
 write_env() {
@@ -334,17 +344,61 @@ reset() {
     start_agent
 }
 
+# The agent listens a few ms before the registrar has activated it: wait
+# until the registrar answers its record.
+wait_active() {  # wait_active SECONDS
+    local end
+    end=$(( $(date +%s) + $1 ))
+    until curl -sf -o /dev/null --cacert "$RUN/certs/cacert.crt" \
+            --cert "$RUN/certs/client-cert.crt" \
+            --key "$RUN/certs/client-private.pem" \
+            "https://127.0.0.1:${REGISTRAR_PORTS[1]}/v2.1/agents/$AGENT_UUID"; do
+        if [ "$(date +%s)" -ge "$end" ]; then
+            log "the registrar has not activated agent $AGENT_UUID after $1 s"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# The same agent UUID and ports on another TPM (another EK): what a node
+# whose TPM or mainboard was replaced, or a node impersonating another,
+# looks like to Keylime. The agent keeps its TPM data apart
+# (RUNDIR/agent-NAME); "reset" brings back the original TPM and agent.
+other_tpm() {  # other_tpm NAME
+    local name=${1:-other}
+    case $name in
+        *[!A-Za-z0-9_-]*|'') log "bad TPM name $name"; return 2 ;;
+    esac
+    tenant -c delete -u "$AGENT_UUID" || true
+    # A 7.x registrar refuses another EK for a registered UUID.
+    tenant -c regdelete -u "$AGENT_UUID" || true
+    stop_bg agent
+    stop_swtpm
+    TPM_STATE=$RUN/tpm-$name
+    AGENT_HOME=$RUN/agent-$name
+    [ -f "$TPM_STATE/tpm2-00.permall" ] || setup_tpm "$TPM_STATE"
+    start_swtpm
+    init_ima
+    start_agent
+    wait_active 30
+}
+
 cmd=${1:-}
 RUN=${2:-}
 if [ "$cmd" != setup ]; then
     if [ -z "$RUN" ]; then
         echo "usage: $0 setup | start|stop|reset RUNDIR |" \
+            "other-tpm RUNDIR [NAME] |" \
             "tamper RUNDIR PATH | start-service|stop-service RUNDIR" \
             "verifier|registrar" >&2
         exit 2
     fi
     mkdir -p "$RUN"
     RUN=$(cd "$RUN" && pwd)
+    # The original TPM and the agent's data; other-tpm changes them.
+    TPM_STATE=$RUN/tpm
+    AGENT_HOME=$RUN/agent
 fi
 case $cmd in
     setup) setup ;;
@@ -357,6 +411,7 @@ case $cmd in
     stop) stop ;;
     tamper) tamper "$3" ;;
     reset) reset ;;
+    other-tpm) other_tpm "${3:-other}" ;;
     stop-service) stop_bg "$3" ;;
     start-service) start_service "$3" ;;
     *) echo "unknown command $cmd" >&2; exit 2 ;;

@@ -247,3 +247,8 @@ def tenant_processes():
     """PIDs of tenants run with the harness's tenant wrapper."""
     return processes_with('KEYLIME_DIR=%s' % os.path.join(env('DIR'),
                                                           'tenant-home'))
+
+
+def registrar_endpoint():
+    """The registrar's TLS endpoint (host, port) of the harness."""
+    return (env('REGISTRAR'), int(env('REGISTRAR_PORT')))

@@ -1,0 +1,228 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Binding each node to its TPM, by the fingerprint of its EK.
+
+``driver_info/keylime_ek_sha256`` holds the SHA-256 fingerprint of the
+endorsement key (EK) of the node's TPM (see
+:mod:`ironic_keylime.keylime_client.ek`). Before the node's agent is added
+to the verifier, :func:`check` compares it with the EK the Keylime
+registrar holds for the agent: a node whose agent now runs on another TPM
+(or a node that answers with another node's agent) fails. What happens
+when no fingerprint is recorded depends on ``[keylime]ek_binding``:
+
+``off``
+    nothing is compared.
+``trust_on_first_use``
+    :func:`check` returns the fingerprint it saw; the caller keeps it with
+    the attestation and calls :func:`record` once the verifier said PASS.
+``required``
+    the attestation is refused until an operator records the fingerprint.
+
+Calls, in the attest step (before ``keylime_tenant -c add``) and after a
+PASS::
+
+    fingerprint = tpm_binding.check(
+        task, tpm_binding.registrar_client(info.registrar), agent_uuid)
+    ...
+    if fingerprint:
+        tpm_binding.record(task, fingerprint)
+"""
+
+import re
+
+from ironic.common import exception
+from ironic.conductor import utils as manager_utils
+from oslo_log import log as logging
+
+from ironic_keylime.common import exception as kl_ironic_exception
+from ironic_keylime.common.i18n import _
+from ironic_keylime.conf import CONF
+from ironic_keylime.keylime_client import exception as kl_exception
+from ironic_keylime.keylime_client import registrar
+
+LOG = logging.getLogger(__name__)
+
+#: The driver_info key of the fingerprint.
+DRIVER_INFO_KEY = 'keylime_ek_sha256'
+#: ``[keylime]ek_binding`` values.
+OFF = 'off'
+TRUST_ON_FIRST_USE = 'trust_on_first_use'
+REQUIRED = 'required'
+#: Node history event type, as the verdicts'.
+EVENT_TYPE = 'attestation'
+
+#: For the interface's ``get_properties``.
+PROPERTIES = {
+    DRIVER_INFO_KEY: _('SHA-256 fingerprint (64 hex characters) of the '
+                       'endorsement key of the node\'s TPM, compared with '
+                       'the one the Keylime registrar holds for the '
+                       'node\'s agent before every attestation. Optional: '
+                       'recorded at the first attestation that passes '
+                       'while [keylime]ek_binding is trust_on_first_use; '
+                       'required when it is required.'),
+}
+
+_FINGERPRINT_RE = re.compile(r'^[0-9a-fA-F]{64}$')
+_SET_HINT = _('Set it with "baremetal node set <node> --driver-info '
+              'keylime_ek_sha256=<fingerprint>" (64 hex characters: the '
+              'SHA-256 of the EK public key in DER, e.g. "tpm2_readpublic '
+              '-c 0x81010001 -f der -o ek.der; sha256sum ek.der" on the '
+              'node), or unset it to record the fingerprint at the next '
+              'attestation that passes while [keylime]ek_binding is '
+              'trust_on_first_use.')
+
+
+def parse_fingerprint(value):
+    """Validate ``driver_info/keylime_ek_sha256``.
+
+    :param value: the value from driver_info, or None.
+    :returns: the fingerprint in lower case, or None when not set.
+    :raises: InvalidParameterValue naming the key and the fix.
+    """
+    if value is None or value == '':
+        return None
+    if not isinstance(value, str) or not _FINGERPRINT_RE.match(
+            value.strip()):
+        raise exception.InvalidParameterValue(
+            _('Invalid driver_info/%(key)s %(value)r: expected the SHA-256 '
+              'fingerprint of the node\'s TPM endorsement key, 64 '
+              'hexadecimal characters. %(hint)s') %
+            {'key': DRIVER_INFO_KEY, 'value': value, 'hint': _SET_HINT})
+    return value.strip().lower()
+
+
+def validate(node):
+    """Validate the node's recorded fingerprint, if any.
+
+    :param node: an Ironic node.
+    :raises: InvalidParameterValue if ``keylime_ek_sha256`` is malformed.
+    """
+    parse_fingerprint((node.driver_info or {}).get(DRIVER_INFO_KEY))
+
+
+def registrar_client(endpoint):
+    """A registrar client configured from ``[keylime]``.
+
+    :param endpoint: the registrar's TLS endpoint (host, port), e.g.
+        ``KeylimeInfo.registrar``.
+    :returns: :class:`ironic_keylime.keylime_client.registrar.RegistrarClient`
+        using ``[keylime]tenant_cert_dir`` and ``command_timeout``.
+    """
+    return registrar.RegistrarClient(
+        endpoint[0], endpoint[1], cert_dir=CONF.keylime.tenant_cert_dir,
+        timeout=CONF.keylime.command_timeout)
+
+
+def _failure(node, reason):
+    return kl_ironic_exception.AttestationFailure(node=node.uuid,
+                                                  reason=reason)
+
+
+def check(task, registrar_client, agent_uuid):
+    """Compare the TPM of the node's agent with the recorded one.
+
+    Call before the agent is added to the verifier.
+
+    :param task: a TaskManager instance.
+    :param registrar_client: a
+        :class:`~ironic_keylime.keylime_client.registrar.RegistrarClient`
+        of the node's registrar (see :func:`registrar_client`).
+    :param agent_uuid: the UUID of the agent about to be added.
+    :returns: the fingerprint the caller must pass to :func:`record` after
+        a PASS (trust on first use, nothing recorded yet), else None.
+    :raises: AttestationFailure when the TPM changed, when a fingerprint
+        is required and none is recorded, or when the registrar cannot
+        tell the agent's EK.
+    :raises: InvalidParameterValue when ``keylime_ek_sha256`` is malformed.
+    """
+    node = task.node
+    mode = CONF.keylime.ek_binding
+    recorded = parse_fingerprint(
+        (node.driver_info or {}).get(DRIVER_INFO_KEY))
+    if mode == OFF:
+        return None
+    if recorded is None and mode == REQUIRED:
+        raise _failure(node, _(
+            '[keylime]ek_binding is "required" and driver_info/%(key)s is '
+            'not set, so the TPM of this node cannot be verified. '
+            '%(hint)s') % {'key': DRIVER_INFO_KEY, 'hint': _SET_HINT})
+    try:
+        seen = registrar_client.ek_fingerprint(agent_uuid)
+    except kl_exception.KeylimeError as e:
+        raise _failure(node, _(
+            'the endorsement key of the Keylime agent %(agent)s cannot be '
+            'read from the registrar ([keylime]ek_binding is %(mode)s): '
+            '%(err)s') % {'agent': agent_uuid, 'mode': mode, 'err': e})
+    if recorded is None:
+        LOG.info('Node %(node)s: no TPM recorded; the registrar holds EK '
+                 '%(fp)s for agent %(agent)s (recorded after a PASS, '
+                 'trust on first use)',
+                 {'node': node.uuid, 'fp': seen, 'agent': agent_uuid})
+        return seen
+    if seen != recorded:
+        raise _failure(node, _(
+            'the TPM of this node changed: %(where)s holds for the Keylime '
+            'agent %(agent)s an endorsement key with SHA-256 fingerprint '
+            '%(seen)s, but driver_info/%(key)s records %(recorded)s. If '
+            'the node\'s TPM or mainboard was replaced on purpose, set '
+            'driver_info/%(key)s to the new fingerprint after checking '
+            'it, or unset it.') %
+            {'where': registrar_client.where, 'agent': agent_uuid,
+             'seen': seen, 'key': DRIVER_INFO_KEY, 'recorded': recorded})
+    LOG.debug('Node %(node)s: the TPM of agent %(agent)s is the recorded '
+              'one (%(fp)s)',
+              {'node': node.uuid, 'agent': agent_uuid, 'fp': seen})
+    return None
+
+
+def record(task, fingerprint):
+    """Record the fingerprint seen at the first attestation that passed.
+
+    Writes ``driver_info/keylime_ek_sha256`` and a node history entry,
+    and saves the node. Never overwrites a different fingerprint that was
+    recorded in the meantime.
+
+    :param task: a TaskManager instance with an exclusive lock.
+    :param fingerprint: what :func:`check` returned.
+    :raises: AttestationFailure if another fingerprint is recorded now.
+    :raises: InvalidParameterValue if ``fingerprint`` is malformed.
+    """
+    node = task.node
+    fingerprint = parse_fingerprint(fingerprint)
+    if fingerprint is None:
+        raise exception.InvalidParameterValue(
+            _('No fingerprint of the TPM endorsement key to record.'))
+    recorded = parse_fingerprint(
+        (node.driver_info or {}).get(DRIVER_INFO_KEY))
+    if recorded == fingerprint:
+        return
+    if recorded is not None:
+        raise _failure(node, _(
+            'the TPM of this node changed: driver_info/%(key)s was set to '
+            '%(recorded)s during the attestation of the TPM with '
+            'fingerprint %(seen)s.') %
+            {'key': DRIVER_INFO_KEY, 'recorded': recorded,
+             'seen': fingerprint})
+    info = dict(node.driver_info or {})
+    info[DRIVER_INFO_KEY] = fingerprint
+    node.driver_info = info
+    message = _('Recorded the TPM of this node: driver_info/%(key)s = '
+                '%(fp)s, the SHA-256 fingerprint of the endorsement key '
+                'the Keylime registrar held for its agent at this first '
+                'attestation that passed ([keylime]ek_binding = '
+                'trust_on_first_use). Later attestations fail if the TPM '
+                'changes.') % {'key': DRIVER_INFO_KEY, 'fp': fingerprint}
+    manager_utils.node_history_record(node, event=message,
+                                      event_type=EVENT_TYPE)
+    node.save()
+    LOG.info('Node %(node)s: %(msg)s', {'node': node.uuid, 'msg': message})

@@ -1,0 +1,183 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Binding a node to its TPM, against a real Keylime 7.14.3 registrar.
+
+The harness's agent runs on swtpm; ``harness.sh other-tpm`` restarts it,
+under the same UUID and on the same ports, on a second swtpm with another
+endorsement key: what Keylime sees when a node's TPM is swapped, or when
+another machine answers for the node. ``harness.sh reset`` brings the
+original TPM back for the other tests.
+"""
+
+import os
+import subprocess
+import tempfile
+import time
+from unittest import mock
+
+from ironic.common import states
+from ironic.conductor import task_manager
+from ironic.conductor import utils as manager_utils
+from ironic import objects
+from ironic.tests.unit.objects import utils as obj_utils
+
+from ironic_keylime.common import exception
+from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.drivers.modules.keylime import tpm_binding
+from ironic_keylime.keylime_client import exception as kl_exception
+from ironic_keylime.tests import base
+from ironic_keylime.tests.functional import keylime_env
+
+ATTEST_STEP = {'step': 'attest', 'interface': 'attestation',
+               'priority': 90, 'argsinfo': None}
+
+
+class EKBindingRealTestCase(base.DbTestCase):
+    """tpm_binding.check and record with the real registrar and agent."""
+
+    # These tests run the real keylime_tenant.
+    block_execute = False
+
+    def setUp(self):
+        super().setUp()
+        if not keylime_env.available():
+            # Fail, not skip: a missing harness must not pass unnoticed.
+            self.fail('no harness Keylime (run tools/functional.sh)')
+        self.lists_dir = tempfile.mkdtemp(prefix='ik-lists-')
+        self.addCleanup(self._remove_dir, self.lists_dir)
+        keylime_env.configure(self,
+                              allowed_list_directories=[self.lists_dir])
+        self.interface = attestation.KeylimeAttestation()
+        self.agent_uuid = keylime_env.env('AGENT_UUID')
+        self.client = tpm_binding.registrar_client(
+            keylime_env.registrar_endpoint())
+        self.addCleanup(self._check_nothing_left)
+
+    def _remove_dir(self, path):
+        for name in os.listdir(path):
+            os.unlink(os.path.join(path, name))
+        os.rmdir(path)
+
+    def _check_nothing_left(self):
+        self.assertEqual([], keylime_env.verifier_agents())
+        self.assertEqual([], self.leftovers())
+        self.assertEqual([], keylime_env.tenant_processes())
+
+    def _node(self, **info):
+        lists = keylime_env.write_lists(self.lists_dir)
+        return obj_utils.create_test_node(
+            self.context, driver='fake-hardware',
+            provision_state=states.DEPLOYING, deploy_step=ATTEST_STEP,
+            driver_info=keylime_env.driver_info(lists, **info))
+
+    def _check(self, node):
+        with task_manager.acquire(self.context, node.uuid) as task:
+            return tpm_binding.check(task, self.client, self.agent_uuid)
+
+    def _history(self, node):
+        return [(h.event_type, h.severity, h.event) for h in
+                objects.NodeHistory.list_by_node_id(self.context, node.id)]
+
+    # notify_conductor_resume_deploy is an RPC to the conductor, which
+    # does not run in these tests.
+    @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
+                       autospec=True)
+    def _attest_until_pass(self, node, mock_resume):
+        """The attest step and the periodic check, to a PASS."""
+        # Whatever happens, the agent leaves the verifier.
+        self.addCleanup(keylime_env.delete_agent, self.agent_uuid)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            self.assertEqual(states.DEPLOYWAIT, self.interface.attest(task))
+            task.node.provision_state = states.DEPLOYWAIT
+            task.node.save()
+        node.refresh()
+        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        deadline = time.monotonic() + 40
+        while attestation.STATE_KEY in node.driver_internal_info:
+            self.assertLess(time.monotonic(), deadline, 'no verdict')
+            time.sleep(1)
+            with task_manager.acquire(self.context, node.uuid,
+                                      shared=True) as task:
+                self.interface.check_attestation(task)
+            node.refresh()
+        mock_resume.assert_called_once_with(mock.ANY)
+        self.assertIn('Keylime attestation PASS',
+                      self._history(node)[-1][2])
+
+    def _tpm_ek_fingerprint(self):
+        """The EK of the harness's swtpm, as tpm2_readpublic gives it."""
+        der = os.path.join(self.lists_dir, 'ek.der')
+        # The 6.6.0 agent (ek_handle = generate) persists the EK it
+        # creates at the first free handle, 0x81000000, and evicts the
+        # others (swtpm_setup's 0x81010001) when it restarts. Read-only.
+        subprocess.run(['tpm2_readpublic', '-c', '0x81000000', '-f', 'der',
+                        '-o', der], check=True, capture_output=True,
+                       timeout=30, env=dict(
+                           os.environ, TPM2TOOLS_TCTI='swtpm:host=127.0.0.1,'
+                           'port=2321'))
+        out = subprocess.run(['sha256sum', der], check=True,
+                             capture_output=True, text=True, timeout=30)
+        os.unlink(der)
+        return out.stdout.split()[0]
+
+    def test_first_use_recorded_after_pass_then_other_tpm_refused(self):
+        node = self._node()
+        # Trust on first use (the default): nothing recorded yet, the
+        # registrar's EK is returned for recording after a PASS.
+        seen = self._check(node)
+        self.assertRegex(seen, '^[0-9a-f]{64}$')
+        self._attest_until_pass(node)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            tpm_binding.record(task, seen)
+        node.refresh()
+        self.assertEqual(seen, node.driver_info['keylime_ek_sha256'])
+        self.assertIn('Recorded the TPM of this node',
+                      self._history(node)[-1][2])
+        # The same TPM: nothing to record, no failure.
+        self.assertIsNone(self._check(node))
+
+        # Another TPM under the node's agent UUID.
+        self.addCleanup(keylime_env.harness, 'reset')
+        keylime_env.harness('other-tpm')
+        other = self.client.ek_fingerprint(self.agent_uuid)
+        self.assertNotEqual(seen, other)
+        error = self.assertRaises(exception.AttestationFailure,
+                                  self._check, node)
+        self.assertIn('the TPM of this node changed', str(error))
+        self.assertIn(seen, str(error))
+        self.assertIn(other, str(error))
+        # The check comes before add: the verifier holds no agent.
+        self.assertEqual([], keylime_env.verifier_agents())
+        node.refresh()
+        self.assertEqual(seen, node.driver_info['keylime_ek_sha256'])
+
+    def test_registrar_ek_is_the_tpm_ek(self):
+        # The fingerprint is the one an operator computes on the node
+        # with tpm2-tools (the documented procedure).
+        self.assertEqual(self._tpm_ek_fingerprint(),
+                         self.client.ek_fingerprint(self.agent_uuid))
+
+    def test_required_without_record_refused(self):
+        self.config(ek_binding='required', group='keylime')
+        node = self._node()
+        error = self.assertRaises(exception.AttestationFailure,
+                                  self._check, node)
+        self.assertIn('keylime_ek_sha256', str(error))
+        self.assertIn('baremetal node set', str(error))
+
+    def test_unknown_agent(self):
+        error = self.assertRaises(
+            kl_exception.AgentNotRegistered,
+            self.client.ek_fingerprint,
+            '00000000-dead-4bee-8000-000000000000')
+        self.assertIn('not found', str(error))

@@ -1,0 +1,203 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The registrar client, over real mutual TLS, on recorded answers."""
+
+import json
+import os
+import socket
+import tempfile
+import threading
+
+from oslotest import base as test_base
+
+from ironic_keylime.keylime_client import exception
+from ironic_keylime.keylime_client import registrar
+from ironic_keylime.tests.unit import registrar_fixture
+
+AGENT = registrar_fixture.AGENT_UUID
+
+
+class NegotiateTestCase(test_base.BaseTestCase):
+
+    def test_newest_2x(self):
+        versions = json.loads(registrar_fixture.recorded('version.json'))
+        self.assertEqual('2.6', registrar.negotiate(
+            versions['results']['supported_versions']))
+
+    def test_keylime_6(self):
+        self.assertEqual('2.1', registrar.negotiate(['1.0', '2.0', '2.1']))
+
+    def test_minor_numbers_not_strings(self):
+        self.assertEqual('2.10', registrar.negotiate(['2.9', '2.10']))
+
+    def test_no_2x(self):
+        for value in (['1.0', '3.0'], [], None, 'garbage', ['x.y']):
+            self.assertRaises(exception.RegistrarError,
+                              registrar.negotiate, value)
+
+
+class RegistrarClientTestCase(test_base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.registrar = self.useFixture(registrar_fixture.FakeRegistrar())
+
+    def _client(self, **kwargs):
+        kwargs.setdefault('cert_dir', self.registrar.cert_dir)
+        kwargs.setdefault('timeout', 5)
+        return registrar.RegistrarClient('127.0.0.1', self.registrar.port,
+                                         **kwargs)
+
+    def test_fingerprint(self):
+        self.assertEqual(registrar_fixture.AGENT_EK_SHA256,
+                         self._client().ek_fingerprint(AGENT))
+        self.assertEqual(['/version', '/v2.6/agents/%s' % AGENT],
+                         self.registrar.requests)
+        # Mutual TLS: the client presented its certificate.
+        self.assertEqual([True, True], self.registrar.client_certs)
+
+    def test_version_asked_once(self):
+        client = self._client()
+        client.ek_fingerprint(AGENT)
+        client.ek_fingerprint(AGENT)
+        self.assertEqual(1, self.registrar.requests.count('/version'))
+
+    def test_keylime_6_registrar(self):
+        # Not recorded: the shape of keylime 6.6's registrar_common
+        # (GET /version), which only serves API 1.0, 2.0 and 2.1.
+        self.registrar.routes['/version'] = (200, json.dumps(
+            {'code': 200, 'status': 'Success',
+             'results': {'current_version': '2.1',
+                         'supported_versions': ['1.0', '2.0', '2.1']}}
+        ).encode())
+        self.registrar.routes['/v2.1/agents/%s' % AGENT] = (
+            self.registrar.routes['/v2.6/agents/%s' % AGENT])
+        self.assertEqual(registrar_fixture.AGENT_EK_SHA256,
+                         self._client().ek_fingerprint(AGENT))
+        self.assertEqual('/v2.1/agents/%s' % AGENT,
+                         self.registrar.requests[-1])
+
+    def test_no_version(self):
+        self.registrar.routes['/version'] = (404, b'')
+        error = self.assertRaises(exception.RegistrarError,
+                                  self._client().ek_fingerprint, AGENT)
+        self.assertIn('GET /version', str(error))
+
+    def test_unknown_agent(self):
+        other = '00000000-dead-4bee-8000-000000000000'
+        error = self.assertRaises(exception.AgentNotRegistered,
+                                  self._client().ek_fingerprint, other)
+        self.assertIn(other, str(error))
+        self.assertIn('not found', str(error))
+        self.assertIsInstance(error, exception.AgentNotFound)
+
+    def test_not_activated(self):
+        self.registrar.routes['/v2.6/agents/%s' % AGENT] = (
+            404, registrar_fixture.recorded('agent-not-activated.json'))
+        error = self.assertRaises(exception.AgentNotRegistered,
+                                  self._client().ek_fingerprint, AGENT)
+        self.assertIn('has not been activated', str(error))
+
+    def test_forbidden(self):
+        self.registrar.routes['/v2.6/agents/%s' % AGENT] = (
+            403, registrar_fixture.recorded('agent-no-client-cert.json'))
+        error = self.assertRaises(exception.RegistrarTLSError,
+                                  self._client().ek_fingerprint, AGENT)
+        self.assertIn(os.path.join(self.registrar.cert_dir,
+                                   'client-cert.crt'), str(error))
+
+    def test_no_ek(self):
+        body = json.loads(registrar_fixture.recorded('agent.json'))
+        body['results']['ek_tpm'] = None
+        self.registrar.routes['/v2.6/agents/%s' % AGENT] = (
+            200, json.dumps(body).encode())
+        error = self.assertRaises(exception.InvalidEndorsementKey,
+                                  self._client().ek_fingerprint, AGENT)
+        self.assertIn(AGENT, str(error))
+
+    def test_not_json(self):
+        self.registrar.routes['/v2.6/agents/%s' % AGENT] = (200, b'<html>')
+        self.assertRaises(exception.RegistrarError,
+                          self._client().ek_fingerprint, AGENT)
+
+    def test_uuid_cannot_change_the_path(self):
+        # The UUID may come from the node's ramdisk: it stays one path
+        # segment.
+        self.assertRaises(exception.AgentNotRegistered,
+                          self._client().ek_fingerprint, '../../version')
+        self.assertEqual('/v2.6/agents/..%2F..%2Fversion',
+                         self.registrar.requests[-1])
+
+    def test_missing_client_key_names_the_file(self):
+        os.unlink(os.path.join(self.registrar.cert_dir,
+                               'client-private.pem'))
+        error = self.assertRaises(exception.RegistrarTLSError,
+                                  self._client().ek_fingerprint, AGENT)
+        self.assertIn(os.path.join(self.registrar.cert_dir,
+                                   'client-private.pem'), str(error))
+        self.assertIn('[keylime]tenant_cert_dir', str(error))
+        self.assertEqual([], self.registrar.requests)
+
+    def test_default_cert_dir(self):
+        self.assertEqual('/var/lib/keylime/cv_ca',
+                         registrar.RegistrarClient('h', 1).cert_dir)
+
+    def test_server_of_another_ca_refused(self):
+        # The conductor's CA did not sign the registrar's certificate: a
+        # registrar impersonated by a machine in between is refused.
+        other = tempfile.mkdtemp(prefix='ik-other-ca-')
+        self.addCleanup(self._remove, other)
+        registrar_fixture.make_ca(other, name='other-ca')
+        os.replace(os.path.join(other, 'cacert.crt'),
+                   os.path.join(self.registrar.cert_dir, 'cacert.crt'))
+        error = self.assertRaises(exception.RegistrarTLSError,
+                                  self._client().ek_fingerprint, AGENT)
+        self.assertIn('cacert.crt', str(error))
+        self.assertIn('CERTIFICATE_VERIFY_FAILED', str(error))
+        self.assertEqual([], self.registrar.requests)
+
+    def _remove(self, path):
+        for name in os.listdir(path):
+            os.unlink(os.path.join(path, name))
+        os.rmdir(path)
+
+    def test_unreachable(self):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        client = registrar.RegistrarClient(
+            '127.0.0.1', port, cert_dir=self.registrar.cert_dir, timeout=5)
+        error = self.assertRaises(exception.RegistrarUnreachable,
+                                  client.ek_fingerprint, AGENT)
+        self.assertIn('127.0.0.1:%d' % port, str(error))
+        self.assertIsInstance(error, exception.ServiceUnreachable)
+
+    def test_timeout(self):
+        # A registrar that accepts the connection and never answers.
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(1)
+        held = []
+        thread = threading.Thread(
+            target=lambda: held.append(listener.accept()), daemon=True)
+        thread.start()
+        client = registrar.RegistrarClient(
+            '127.0.0.1', listener.getsockname()[1],
+            cert_dir=self.registrar.cert_dir, timeout=0.5)
+        error = self.assertRaises(exception.RegistrarUnreachable,
+                                  client.ek_fingerprint, AGENT)
+        self.assertIn('did not answer within 0.5 s', str(error))
+        thread.join(5)
+        for connection, _ in held:
+            connection.close()

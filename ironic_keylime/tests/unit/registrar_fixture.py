@@ -1,0 +1,179 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""A TLS server that answers like a Keylime 7.14.3 registrar.
+
+It replays the answers recorded from a real registrar
+(``fixtures/registrar-7.14.3``) over real mutual TLS, with a private CA,
+server and client certificates made for each test: the client under test
+runs its whole TLS and HTTP path. A real registrar cannot run in the unit
+tests (it needs Keylime's own virtualenv and a TPM); the functional tests
+use one.
+"""
+
+import datetime
+import http.server
+import json
+import os
+import shutil
+import ssl
+import tempfile
+import threading
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+import fixtures
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)),
+                        'fixtures', 'registrar-7.14.3')
+#: The agent of the recorded answers.
+AGENT_UUID = '4e5a1a7e-1c0d-4e11-8b3a-1d0c0ffee001'
+#: SHA-256 of the DER public key of that agent's EK (ek-public.der).
+AGENT_EK_SHA256 = (
+    'bbae2a4895f92f1314c38415f817dfc5b9aac9618b5bb39bdac1035359a4d198')
+
+
+def recorded(name):
+    """The bytes of a recorded answer."""
+    with open(os.path.join(FIXTURES, name), 'rb') as f:
+        return f.read()
+
+
+def _name(common_name):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _certificate(subject, key, issuer=None, issuer_key=None, ca=False):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder()
+               .subject_name(_name(subject))
+               .issuer_name(_name(issuer or subject))
+               .public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(hours=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
+                              critical=True))
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def _write(path, data):
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+def _pem_key(key):
+    return key.private_bytes(serialization.Encoding.PEM,
+                             serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _pem_cert(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def make_ca(directory, name='keylime-ca'):
+    """A CA with a server and a client certificate, as in a cv_ca.
+
+    Writes ``cacert.crt``, ``client-cert.crt``, ``client-private.pem``,
+    ``server-cert.crt`` and ``server-private.pem`` into ``directory``.
+    """
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _certificate(name, ca_key, ca=True)
+    _write(os.path.join(directory, 'cacert.crt'), _pem_cert(ca))
+    for role in ('server', 'client'):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _certificate(role, key, issuer=name, issuer_key=ca_key)
+        _write(os.path.join(directory, '%s-cert.crt' % role),
+               _pem_cert(cert))
+        _write(os.path.join(directory, '%s-private.pem' % role),
+               _pem_key(key))
+
+
+class FakeRegistrar(fixtures.Fixture):
+    """A registrar on 127.0.0.1 replaying recorded answers.
+
+    :ivar cert_dir: the client's certificate directory (a cv_ca copy).
+    :ivar port: the TLS port.
+    :ivar routes: path -> (HTTP status, body bytes); other paths of
+        ``/v*/agents/<uuid>`` get the recorded "not found" answer.
+    :ivar requests: the paths requested, in order.
+    :ivar client_certs: whether each request came with a client
+        certificate the server verified.
+    """
+
+    def __init__(self, require_client_cert=True):
+        super().__init__()
+        self.require_client_cert = require_client_cert
+
+    def _setUp(self):
+        self.base_dir = tempfile.mkdtemp(prefix='ik-registrar-')
+        self.addCleanup(shutil.rmtree, self.base_dir)
+        self.cert_dir = os.path.join(self.base_dir, 'cv_ca')
+        os.mkdir(self.cert_dir)
+        make_ca(self.cert_dir)
+        self.routes = {
+            '/version': (200, recorded('version.json')),
+            '/v2.6/agents/%s' % AGENT_UUID: (200, recorded('agent.json')),
+        }
+        self.requests = []
+        self.client_certs = []
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(
+            os.path.join(self.cert_dir, 'server-cert.crt'),
+            os.path.join(self.cert_dir, 'server-private.pem'))
+        context.load_verify_locations(
+            os.path.join(self.cert_dir, 'cacert.crt'))
+        context.verify_mode = (ssl.CERT_REQUIRED if self.require_client_cert
+                               else ssl.CERT_OPTIONAL)
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                 self._handler())
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        self.port = server.server_address[1]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 10)
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+
+    def _answer(self, path):
+        if path in self.routes:
+            return self.routes[path]
+        parts = path.split('/')
+        if len(parts) == 4 and parts[2] == 'agents':
+            body = json.loads(recorded('agent-unknown.json'))
+            body['status'] = "Agent with ID '%s' not found" % parts[3]
+            return 404, json.dumps(body).encode()
+        return 404, b'{"code": 404, "status": "Not Found", "results": {}}'
+
+    def _handler(self):
+        fixture = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                fixture.requests.append(self.path)
+                fixture.client_certs.append(
+                    bool(self.connection.getpeercert()))
+                status, body = fixture._answer(self.path)
+                self.send_response(status)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
