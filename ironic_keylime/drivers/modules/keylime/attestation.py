@@ -34,6 +34,7 @@ from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import record as record_
+from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.drivers.modules.keylime import verdict
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
@@ -57,6 +58,22 @@ def _tenant():
                             setting_names=_SETTING_NAMES)
 
 
+def _check_uuid_mode_is_bound():
+    """Refuse agent_uuid_mode image without a TPM binding.
+
+    In that mode the ramdisk names the agent; only the binding of the
+    node to its TPM's endorsement key keeps it from naming another
+    node's.
+    """
+    if (CONF.keylime.agent_uuid_mode == 'image'
+            and CONF.keylime.ek_binding == tpm_binding.OFF):
+        raise exception.InvalidParameterValue(_(
+            '[keylime]agent_uuid_mode is "image" while [keylime]ek_binding '
+            'is "off": the ramdisk would choose which TPM is attested. Set '
+            '[keylime]ek_binding to trust_on_first_use or required, or '
+            'agent_uuid_mode to node.'))
+
+
 class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
     """Attestation of nodes by a Keylime verifier, via keylime_tenant."""
 
@@ -77,6 +94,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         """
         driver_info.list_source(driver_info.parse_driver_info(task.node))
         boot_state.node_policy(task.node)
+        tpm_binding.validate(task.node)
 
     def _get_steps(self, steps, priority):
         for step in steps:
@@ -115,10 +133,16 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         agent.update_agent_info(task, info)
         agent_uuid, endpoint = agent.identity(node, info)
         agent.check_not_in_use(node, agent_uuid)
+        _check_uuid_mode_is_bound()
+        # The TPM of the agent is the node's, before anything is added.
+        ek_to_record = tpm_binding.check(
+            task, tpm_binding.registrar_client(info.registrar), agent_uuid)
         source = driver_info.list_source(info)
         tenant = _tenant()
         record = record_.new(node, agent_uuid, info.verifier,
                              info.registrar)
+        if ek_to_record:
+            record['ek_sha256'] = ek_to_record
         try:
             with prepare.prepared_lists(
                     source,

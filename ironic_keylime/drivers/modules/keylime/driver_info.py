@@ -39,6 +39,10 @@ AGENT_UUID = 'keylime_agent_uuid'
 AGENT_ADDRESS = 'keylime_agent_address'
 AGENT_PORT = 'keylime_agent_port'
 AGENT_KEYS = (AGENT_UUID, AGENT_ADDRESS, AGENT_PORT)
+
+#: The fingerprint of the endorsement key of the node's TPM
+#: (:mod:`.tpm_binding`).
+EK_SHA256 = 'keylime_ek_sha256'
 #: The node's golden boot state (:mod:`.boot_state`).
 TPM_POLICY = 'keylime_tpm_policy'
 
@@ -85,6 +89,13 @@ OPTIONAL_PROPERTIES = {
                   'clean step, or by hand from known-good values. '
                   'Optional; required when [keylime]require_boot_state '
                   'is True.'),
+    EK_SHA256: _('SHA-256 fingerprint (64 hex characters) of the '
+                 'endorsement key of the node\'s TPM, compared with the '
+                 'one the Keylime registrar holds for the node\'s agent '
+                 'before every attestation. Optional: recorded at the '
+                 'first attestation that passes while '
+                 '[keylime]ek_binding is trust_on_first_use; required '
+                 'when it is required.'),
 }
 
 COMMON_PROPERTIES = dict(REQUIRED_PROPERTIES, **OPTIONAL_PROPERTIES)

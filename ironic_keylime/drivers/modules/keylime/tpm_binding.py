@@ -42,18 +42,20 @@ import re
 
 from ironic.common import exception
 from ironic.conductor import utils as manager_utils
+from ironic.db import api as dbapi
 from oslo_log import log as logging
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
+from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import registrar
 
 LOG = logging.getLogger(__name__)
 
 #: The driver_info key of the fingerprint.
-DRIVER_INFO_KEY = 'keylime_ek_sha256'
+DRIVER_INFO_KEY = driver_info.EK_SHA256
 #: ``[keylime]ek_binding`` values.
 OFF = 'off'
 TRUST_ON_FIRST_USE = 'trust_on_first_use'
@@ -61,16 +63,6 @@ REQUIRED = 'required'
 #: Node history event type, as the verdicts'.
 EVENT_TYPE = 'attestation'
 
-#: For the interface's ``get_properties``.
-PROPERTIES = {
-    DRIVER_INFO_KEY: _('SHA-256 fingerprint (64 hex characters) of the '
-                       'endorsement key of the node\'s TPM, compared with '
-                       'the one the Keylime registrar holds for the '
-                       'node\'s agent before every attestation. Optional: '
-                       'recorded at the first attestation that passes '
-                       'while [keylime]ek_binding is trust_on_first_use; '
-                       'required when it is required.'),
-}
 
 _FINGERPRINT_RE = re.compile(r'^[0-9a-fA-F]{64}$')
 _SET_HINT = _('Set it with "baremetal node set <node> --driver-info '
@@ -128,6 +120,29 @@ def _failure(node, reason):
                                                   reason=reason)
 
 
+def _check_not_bound_elsewhere(node, fingerprint, agent_uuid):
+    """Refuse, on first use, a TPM already bound to another node.
+
+    In ``[keylime]agent_uuid_mode`` ``image`` a node whose ramdisk names
+    another node's agent would otherwise have that TPM recorded as its
+    own on its first attestation. (In mode ``node`` the conductor chose
+    the agent's UUID.)
+
+    :raises: AttestationFailure naming the other node.
+    """
+    for uuid, info in dbapi.get_instance().get_nodeinfo_list(
+            columns=['uuid', 'driver_info']):
+        if uuid == node.uuid or not isinstance(info, dict):
+            continue
+        value = info.get(DRIVER_INFO_KEY)
+        if isinstance(value, str) and value.strip().lower() == fingerprint:
+            raise _failure(node, _(
+                'the Keylime agent %(agent)s has the TPM (endorsement key '
+                '%(fp)s) that is bound to node %(other)s; a node is never '
+                'attested with another node\'s TPM.') %
+                {'agent': agent_uuid, 'fp': fingerprint, 'other': uuid})
+
+
 def check(task, registrar_client, agent_uuid):
     """Compare the TPM of the node's agent with the recorded one.
 
@@ -163,6 +178,9 @@ def check(task, registrar_client, agent_uuid):
             'the endorsement key of the Keylime agent %(agent)s cannot be '
             'read from the registrar ([keylime]ek_binding is %(mode)s): '
             '%(err)s') % {'agent': agent_uuid, 'mode': mode, 'err': e})
+    if recorded is None and CONF.keylime.agent_uuid_mode == 'image':
+        # The ramdisk named the agent: it must not name another node's.
+        _check_not_bound_elsewhere(node, seen, agent_uuid)
     if recorded is None:
         LOG.info('Node %(node)s: no TPM recorded; the registrar holds EK '
                  '%(fp)s for agent %(agent)s (recorded after a PASS, '

@@ -28,6 +28,7 @@ from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import record as record_
+from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.keylime_client import status as kl_status
 
 LOG = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ class VerdictMixin(object):
                      node.uuid)
             return
         operation = record_.operation_of(node)
+        ek_to_record = current.get('ek_sha256')
         cleanup_error = self._unregister_quietly(task)
         if status is not None and status.verdict == kl_status.PASS:
             message = _('Keylime attestation PASS (%s).') % describe(status)
@@ -173,6 +175,13 @@ class VerdictMixin(object):
             message += _(' The agent could not be removed from the '
                          'verifier: %s.') % cleanup_error
             failed = True
+        if not failed and status.verdict == kl_status.PASS and ek_to_record:
+            # Trust on first use: the TPM that passed is the node's.
+            try:
+                tpm_binding.record(task, ek_to_record)
+            except kl_ironic_exception.AttestationFailure as e:
+                message += ' %s' % e.kwargs.get('reason', e)
+                failed = True
         if failed:
             self._fail(task, message)
             return

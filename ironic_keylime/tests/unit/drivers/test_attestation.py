@@ -62,6 +62,10 @@ class KeylimeTestCase(base.DbTestCase):
             'allowlist.sha256', b'%s  allowlist\n'
             % hashlib.sha256(ALLOWLIST).hexdigest().encode())
         self.excludelist = self.write('excludelist', b'/tmp/.*\n')
+        # The binding of nodes to their TPMs reads the registrar; its own
+        # flow tests (test_attestation_security.TPMBindingFlowTestCase)
+        # run a registrar. Here none runs, so it is off.
+        self.config(ek_binding='off', group='keylime')
         self.config(tenant_path=self.fake.path,
                     tenant_cert_dir='/etc/ironic/keylime/cv_ca',
                     allowed_list_directories=[self.lists_dir],

@@ -23,6 +23,7 @@ import os
 import time
 from unittest import mock
 
+from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
@@ -33,6 +34,7 @@ from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests import base as base_fixtures
 from ironic_keylime.tests.unit.drivers import test_attestation as base
+from ironic_keylime.tests.unit import registrar_fixture
 from ironic_keylime.tests.unit import tenant_fixture
 
 AGENT_UUID = base.AGENT_UUID
@@ -335,3 +337,87 @@ class QuoteOfThisAttemptTestCase(base.KeylimeTestCase):
         self.attest(node)
         self.check(node)
         self.assertEqual(1, resume.call_count)
+
+
+@mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
+                   autospec=True)
+class TPMBindingFlowTestCase(base.KeylimeTestCase):
+    """The attest step binds the node to its TPM's endorsement key.
+
+    The registrar is a TLS server replaying a real 7.14.3 registrar's
+    answers (:mod:`ironic_keylime.tests.unit.registrar_fixture`).
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.registrar = self.useFixture(registrar_fixture.FakeRegistrar())
+        self.registrar.routes['/v2.6/agents/%s' % AGENT_UUID] = (
+            200, registrar_fixture.recorded('agent.json'))
+        self.config(ek_binding='trust_on_first_use',
+                    tenant_cert_dir=self.registrar.cert_dir,
+                    group='keylime')
+
+    def create_node(self, operation='deploy', **kwargs):
+        kwargs.setdefault('driver_info', self.driver_info(
+            keylime_rp=self.registrar.port))
+        return super().create_node(operation, **kwargs)
+
+    def test_first_pass_records_the_tpm(self, resume):
+        node = self.create_node()
+        self.attest(node)
+        node = self.check(node)
+        self.assertEqual(1, resume.call_count)
+        self.assertEqual(registrar_fixture.AGENT_EK_SHA256,
+                         node.driver_info['keylime_ek_sha256'])
+        self.assertTrue(any(registrar_fixture.AGENT_EK_SHA256 in event
+                            for _severity, event in self.history(node)))
+
+    def test_a_fail_records_nothing(self, resume):
+        self.fake.set_commands(tenant_fixture.plan(
+            status=[{'fixture': 'tenant-status-tampered'}]))
+        node = self.create_node()
+        self.attest(node)
+        node = self.check(node)
+        self.assertNotIn('keylime_ek_sha256', node.driver_info)
+
+    def test_changed_tpm_refused_before_add(self, resume):
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_rp=self.registrar.port, keylime_ek_sha256='ab' * 32))
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(kl_exception.AttestationFailure,
+                                      self.iface.attest, task)
+        self.assertIn('the TPM of this node changed', str(error))
+        self.assertIn(registrar_fixture.AGENT_EK_SHA256, str(error))
+        self.assertIn('ab' * 32, str(error))
+        self.assertEqual([], self.fake.calls('add'))
+
+    def test_recorded_tpm_passes(self, resume):
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_rp=self.registrar.port,
+            keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256.upper()))
+        self.attest(node)
+        self.check(node)
+        self.assertEqual(1, resume.call_count)
+
+    def test_image_mode_needs_the_binding(self, resume):
+        self.config(agent_uuid_mode='image', ek_binding='off',
+                    group='keylime')
+        node = self.create_node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(exception.InvalidParameterValue,
+                                      self.iface.attest, task)
+        self.assertIn('[keylime]ek_binding', str(error))
+        self.assertEqual([], self.fake.calls())
+
+    def test_image_mode_tpm_of_another_node_refused(self, resume):
+        self.config(agent_uuid_mode='image', group='keylime')
+        other = self.create_node(driver_info=self.driver_info(
+            keylime_rp=self.registrar.port,
+            keylime_agent_uuid=uuidutils.generate_uuid(),
+            keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256))
+        node = self.create_node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(kl_exception.AttestationFailure,
+                                      self.iface.attest, task)
+        self.assertIn('bound to node %s' % other.uuid, str(error))
+        self.assertEqual([], self.fake.calls('add'))

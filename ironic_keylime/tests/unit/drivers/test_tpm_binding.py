@@ -24,6 +24,7 @@ from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_ironic_exception
+from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.tests import base
 from ironic_keylime.tests.unit import registrar_fixture
@@ -213,4 +214,5 @@ class TPMBindingTestCase(base.DbTestCase):
                               tpm_binding.record, task, None)
 
     def test_properties(self):
-        self.assertIn('keylime_ek_sha256', tpm_binding.PROPERTIES)
+        self.assertIn('keylime_ek_sha256',
+                      attestation.KeylimeAttestation().get_properties())
