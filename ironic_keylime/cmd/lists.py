@@ -21,26 +21,25 @@ Swift's tempauth, or ``password`` with Keystone.
 """
 
 import argparse
-import hashlib
 import os
 import sys
 import tempfile
 
-from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
-import requests
-from swiftclient import client as swift_client
-from swiftclient import exceptions as swift_exc
 
-from ironic_keylime.keylime_client import exception
-from ironic_keylime.keylime_client import lists as kl_lists
 from ironic_keylime.lists import cache as list_cache
+from ironic_keylime.lists import exception
+from ironic_keylime.lists import formats
 from ironic_keylime.lists import prepare
 from ironic_keylime.lists import swift
+from ironic_keylime.lists import swift_connection
 
-
-class CommandError(Exception):
-    """A failure to report in one line, exit status 1."""
+#: Who connects, in the messages of the shared Swift code.
+WHO = 'ironic-keylime-lists'
+#: Seconds per request, retries and first retry delay of the command.
+TIMEOUT = 30.0
+RETRIES = 2
+RETRY_DELAY = 1.0
 
 
 def _parser(argv):
@@ -90,11 +89,6 @@ def _parser(argv):
     return parser
 
 
-def _session(args):
-    auth = ks_loading.load_auth_from_argparse_arguments(args)
-    return ks_loading.load_session_from_argparse_arguments(args, auth=auth)
-
-
 def _auth_description(args):
     shown = []
     for name in ('os_auth_type', 'os_auth_url', 'os_username',
@@ -106,89 +100,49 @@ def _auth_description(args):
     return ', '.join(shown) or 'no authentication options'
 
 
-def _endpoint(args, session):
-    if args.os_storage_url:
-        return args.os_storage_url
-    try:
-        return session.get_endpoint(service_type='object-store',
-                                    interface=args.os_interface,
-                                    region_name=args.os_region_name)
-    except ks_exc.ClientException as e:
-        raise CommandError('Cannot authenticate (%s: %s) with %s.'
-                           % (type(e).__name__, e, _auth_description(args)))
+def connection(args):
+    """The Swift connection the arguments describe.
+
+    Authentication happens at the first request, inside the shared
+    connection code, which words its errors.
+
+    :param args: the parsed arguments.
+    :returns: a :class:`ironic_keylime.lists.swift_connection.SwiftConnection`.
+    """
+    def session_and_endpoint():
+        auth = ks_loading.load_auth_from_argparse_arguments(args)
+        session = ks_loading.load_session_from_argparse_arguments(
+            args, auth=auth)
+        endpoint = args.os_storage_url or session.get_endpoint(
+            service_type='object-store', interface=args.os_interface,
+            region_name=args.os_region_name)
+        return session, endpoint
+
+    settings = swift_connection.Settings(
+        account=args.account, timeout=TIMEOUT, retries=RETRIES,
+        retry_delay=RETRY_DELAY)
+    return swift_connection.SwiftConnection(
+        settings, session_and_endpoint, _auth_description(args), who=WHO)
 
 
-def _sha256_of(path):
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, 'rb') as f:
-        for chunk in kl_lists.read_chunks(f):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
-def _swift_call(what, func, *args, **kwargs):
-    try:
-        return func(*args, **kwargs)
-    except swift_exc.ClientException as e:
-        raise CommandError('Swift refused to %s: HTTP %s %s'
-                           % (what, e.http_status, e.http_reason or ''))
-    except (requests.RequestException, ks_exc.ClientException) as e:
-        raise CommandError('Cannot %s: %s' % (what, e))
-
-
-def upload(args, session, endpoint, out):
-    """Upload the lists; the checksum is computed from the file."""
-    conn = swift_client.Connection(
-        session=session, os_options={'object_storage_url': endpoint},
-        retries=2)
-    for path in (args.allowlist, args.excludelist):
-        if path and not os.path.isfile(path):
-            raise CommandError('%s is not a file' % path)
-    size, digest = _sha256_of(args.allowlist)
-    with open(args.allowlist, encoding='utf-8', errors='replace') as f:
-        if not any(kl_lists._allowlist_entry(line) for line in f):
-            raise CommandError('%s has no "<digest>  <path>" entries; a '
-                               'node cannot be attested with it.'
-                               % args.allowlist)
-    if args.excludelist:
-        kl_lists.read_excludes(args.excludelist)
-    c = args.container
-    _swift_call('create container %s' % c, conn.put_container, c)
-    with open(args.allowlist, 'rb') as f:
-        _swift_call('upload the allowlist', conn.put_object, c,
-                    kl_lists.ALLOWLIST, f, content_length=size,
-                    content_type='text/plain')
-    out.write('uploaded %s/%s (%d bytes)\n' % (c, kl_lists.ALLOWLIST, size))
-    checksum = '%s  %s\n' % (digest, kl_lists.ALLOWLIST)
-    _swift_call('upload the checksum', conn.put_object, c, kl_lists.CHECKSUM,
-                checksum.encode(), content_type='text/plain')
-    out.write('uploaded %s/%s (sha256 %s)\n' % (c, kl_lists.CHECKSUM, digest))
-    if args.excludelist:
-        xsize = os.path.getsize(args.excludelist)
-        with open(args.excludelist, 'rb') as f:
-            _swift_call('upload the excludelist', conn.put_object, c,
-                        kl_lists.EXCLUDELIST, f, content_length=xsize,
-                        content_type='text/plain')
-        out.write('uploaded %s/%s (%d bytes)\n'
-                  % (c, kl_lists.EXCLUDELIST, xsize))
-    else:
-        try:
-            conn.delete_object(c, kl_lists.EXCLUDELIST)
-            out.write('deleted the old %s/%s\n' % (c, kl_lists.EXCLUDELIST))
-        except swift_exc.ClientException as e:
-            if e.http_status != 404:
-                raise CommandError('Cannot delete the old excludelist: '
-                                   'HTTP %s' % e.http_status)
+def upload(args, conn, out):
+    """Upload the lists; the checksums are computed from the files."""
+    for change in swift.publish(conn, args.container, args.allowlist,
+                                args.excludelist):
+        if change.action == 'deleted':
+            out.write('deleted the old %s/%s\n'
+                      % (args.container, change.name))
+        elif change.name == formats.CHECKSUM:
+            out.write('uploaded %s/%s (sha256 %s)\n'
+                      % (args.container, change.name, change.sha256))
+        else:
+            out.write('uploaded %s/%s (%d bytes)\n'
+                      % (args.container, change.name, change.size))
     return 0
 
 
-def show(args, session, endpoint, out):
+def show(args, conn, out):
     """Fetch the lists as the conductor does and print the verdict."""
-    conn = swift.SwiftConnection(account='', session=session,
-                                 endpoint=endpoint,
-                                 auth_description=_auth_description(args))
     # Never the conductor's cache: this shows what Swift holds now.
     source = swift.SwiftListSource(
         args.container, connection=conn,
@@ -200,7 +154,7 @@ def show(args, session, endpoint, out):
                 _Recorder(source, out),
                 require_checksum=not args.no_require_checksum,
                 fix_boot_aggregate=False, parent=parent) as lists:
-            entries = kl_lists.count_entries(lists.allowlist)
+            entries = formats.count_entries(lists.allowlist)
             out.write('verdict: OK, a node would get an allowlist of %d '
                       'entries%s\n' % (entries, ' and an excludelist'
                                        if lists.excludelist else ''))
@@ -225,20 +179,20 @@ class _Recorder(object):
     def fetch(self, workdir):
         fetched = self.source.fetch(workdir)
         self.out.write('%-19s %12d bytes  sha256 %s\n' % (
-            kl_lists.ALLOWLIST, os.path.getsize(fetched.allowlist),
+            formats.ALLOWLIST, os.path.getsize(fetched.allowlist),
             fetched.allowlist_sha256))
         if fetched.checksum is None:
-            self.out.write('%-19s absent\n' % kl_lists.CHECKSUM)
+            self.out.write('%-19s absent\n' % formats.CHECKSUM)
         else:
             self.out.write('%-19s says %s: %s\n' % (
-                kl_lists.CHECKSUM, fetched.checksum,
+                formats.CHECKSUM, fetched.checksum,
                 'match' if fetched.checksum == fetched.allowlist_sha256
                 else 'MISMATCH'))
         if fetched.excludelist:
             self.out.write('%-19s %12d bytes\n' % (
-                kl_lists.EXCLUDELIST, os.path.getsize(fetched.excludelist)))
+                formats.EXCLUDELIST, os.path.getsize(fetched.excludelist)))
         else:
-            self.out.write('%-19s absent\n' % kl_lists.EXCLUDELIST)
+            self.out.write('%-19s absent\n' % formats.EXCLUDELIST)
         return fetched
 
 
@@ -252,19 +206,14 @@ def main(argv=None, out=None):
     argv = sys.argv[1:] if argv is None else argv
     out = out or sys.stdout
     args = _parser(argv).parse_args(argv)
+    conn = connection(args)
     try:
-        session = _session(args)
-        endpoint = swift.with_account(_endpoint(args, session), args.account)
+        conn.authenticate()
         if args.command == 'upload':
-            return upload(args, session, endpoint, out)
-        return show(args, session, endpoint, out)
-    except (CommandError, exception.ListError) as e:
-        sys.stderr.write('ironic-keylime-lists: %s\n' % e)
-        return 1
-    except ks_exc.ClientException as e:
-        sys.stderr.write('ironic-keylime-lists: authentication failed '
-                         '(%s: %s) with %s\n'
-                         % (type(e).__name__, e, _auth_description(args)))
+            return upload(args, conn, out)
+        return show(args, conn, out)
+    except exception.ListError as e:
+        sys.stderr.write('%s: %s\n' % (WHO, e))
         return 1
 
 

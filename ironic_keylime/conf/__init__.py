@@ -22,7 +22,7 @@ from oslo_config import cfg
 
 from ironic_keylime.conf import attestation
 from ironic_keylime.conf import keylime
-from ironic_keylime.conf import lists
+from ironic_keylime.conf import swift
 
 CONF = cfg.CONF
 
@@ -34,7 +34,7 @@ def register_opts(conf):
     """
     attestation.register_opts(conf)
     keylime.register_opts(conf)
-    lists.register_opts(conf)
+    swift.register_opts(conf)
 
 
 register_opts(CONF)

@@ -62,7 +62,7 @@ tenant_opts = [
                       'keylime_tenant add.')),
 ]
 
-list_opts = [
+list_check_opts = [
     cfg.BoolOpt('require_allowlist_checksum',
                 default=True,
                 help=_('Refuse to attest a node when its allowlist has no '
@@ -221,7 +221,8 @@ binding_opts = [
                       'when a node\'s TPM or mainboard was replaced.')),
 ]
 
-ALL_OPTS = tenant_opts + list_opts + agent_opts + step_opts + binding_opts
+ALL_OPTS = (tenant_opts + list_check_opts + agent_opts + step_opts
+            + binding_opts)
 
 
 def register_opts(conf):

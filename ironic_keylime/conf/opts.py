@@ -14,7 +14,7 @@
 
 from ironic_keylime.conf import attestation
 from ironic_keylime.conf import keylime
-from ironic_keylime.conf import lists
+from ironic_keylime.conf import swift
 
 
 def list_opts():
@@ -24,5 +24,6 @@ def list_opts():
     """
     return [
         ('DEFAULT', attestation.default_opts),
-        (keylime.GROUP, keylime.ALL_OPTS + lists.swift_opts),
+        (keylime.GROUP, keylime.ALL_OPTS + swift.swift_opts
+         + swift.cache_opts),
     ]

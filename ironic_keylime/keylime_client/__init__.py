@@ -12,7 +12,9 @@
 
 """A client of Keylime's ``keylime_tenant``, free of Ironic.
 
-:mod:`.tenant` runs the tenant, :mod:`.status` reads its verdicts,
-:mod:`.lists` prepares allowlists and excludelists for it. Nothing here
-imports Ironic, so the package can be read and tested on its own.
+:mod:`.tenant` runs the tenant and turns prepared files into its
+arguments, :mod:`.status` reads its verdicts, :mod:`.output` its errors.
+The Keylime protocol only: lists are made in :mod:`ironic_keylime.lists`.
+Nothing here imports Ironic, so the package can be read and tested on its
+own.
 """

@@ -45,14 +45,6 @@ class UnparsableOutput(KeylimeError):
     """The output of keylime_tenant has no verdict we can read."""
 
 
-class ListError(KeylimeError):
-    """An allowlist, its checksum or an excludelist is unusable."""
-
-
-class ChecksumMismatch(ListError):
-    """The allowlist does not match its checksum."""
-
-
 class RegistrarError(KeylimeError):
     """The Keylime registrar gave no usable answer."""
 

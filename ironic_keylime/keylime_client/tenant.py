@@ -23,10 +23,12 @@ certificates.
 """
 
 import collections
+import contextlib
 import os
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -64,16 +66,6 @@ Capabilities.__doc__ = """What a keylime_tenant supports.
 :ivar service_ports: ``-vp``, ``-r`` and ``-rp`` (Keylime 6.2 and newer).
 :ivar runtime_policy: ``--runtime-policy`` (Keylime 6.6 and newer).
 :ivar tpm_policy: ``--tpm_policy`` (Keylime 6.x and 7.x).
-"""
-
-PreparedLists = collections.namedtuple(
-    'PreparedLists', ['allowlist', 'excludelist', 'workdir'])
-PreparedLists.__doc__ = """Verified lists, ready for keylime_tenant.
-
-:ivar allowlist: path of the flat allowlist.
-:ivar excludelist: path of the excludelist, or None.
-:ivar workdir: the private directory both live in; files the tenant needs
-    besides them (a runtime policy, a payload) are written there too.
 """
 
 # Facts learnt about a tenant executable, by its path.
@@ -231,32 +223,43 @@ class Tenant(object):
                 'default ports.')
         return args
 
-    def _list_args(self, lists, policy_format):
-        use_policy = policy_format == POLICY_RUNTIME or (
-            policy_format == POLICY_AUTO
-            and self.capabilities().runtime_policy)
-        if not use_policy:
-            args = ['--allowlist', lists.allowlist]
-            if lists.excludelist:
-                args += ['--exclude', lists.excludelist]
-            return args
-        # Imported here: building a policy is only needed on this path.
-        from ironic_keylime.keylime_client import lists as kl_lists
-        policy = os.path.join(lists.workdir, 'runtime_policy.json')
-        if os.path.exists(policy):
-            os.unlink(policy)
-        checksum = kl_lists.build_runtime_policy(
-            lists.allowlist, lists.excludelist, policy)
-        return ['--runtime-policy', policy,
-                '--runtime-policy-checksum', checksum]
+    def uses_runtime_policy(self, policy_format=POLICY_AUTO):
+        """Say whether ``add`` should be given a runtime policy.
 
-    def _payload_args(self, workdir):
-        payload = os.path.join(workdir, 'payload')
-        if not os.path.exists(payload):
-            from ironic_keylime.keylime_client import lists as kl_lists
-            with kl_lists.open_private(payload) as f:
+        :param policy_format: ``auto``, ``runtime-policy`` or ``legacy``.
+        :returns: True for a runtime policy, False for the legacy
+            ``--allowlist`` and ``--exclude`` files.
+        :raises: KeylimeError if ``auto`` needs the tenant's help and it
+            cannot be read.
+        """
+        if policy_format == POLICY_AUTO:
+            return self.capabilities().runtime_policy
+        return policy_format == POLICY_RUNTIME
+
+    @staticmethod
+    def _list_args(lists):
+        if lists.runtime_policy:
+            return ['--runtime-policy', lists.runtime_policy,
+                    '--runtime-policy-checksum', lists.runtime_policy_sha256]
+        args = ['--allowlist', lists.allowlist]
+        if lists.excludelist:
+            args += ['--exclude', lists.excludelist]
+        return args
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _payload_args():
+        """The ``-f`` argument of a harmless payload, in a private file.
+
+        The file lives in a directory of its own, removed on exit.
+        """
+        with tempfile.TemporaryDirectory(prefix='ironic-keylime-') as tmp:
+            payload = os.path.join(tmp, 'payload')
+            fd = os.open(payload, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o600)
+            with os.fdopen(fd, 'wb') as f:
                 f.write(_PAYLOAD)
-        return ['-f', payload]
+            yield ['-f', payload]
 
     def _check(self, result, command, services):
         text = '%s\n%s' % (result.stdout, result.stderr)
@@ -277,15 +280,19 @@ class Tenant(object):
         return ['--tpm_policy', tpm_policy]
 
     def add(self, agent_uuid, agent, verifier, registrar, lists,
-            policy_format=POLICY_AUTO, tpm_policy=None):
+            tpm_policy=None):
         """Add an agent to the verifier with the lists as its policy.
 
         :param agent_uuid: the agent's UUID.
         :param agent: the agent's :class:`Endpoint`.
         :param verifier: the verifier's :class:`Endpoint`.
         :param registrar: the registrar's :class:`Endpoint`.
-        :param lists: :class:`PreparedLists`, already verified.
-        :param policy_format: ``auto``, ``runtime-policy`` or ``legacy``.
+        :param lists: the verified files to give the tenant: an object
+            with ``runtime_policy`` and ``runtime_policy_sha256`` (None
+            for the legacy files), ``allowlist`` and ``excludelist``
+            (None when there is none), such as
+            :class:`ironic_keylime.lists.prepare.PreparedLists`. Nothing
+            is written next to them.
         :param tpm_policy: a TPM policy, JSON text in the tenant's format
             (``{"<pcr>": ["<digest>", ...]}``), or None for none.
         :returns: the :class:`CommandResult`.
@@ -296,15 +303,16 @@ class Tenant(object):
         args = (['-c', 'add', '-t', agent.host, '-tp', agent.port,
                  '-u', agent_uuid]
                 + self._service_args(verifier, registrar)
-                + self._list_args(lists, policy_format)
+                + self._list_args(lists)
                 + self._tpm_policy_args(tpm_policy))
-        if self.path in _needs_payload:
-            args += self._payload_args(lists.workdir)
-        result = self.run(args)
-        if _PAYLOAD_REQUIRED in result.stdout + result.stderr:
-            with _lock:
-                _needs_payload.add(self.path)
-            result = self.run(args + self._payload_args(lists.workdir))
+        with self._payload_args() as payload_args:
+            if self.path in _needs_payload:
+                args += payload_args
+            result = self.run(args)
+            if _PAYLOAD_REQUIRED in result.stdout + result.stderr:
+                with _lock:
+                    _needs_payload.add(self.path)
+                result = self.run(args + payload_args)
         services = {'verifier': verifier, 'registrar': registrar,
                     'agent': agent}
         text = self._check(result, 'add', services)

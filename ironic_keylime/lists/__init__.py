@@ -10,10 +10,14 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Where allowlists come from: conductor files or a Swift container.
+"""The lists: where they come from, their formats, and their checks.
 
-Every source streams the lists into a private directory and reports the
-SHA-256 digest of the allowlist computed while it arrived;
-:func:`ironic_keylime.lists.prepare.prepared_lists` verifies it and hands
-the Keylime client the same thing whatever the source.
+A list runs one way through this package: a source (:mod:`.local` for
+conductor files, :mod:`.swift` for a Swift container, over
+:mod:`.swift_connection` and :mod:`.cache`) streams the lists into a
+private directory and reports their digests; :mod:`.prepare` verifies
+them (:mod:`.formats`: checksums, entries, excludes, the boot_aggregate
+fix) and builds what keylime_tenant reads (:mod:`.policy`: the runtime
+policy). The Keylime client only turns the result into arguments.
+Nothing here imports the Keylime client.
 """

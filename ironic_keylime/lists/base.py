@@ -41,6 +41,6 @@ class ListSource(object, metaclass=abc.ABCMeta):
 
         :param workdir: a private directory (mode 0700) to write into.
         :returns: :class:`FetchedLists`.
-        :raises: ironic_keylime.keylime_client.exception.ListError (or a
+        :raises: ironic_keylime.lists.exception.ListError (or a
             subclass) naming the missing or unreadable list.
         """

@@ -19,9 +19,9 @@ directories the operator allowed in ``[keylime]allowed_list_directories``.
 
 import os
 
-from ironic_keylime.keylime_client import exception
-from ironic_keylime.keylime_client import lists as kl_lists
 from ironic_keylime.lists import base
+from ironic_keylime.lists import exception
+from ironic_keylime.lists import formats
 
 
 def confine(path, allowed_directories, field):
@@ -67,19 +67,19 @@ class LocalListSource(base.ListSource):
     :param allowed_directories: ``[keylime]allowed_list_directories``.
     """
 
-    FIELDS = {kl_lists.ALLOWLIST: 'keylime_allowlist',
-              kl_lists.CHECKSUM: 'keylime_allowlist_checksum',
-              kl_lists.EXCLUDELIST: 'keylime_excludelist'}
+    FIELDS = {formats.ALLOWLIST: 'keylime_allowlist',
+              formats.CHECKSUM: 'keylime_allowlist_checksum',
+              formats.EXCLUDELIST: 'keylime_excludelist'}
 
     def __init__(self, allowlist, checksum, excludelist,
                  allowed_directories):
-        self.paths = {kl_lists.ALLOWLIST: allowlist,
-                      kl_lists.CHECKSUM: checksum,
-                      kl_lists.EXCLUDELIST: excludelist}
+        self.paths = {formats.ALLOWLIST: allowlist,
+                      formats.CHECKSUM: checksum,
+                      formats.EXCLUDELIST: excludelist}
         self.allowed_directories = list(allowed_directories)
 
     def describe(self):
-        return 'conductor file %s' % self.paths[kl_lists.ALLOWLIST]
+        return 'conductor file %s' % self.paths[formats.ALLOWLIST]
 
     def validate(self):
         """Check every given path against the allowed directories.
@@ -104,21 +104,21 @@ class LocalListSource(base.ListSource):
 
     def _copy(self, name, workdir):
         with self._open(name) as src:
-            return kl_lists.write_chunks(kl_lists.read_chunks(src),
-                                         os.path.join(workdir, name))
+            return formats.write_chunks(formats.read_chunks(src),
+                                        os.path.join(workdir, name))
 
     def fetch(self, workdir):
-        _size, digest = self._copy(kl_lists.ALLOWLIST, workdir)
+        _size, digest = self._copy(formats.ALLOWLIST, workdir)
         checksum = None
-        if self.paths[kl_lists.CHECKSUM]:
-            with self._open(kl_lists.CHECKSUM) as src:
-                checksum = kl_lists.parse_checksum(
-                    src.read(4096), self.paths[kl_lists.CHECKSUM])
+        if self.paths[formats.CHECKSUM]:
+            with self._open(formats.CHECKSUM) as src:
+                checksum = formats.parse_checksum(
+                    src.read(4096), self.paths[formats.CHECKSUM])
         excludelist = None
-        if self.paths[kl_lists.EXCLUDELIST]:
-            self._copy(kl_lists.EXCLUDELIST, workdir)
-            excludelist = os.path.join(workdir, kl_lists.EXCLUDELIST)
+        if self.paths[formats.EXCLUDELIST]:
+            self._copy(formats.EXCLUDELIST, workdir)
+            excludelist = os.path.join(workdir, formats.EXCLUDELIST)
         return base.FetchedLists(
-            allowlist=os.path.join(workdir, kl_lists.ALLOWLIST),
+            allowlist=os.path.join(workdir, formats.ALLOWLIST),
             allowlist_sha256=digest, checksum=checksum,
             excludelist=excludelist)

@@ -10,22 +10,45 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Verified lists in a private directory, for the time of one command."""
+"""Verified lists in a private directory, for the time of one command.
 
+Everything keylime_tenant will read is made here: the verified allowlist
+and excludelist, and the runtime policy built from them when the tenant
+takes one. The Keylime client only turns these files into arguments.
+"""
+
+import collections
 import contextlib
+import os
 import shutil
 import tempfile
 
 from oslo_log import log as logging
 
-from ironic_keylime.keylime_client import exception
-from ironic_keylime.keylime_client import lists as kl_lists
-from ironic_keylime.keylime_client import tenant
+from ironic_keylime.lists import exception
+from ironic_keylime.lists import formats
+from ironic_keylime.lists import policy
 
 LOG = logging.getLogger(__name__)
 
 #: Prefix of the private directories, so that leftovers can be found.
 WORKDIR_PREFIX = 'ironic-keylime-'
+#: Name of the runtime policy in the private directory.
+RUNTIME_POLICY = 'runtime_policy.json'
+
+PreparedLists = collections.namedtuple(
+    'PreparedLists', ['allowlist', 'excludelist', 'runtime_policy',
+                      'runtime_policy_sha256', 'workdir'])
+PreparedLists.__doc__ = """Verified lists, ready for keylime_tenant.
+
+:ivar allowlist: path of the verified flat allowlist.
+:ivar excludelist: path of the verified excludelist, or None.
+:ivar runtime_policy: path of the runtime policy built from them, or None
+    when the tenant takes the legacy files.
+:ivar runtime_policy_sha256: SHA-256 hex digest of the runtime policy, or
+    None.
+:ivar workdir: the private directory they all live in.
+"""
 
 
 @contextlib.contextmanager
@@ -42,8 +65,9 @@ def private_directory(parent=None):
 
 
 @contextlib.contextmanager
-def prepared_lists(source, require_checksum=True, fix_boot_aggregate=True,
-                   ima_hash_algorithm='sha256', parent=None):
+def prepared_lists(source, use_runtime_policy=None, require_checksum=True,
+                   fix_boot_aggregate=True, ima_hash_algorithm='sha256',
+                   parent=None):
     """Fetch and verify the lists of ``source`` into a private directory.
 
     The checksum is checked against the digest computed while the
@@ -52,12 +76,17 @@ def prepared_lists(source, require_checksum=True, fix_boot_aggregate=True,
     in it are removed when the block ends, on success and on error.
 
     :param source: a :class:`ironic_keylime.lists.base.ListSource`.
+    :param use_runtime_policy: a callable without arguments that says
+        whether the tenant takes a runtime policy (then one is built from
+        the lists) or the legacy files; None: the legacy files. It is
+        asked once the lists are verified, so that lists that fail never
+        cause a tenant to run.
     :param require_checksum: refuse an allowlist without a checksum.
     :param fix_boot_aggregate: apply the boot_aggregate fix.
     :param ima_hash_algorithm: the IMA hash algorithm of the nodes.
     :param parent: where to create the private directory.
     :returns: a context manager yielding
-        :class:`ironic_keylime.keylime_client.tenant.PreparedLists`.
+        :class:`PreparedLists`.
     :raises: ListError, ChecksumMismatch.
     """
     with private_directory(parent) as workdir:
@@ -74,17 +103,24 @@ def prepared_lists(source, require_checksum=True, fix_boot_aggregate=True,
                         'as [keylime]require_allowlist_checksum allows.',
                         where)
         else:
-            kl_lists.verify_checksum(fetched.allowlist_sha256,
-                                     fetched.checksum, where)
-        if not kl_lists.count_entries(fetched.allowlist):
+            formats.verify_checksum(fetched.allowlist_sha256,
+                                    fetched.checksum, where)
+        if not formats.count_entries(fetched.allowlist):
             raise exception.ListError(
                 'The allowlist from %s has no entries ("<digest>  <path>" '
                 'lines); an empty allowlist cannot attest a node.' % where)
-        if fix_boot_aggregate and kl_lists.fix_boot_aggregate(
+        if fix_boot_aggregate and formats.fix_boot_aggregate(
                 fetched.allowlist, ima_hash_algorithm):
             LOG.info('Gave the boot_aggregate entry of the allowlist from '
                      '%(where)s the length of %(alg)s (Keylime issue 702).',
                      {'where': where, 'alg': ima_hash_algorithm})
-        yield tenant.PreparedLists(allowlist=fetched.allowlist,
-                                   excludelist=fetched.excludelist,
-                                   workdir=workdir)
+        policy_path = policy_sha256 = None
+        if use_runtime_policy is not None and use_runtime_policy():
+            policy_path = os.path.join(workdir, RUNTIME_POLICY)
+            policy_sha256 = policy.build_runtime_policy(
+                fetched.allowlist, fetched.excludelist, policy_path)
+        yield PreparedLists(allowlist=fetched.allowlist,
+                            excludelist=fetched.excludelist,
+                            runtime_policy=policy_path,
+                            runtime_policy_sha256=policy_sha256,
+                            workdir=workdir)

@@ -34,6 +34,8 @@ import time
 
 from ironic_keylime.keylime_client import status as kl_status
 from ironic_keylime.keylime_client import tenant as kl_tenant
+from ironic_keylime.lists import policy
+from ironic_keylime.lists import prepare
 
 
 def read_env(run_dir):
@@ -67,9 +69,15 @@ def attest_once(tenant, env, workdir):
     uuid = env['AGENT_UUID']
     shutil.copyfile(env['ALLOWLIST'], os.path.join(workdir, 'allowlist'))
     shutil.copyfile(env['EXCLUDELIST'], os.path.join(workdir, 'excludelist'))
-    lists = kl_tenant.PreparedLists(os.path.join(workdir, 'allowlist'),
+    policy_path = os.path.join(workdir, prepare.RUNTIME_POLICY)
+    if os.path.exists(policy_path):
+        os.unlink(policy_path)
+    lists = prepare.PreparedLists(
+        os.path.join(workdir, 'allowlist'),
+        os.path.join(workdir, 'excludelist'), policy_path,
+        policy.build_runtime_policy(os.path.join(workdir, 'allowlist'),
                                     os.path.join(workdir, 'excludelist'),
-                                    workdir)
+                                    policy_path), workdir)
     cpu = children_cpu()
     figures = {}
     _result, figures['add'] = timed(tenant.add, uuid, agent, verifier,

@@ -34,6 +34,7 @@ process's peak resident memory (VmHWM, reset through
 import argparse
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -153,25 +154,35 @@ def child(cache_dir, cache_mib, control=False):
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
     hwm_before = vm_hwm_kib()
-    source = swift.SwiftListSource(CONTAINER)
+    source = swift.source_from_conf(CONTAINER, CONF)
+    # Where the allowlist came from is said in the debug log only.
+    served = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: served.append(record.getMessage())
+    logging.getLogger(swift.__name__).addHandler(handler)
+    logging.getLogger(swift.__name__).setLevel(logging.DEBUG)
     start = time.monotonic()
     fetch_seconds = None
+    origin = 'swift'
     if control:
-        conn = swift.SwiftConnection()
-        body = conn.call('allowlist', lambda c: c.get_object(
+        body = source.connection.call('allowlist', lambda c: c.get_object(
             CONTAINER, 'allowlist')[1])
         size = len(body)
-        source.origin['allowlist'] = 'whole'
+        origin = 'whole'
         del body
     else:
         timed = _Timed(source)
         with prepare.prepared_lists(timed, parent=workroot) as lists:
             size = os.path.getsize(lists.allowlist)
         fetch_seconds = timed.seconds
+        if any(line.startswith('object allowlist ')
+               and line.endswith('served from the list cache')
+               for line in served):
+            origin = 'cache'
     elapsed = time.monotonic() - start
     hwm_after = vm_hwm_kib()
     os.rmdir(workroot)
-    print(json.dumps({'origin': source.origin.get('allowlist'),
+    print(json.dumps({'origin': origin,
                       'size': size, 'seconds': elapsed,
                       'fetch_seconds': fetch_seconds or elapsed,
                       'rss_before_kib': rss_before,

@@ -33,38 +33,22 @@ then drop-ins in order) and listens on its ``ip``/``port``;
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 
+from ironic_keylime.tests import image_tree
+
 PY = sys.executable
 MODULE = 'ironic_keylime.tests.functional.ipa_env'
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                    '..'))
-#: The keylime-agent element's list generator.
-LISTS_SCRIPT = os.path.join(TOP, 'elements', 'keylime-agent', 'files',
-                            'keylime_image_lists.py')
-
-
-def make_tree(root):
-    """A small image tree: real binaries, odd names, things to skip."""
-    for d in ('usr/bin', 'usr/lib', 'proc/1', 'run', 'tmp', 'etc',
-              'opt/with space', 'var/log'):
-        os.makedirs(os.path.join(root, d))
-    shutil.copy(sys.executable, os.path.join(root, 'usr/bin/python3'))
-    shutil.copy('/bin/sh', os.path.join(root, 'usr/bin/sh'))
-    os.symlink('python3', os.path.join(root, 'usr/bin/python'))
-    with open(os.path.join(root, 'opt/with space/run me'), 'w') as f:
-        f.write('#!/bin/sh\necho hi\n')
-    with open(os.path.join(root, 'etc/bad\nname'), 'w') as f:
-        f.write('x')
-    for skipped in ('proc/1/status', 'run/x', 'tmp/y', 'var/log/z'):
-        with open(os.path.join(root, skipped), 'w') as f:
-            f.write('volatile')
-    os.mkfifo(os.path.join(root, 'etc/fifo'))
+#: The keylime-agent element's list generator (kept with the unit tests'
+#: helpers, which use it too).
+LISTS_SCRIPT = image_tree.LISTS_SCRIPT
+make_tree = image_tree.make_tree
 
 
 def free_port():

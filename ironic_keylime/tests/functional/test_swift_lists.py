@@ -22,6 +22,7 @@ Keylime.
 """
 
 import hashlib
+import logging
 import os
 import stat
 import subprocess
@@ -34,9 +35,10 @@ from ironic.conductor import task_manager
 from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
 
+from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import attestation
-from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import status as kl_status
+from ironic_keylime.lists import exception
 from ironic_keylime.lists import prepare
 from ironic_keylime.lists import swift
 from ironic_keylime.tests import base
@@ -71,6 +73,10 @@ class SwiftTestCase(base.DbTestCase):
                     swift_retries=1, swift_retry_delay=0.2,
                     swift_timeout=2, group='keylime')
         self.admin = swift_env.admin_connection()
+        # Where each list came from is only said in the debug log.
+        self.log = self.useFixture(fixtures.FakeLogger(
+            name=swift.__name__, level=logging.DEBUG, format='%(message)s'))
+        self.log_start = 0
         self.container = 'lists-' + uuidutils.generate_uuid()[:8]
         self.addCleanup(self._delete_container, self.container)
 
@@ -97,9 +103,26 @@ class SwiftTestCase(base.DbTestCase):
             self.admin.put_object(self.container, 'excludelist',
                                   excludelist)
 
+    def source(self):
+        """The conductor's source for the container."""
+        return swift.source_from_conf(self.container, CONF)
+
+    def origins(self):
+        """Where the last read got each list: 'swift' or 'cache'."""
+        found = {}
+        for line in self.log.output[self.log_start:].splitlines():
+            for name in ('allowlist', 'excludelist'):
+                what = 'object %s of container %s' % (name, self.container)
+                if line == '%s served from the list cache' % what:
+                    found[name] = 'cache'
+                elif line.startswith('Downloaded %s:' % what):
+                    found[name] = 'swift'
+        return found
+
     def read(self, source=None, require_checksum=True):
         """Fetch as the interface does; return contents and modes."""
-        source = source or swift.SwiftListSource(self.container)
+        source = source or self.source()
+        self.log_start = len(self.log.output)
         with prepare.prepared_lists(source, require_checksum=require_checksum,
                                     fix_boot_aggregate=False,
                                     parent=self.tempdir) as lists:
@@ -128,7 +151,7 @@ class FetchTestCase(SwiftTestCase):
 
     def test_lists_arrive_private_and_whole(self):
         self.upload()
-        source = swift.SwiftListSource(self.container)
+        source = self.source()
         result = self.read(source)
         self.assertEqual(ALLOWLIST, result['allowlist'])
         self.assertEqual(EXCLUDELIST, result['excludelist'])
@@ -136,7 +159,7 @@ class FetchTestCase(SwiftTestCase):
         self.assertEqual(0o600, result['excludelist_mode'])
         self.assertEqual(0o700, result['workdir_mode'])
         self.assertEqual({'allowlist': 'swift', 'excludelist': 'swift'},
-                         source.origin)
+                         self.origins())
 
     def test_no_excludelist_is_no_excludelist(self):
         self.upload(excludelist=None)
@@ -165,9 +188,9 @@ class FetchTestCase(SwiftTestCase):
             self.container, 'allowlist', b'',
             headers={'X-Object-Manifest': '%s/allowlist/' % segments})
         for origin in ('swift', 'cache'):
-            source = swift.SwiftListSource(self.container)
+            source = self.source()
             self.assertEqual(ALLOWLIST, self.read(source)['allowlist'])
-            self.assertEqual(origin, source.origin['allowlist'])
+            self.assertEqual(origin, self.origins()['allowlist'])
 
     def test_checksum_not_required(self):
         self.upload(checksum=None)
@@ -193,19 +216,19 @@ class CacheTestCase(SwiftTestCase):
 
     def test_second_node_does_not_download(self):
         self.upload()
-        first = swift.SwiftListSource(self.container)
+        first = self.source()
         self.read(first)
         self.assertEqual({'allowlist': 'swift', 'excludelist': 'swift'},
-                         first.origin)
+                         self.origins())
         self.assertEqual(0o700, stat.S_IMODE(os.stat(self.cache_dir).st_mode))
         self.assertEqual(2, len(self.entries()))
         for name in self.entries():
             st = os.stat(os.path.join(self.cache_dir, name))
             self.assertEqual(0o600, stat.S_IMODE(st.st_mode))
-        second = swift.SwiftListSource(self.container)
+        second = self.source()
         result = self.read(second)
         self.assertEqual({'allowlist': 'cache', 'excludelist': 'cache'},
-                         second.origin)
+                         self.origins())
         self.assertEqual(ALLOWLIST, result['allowlist'])
         self.assertEqual(EXCLUDELIST, result['excludelist'])
 
@@ -214,10 +237,10 @@ class CacheTestCase(SwiftTestCase):
         self.read()
         new = ALLOWLIST + b'%s  /usr/bin/new\n' % (b'd' * 64)
         self.upload(allowlist=new)
-        source = swift.SwiftListSource(self.container)
+        source = self.source()
         self.assertEqual(new, self.read(source)['allowlist'])
-        self.assertEqual('swift', source.origin['allowlist'])
-        self.assertEqual('cache', source.origin['excludelist'])
+        self.assertEqual('swift', self.origins()['allowlist'])
+        self.assertEqual('cache', self.origins()['excludelist'])
 
     def test_changed_checksum_is_checked_against_cached_list(self):
         # The checksum is always read from Swift: a cached allowlist that
@@ -226,10 +249,10 @@ class CacheTestCase(SwiftTestCase):
         self.read()
         self.admin.put_object(self.container, 'allowlist_checksum',
                               checksum_of(b'something else'))
-        source = swift.SwiftListSource(self.container)
+        source = self.source()
         self.assertListError(['does not match its checksum'], source,
                              cls=exception.ChecksumMismatch)
-        self.assertEqual('cache', source.origin['allowlist'])
+        self.assertEqual('cache', self.origins()['allowlist'])
 
     def test_damaged_entry_is_not_served(self):
         self.upload()
@@ -237,12 +260,12 @@ class CacheTestCase(SwiftTestCase):
         for name in self.entries():
             with open(os.path.join(self.cache_dir, name), 'r+b') as f:
                 f.write(b'X')
-        source = swift.SwiftListSource(self.container)
+        source = self.source()
         result = self.read(source)
         self.assertEqual(ALLOWLIST, result['allowlist'])
         self.assertEqual(EXCLUDELIST, result['excludelist'])
         self.assertEqual({'allowlist': 'swift', 'excludelist': 'swift'},
-                         source.origin)
+                         self.origins())
 
     def test_cache_is_bounded(self):
         self.config(list_cache_size=1, group='keylime')
@@ -257,18 +280,18 @@ class CacheTestCase(SwiftTestCase):
                     for name in self.entries())
         self.assertLessEqual(total, 1024 * 1024)
         # The newest allowlist is the one kept.
-        source = swift.SwiftListSource(self.container)
+        source = self.source()
         self.read(source)
-        self.assertEqual('cache', source.origin['allowlist'])
+        self.assertEqual('cache', self.origins()['allowlist'])
 
     def test_disabled_cache(self):
         self.config(list_cache_size=0, group='keylime')
         self.upload()
         self.read()
-        source = swift.SwiftListSource(self.container)
+        source = self.source()
         self.read(source)
         self.assertEqual({'allowlist': 'swift', 'excludelist': 'swift'},
-                         source.origin)
+                         self.origins())
         self.assertFalse(os.path.exists(self.cache_dir))
 
 

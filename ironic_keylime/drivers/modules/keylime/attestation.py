@@ -39,6 +39,7 @@ from ironic_keylime.drivers.modules.keylime import verdict
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
 from ironic_keylime.keylime_client import tenant as kl_tenant
+from ironic_keylime.lists import exception as list_exception
 from ironic_keylime.lists import prepare
 
 LOG = logging.getLogger(__name__)
@@ -146,6 +147,8 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         try:
             with prepare.prepared_lists(
                     source,
+                    use_runtime_policy=lambda: tenant.uses_runtime_policy(
+                        CONF.keylime.policy_format),
                     require_checksum=CONF.keylime.require_allowlist_checksum,
                     fix_boot_aggregate=CONF.keylime.fix_boot_aggregate,
                     ima_hash_algorithm=CONF.keylime.ima_hash_algorithm,
@@ -158,10 +161,8 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                 # make add fail; deleting an unknown agent is harmless.
                 tenant.delete(agent_uuid, info.verifier)
                 tenant.add(agent_uuid, endpoint, info.verifier,
-                           info.registrar, lists,
-                           policy_format=CONF.keylime.policy_format,
-                           tpm_policy=tpm_policy)
-        except kl_exception.KeylimeError as e:
+                           info.registrar, lists, tpm_policy=tpm_policy)
+        except (kl_exception.KeylimeError, list_exception.ListError) as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))
         LOG.info('Keylime agent %(agent)s of node %(node)s was added to '

@@ -28,8 +28,8 @@ from ironic.common import exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.common import network
 from ironic_keylime.conf import CONF
-from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import tenant
+from ironic_keylime.lists import exception as list_exception
 from ironic_keylime.lists import local
 
 #: The keys of the node's Keylime agent. driver_info may set them (the
@@ -278,12 +278,12 @@ def list_source(info):
     if info.container:
         # Imported here: only the Swift workflow needs Swift's client.
         from ironic_keylime.lists import swift
-        return swift.SwiftListSource(info.container)
+        return swift.source_from_conf(info.container, CONF)
     source = local.LocalListSource(info.allowlist, info.checksum,
                                    info.excludelist,
                                    CONF.keylime.allowed_list_directories)
     try:
         source.validate()
-    except kl_exception.ListError as e:
+    except list_exception.ListError as e:
         raise exception.InvalidParameterValue(str(e))
     return source

@@ -24,10 +24,10 @@ import sys
 import fixtures
 from oslotest import base as test_base
 
-from ironic_keylime.tests.functional import ipa_env
+from ironic_keylime.tests import image_tree
 
-SCRIPT = ipa_env.LISTS_SCRIPT
-make_tree = ipa_env.make_tree
+SCRIPT = image_tree.LISTS_SCRIPT
+make_tree = image_tree.make_tree
 
 
 def sha(path, algo='sha256'):

@@ -24,6 +24,7 @@ from oslotest import base
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import status
 from ironic_keylime.keylime_client import tenant
+from ironic_keylime.lists import prepare
 from ironic_keylime.tests.unit import tenant_fixture
 
 UUID = 'a1b2c3d4-0000-4000-8000-000000000001'
@@ -50,12 +51,23 @@ class TenantTestCase(base.BaseTestCase):
             f.write('%s  /usr/bin/bash\n' % ('a' * 64))
         with open(self.excludelist, 'w') as f:
             f.write('/tmp/.*\n')
-        self.lists = tenant.PreparedLists(self.allowlist, self.excludelist,
-                                          self.workdir)
+        # What ironic_keylime.lists.prepare hands over: the client only
+        # turns these files into arguments.
+        self.policy = os.path.join(self.workdir, 'runtime_policy.json')
+        fd = os.open(self.policy, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write('{}')
+        self.policy_sha256 = 'c' * 64
+        self.lists = prepare.PreparedLists(self.allowlist, self.excludelist,
+                                           None, None, self.workdir)
 
     def add(self, policy_format=tenant.POLICY_AUTO):
-        return self.tenant.add(UUID, AGENT, VERIFIER, REGISTRAR, self.lists,
-                               policy_format=policy_format)
+        runtime_policy = self.tenant.uses_runtime_policy(policy_format)
+        lists = prepare.PreparedLists(
+            self.allowlist, self.excludelist,
+            self.policy if runtime_policy else None,
+            self.policy_sha256 if runtime_policy else None, self.workdir)
+        return self.tenant.add(UUID, AGENT, VERIFIER, REGISTRAR, lists)
 
     def test_add_runtime_policy(self):
         self.add()

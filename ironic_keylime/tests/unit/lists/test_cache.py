@@ -21,8 +21,6 @@ import fixtures
 from oslotest import base as test_base
 
 from ironic_keylime.lists import cache
-from ironic_keylime.lists import swift
-from ironic_keylime.tests import base
 
 
 def mode(path):
@@ -168,23 +166,3 @@ class CacheTestCase(test_base.BaseTestCase):
 
     def test_bad_key_refused(self):
         self.assertRaises(ValueError, self.cache.open, '../etc/passwd')
-
-
-class HelpersTestCase(base.DbTestCase):
-
-    def test_with_account(self):
-        self.assertEqual('http://h:8080/v1/AUTH_b',
-                         swift.with_account('http://h:8080/v1/AUTH_a',
-                                            'AUTH_b'))
-        self.assertEqual('http://h/swift/v1/AUTH_b',
-                         swift.with_account('http://h/swift/v1/AUTH_a/',
-                                            'AUTH_b'))
-        self.assertEqual('http://h/v1/AUTH_a',
-                         swift.with_account('http://h/v1/AUTH_a', ''))
-
-    def test_auth_settings_hide_secrets(self):
-        self.config(auth_type='password', group='swift')
-        text = swift.auth_settings()
-        self.assertIn('[swift] auth_type=password', text)
-        for secret in ('password', 'token', 'secret'):
-            self.assertNotIn(secret + '=', text)

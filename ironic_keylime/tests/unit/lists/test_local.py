@@ -18,7 +18,7 @@ import os
 import fixtures
 from oslotest import base
 
-from ironic_keylime.keylime_client import exception
+from ironic_keylime.lists import exception
 from ironic_keylime.lists import local
 
 CONTENT = b'%s  /usr/bin/bash\n' % (b'a' * 64)

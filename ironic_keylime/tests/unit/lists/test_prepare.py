@@ -19,7 +19,7 @@ import stat
 import fixtures
 from oslotest import base
 
-from ironic_keylime.keylime_client import exception
+from ironic_keylime.lists import exception
 from ironic_keylime.lists import local
 from ironic_keylime.lists import prepare
 

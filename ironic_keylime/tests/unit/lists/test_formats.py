@@ -20,8 +20,9 @@ import stat
 import fixtures
 from oslotest import base
 
-from ironic_keylime.keylime_client import exception
-from ironic_keylime.keylime_client import lists
+from ironic_keylime.lists import exception
+from ironic_keylime.lists import formats
+from ironic_keylime.lists import policy
 
 DIGEST = hashlib.sha256(b'x').hexdigest()
 ALLOWLIST = ('0000000000000000000000000000000000000000  boot_aggregate\n'
@@ -46,25 +47,25 @@ class ListFilesTestCase(base.BaseTestCase):
 
     def test_write_chunks_is_private_and_hashes(self):
         path = os.path.join(self.dir, 'out')
-        size, digest = lists.write_chunks([b'ab', b'', b'c'], path)
+        size, digest = formats.write_chunks([b'ab', b'', b'c'], path)
         self.assertEqual(3, size)
         self.assertEqual(hashlib.sha256(b'abc').hexdigest(), digest)
         self.assertEqual(0o600, stat.S_IMODE(os.stat(path).st_mode))
-        self.assertRaises(FileExistsError, lists.write_chunks, [b'x'], path)
+        self.assertRaises(FileExistsError, formats.write_chunks, [b'x'], path)
 
     def test_read_chunks(self):
         path = self.write('f', 'x' * 10)
         with open(path, 'rb') as f:
             self.assertEqual([b'xxxx', b'xxxx', b'xx'],
-                             list(lists.read_chunks(f, 4)))
+                             list(formats.read_chunks(f, 4)))
 
     def test_count_entries(self):
-        self.assertEqual(4, lists.count_entries(self.write('a', ALLOWLIST)))
-        self.assertEqual(0, lists.count_entries(self.write('e', '#\n\n')))
+        self.assertEqual(4, formats.count_entries(self.write('a', ALLOWLIST)))
+        self.assertEqual(0, formats.count_entries(self.write('e', '#\n\n')))
 
     def test_fix_boot_aggregate_sha1_zeros_for_sha256(self):
         path = self.write('a', ALLOWLIST)
-        self.assertTrue(lists.fix_boot_aggregate(path, 'sha256'))
+        self.assertTrue(formats.fix_boot_aggregate(path, 'sha256'))
         with open(path) as f:
             content = f.read()
         self.assertEqual('%s  boot_aggregate\n' % ('0' * 64),
@@ -75,14 +76,14 @@ class ListFilesTestCase(base.BaseTestCase):
 
     def test_fix_boot_aggregate_leaves_right_length(self):
         path = self.write('a', ALLOWLIST)
-        self.assertFalse(lists.fix_boot_aggregate(path, 'sha1'))
+        self.assertFalse(formats.fix_boot_aggregate(path, 'sha1'))
         with open(path) as f:
             self.assertEqual(ALLOWLIST, f.read())
 
     def test_fix_boot_aggregate_leaves_real_digest(self):
         content = '%s  boot_aggregate\n' % ('1' * 40)
         path = self.write('a', content)
-        self.assertFalse(lists.fix_boot_aggregate(path, 'sha256'))
+        self.assertFalse(formats.fix_boot_aggregate(path, 'sha256'))
         with open(path) as f:
             self.assertEqual(content, f.read())
 
@@ -90,32 +91,34 @@ class ListFilesTestCase(base.BaseTestCase):
         allow = self.write('a', ALLOWLIST)
         exclude = self.write('e', '# comment\n/tmp/.*\n\n/var/log/.*\n')
         out = os.path.join(self.dir, 'policy.json')
-        checksum = lists.build_runtime_policy(allow, exclude, out)
+        checksum = policy.build_runtime_policy(allow, exclude, out)
         with open(out, 'rb') as f:
             data = f.read()
         self.assertEqual(hashlib.sha256(data).hexdigest(), checksum)
         self.assertEqual(0o600, stat.S_IMODE(os.stat(out).st_mode))
-        policy = json.loads(data)
-        self.assertEqual({'version': 1, 'generator': 3}, policy['meta'])
+        runtime_policy = json.loads(data)
+        self.assertEqual({'version': 1, 'generator': 3},
+                         runtime_policy['meta'])
         self.assertEqual({'boot_aggregate': ['0' * 40],
                           '/usr/bin/bash': [DIGEST],
                           '/usr/bin/with space': ['a' * 64]},
-                         policy['digests'])
-        self.assertEqual({'.ima': ['b' * 64]}, policy['keyrings'])
-        self.assertEqual(['/tmp/.*', '/var/log/.*'], policy['excludes'])
+                         runtime_policy['digests'])
+        self.assertEqual({'.ima': ['b' * 64]}, runtime_policy['keyrings'])
+        self.assertEqual(['/tmp/.*', '/var/log/.*'],
+                         runtime_policy['excludes'])
         self.assertEqual(
             ['digests', 'excludes', 'ima', 'ima-buf', 'keyrings', 'meta',
-             'release', 'verification-keys'], sorted(policy))
+             'release', 'verification-keys'], sorted(runtime_policy))
 
     def test_build_runtime_policy_without_excludelist(self):
         out = os.path.join(self.dir, 'policy.json')
-        lists.build_runtime_policy(self.write('a', ALLOWLIST), None, out)
+        policy.build_runtime_policy(self.write('a', ALLOWLIST), None, out)
         with open(out) as f:
             self.assertEqual([], json.load(f)['excludes'])
 
     def test_bad_excludelist_regex_names_the_line(self):
         exclude = self.write('e', '/tmp/.*\n/bad/(\n')
-        error = self.assertRaises(exception.ListError, lists.read_excludes,
+        error = self.assertRaises(exception.ListError, formats.read_excludes,
                                   exclude)
         self.assertIn('Line 2 of the excludelist', str(error))
 
@@ -123,25 +126,25 @@ class ListFilesTestCase(base.BaseTestCase):
 class ChecksumTestCase(base.BaseTestCase):
 
     def test_bare(self):
-        self.assertEqual(DIGEST, lists.parse_checksum(DIGEST + '\n'))
+        self.assertEqual(DIGEST, formats.parse_checksum(DIGEST + '\n'))
 
     def test_sha256sum_format(self):
-        self.assertEqual(DIGEST, lists.parse_checksum(
+        self.assertEqual(DIGEST, formats.parse_checksum(
             '\n%s  allowlist\n' % DIGEST.upper()))
-        self.assertEqual(DIGEST, lists.parse_checksum(
+        self.assertEqual(DIGEST, formats.parse_checksum(
             ('%s *allowlist\n' % DIGEST).encode()))
 
     def test_not_a_digest(self):
         for text in ('', 'abc', 'md5 %s' % DIGEST, DIGEST[:-1],
                      'z' * 64):
             error = self.assertRaises(exception.ListError,
-                                      lists.parse_checksum, text, 'src')
+                                      formats.parse_checksum, text, 'src')
             self.assertIn('src is not a SHA-256 hex digest', str(error))
 
     def test_verify(self):
-        lists.verify_checksum(DIGEST, DIGEST.upper())
+        formats.verify_checksum(DIGEST, DIGEST.upper())
         error = self.assertRaises(exception.ChecksumMismatch,
-                                  lists.verify_checksum, DIGEST, 'f' * 64,
+                                  formats.verify_checksum, DIGEST, 'f' * 64,
                                   'file x')
         self.assertIn('file x does not match its checksum', str(error))
         self.assertIn('nothing was sent to Keylime', str(error))

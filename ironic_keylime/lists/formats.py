@@ -10,20 +10,19 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Allowlists, checksums and excludelists as keylime_tenant takes them.
+"""The formats of the lists: allowlists, excludelists and checksums.
 
 Every function works on files in a private directory: lists are streamed,
-never read whole into memory, except where a runtime policy (one JSON
-document) is built from them.
+never read whole into memory. Keylime's formats, but no Keylime code: the
+build host's tools and the conductor share them.
 """
 
 import hashlib
-import json
 import os
 import re
 import tempfile
 
-from ironic_keylime.keylime_client import exception
+from ironic_keylime.lists import exception
 
 #: Names of the list objects, as the operator workflow fixes them.
 ALLOWLIST = 'allowlist'
@@ -39,7 +38,6 @@ DIGEST_LENGTHS = {'sha1': 40, 'sha256': 64, 'sha384': 96, 'sha512': 128}
 _SHA256_RE = re.compile(r'^[0-9a-fA-F]{64}$')
 _ZEROS_RE = re.compile(r'^0+$')
 _BOOT_AGGREGATE = 'boot_aggregate'
-_KEYRING_PREFIX = '%keyring:'
 
 
 def open_private(path):
@@ -83,6 +81,31 @@ def read_chunks(fileobj, chunk_size=CHUNK_SIZE):
         if not chunk:
             return
         yield chunk
+
+
+def hash_file(path):
+    """Hash a file without keeping it in memory.
+
+    :param path: the file.
+    :returns: a tuple (size in bytes, SHA-256 hex digest of the content).
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, 'rb') as f:
+        for chunk in read_chunks(f):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def checksum_text(digest, name):
+    """A checksum file in ``sha256sum`` format.
+
+    :param digest: the SHA-256 hex digest.
+    :param name: the name of the list it protects.
+    :returns: bytes, ``<digest>  <name>`` and a new line.
+    """
+    return ('%s  %s\n' % (digest, name)).encode('utf-8')
 
 
 def parse_checksum(text, source=CHECKSUM):
@@ -130,8 +153,13 @@ def verify_checksum(actual, expected, source=ALLOWLIST):
                                   'expected': expected})
 
 
-def _allowlist_entry(line):
-    """Split a flat allowlist line into (digest, path), or None."""
+def allowlist_entry(line):
+    """Split a flat allowlist line into (digest, path).
+
+    :param line: a line of a flat allowlist.
+    :returns: a tuple (digest, path), or None for a comment, an empty line
+        or a line without a path.
+    """
     line = line.strip()
     if not line or line.startswith('#'):
         return None
@@ -148,7 +176,7 @@ def count_entries(path):
     :returns: the number of ``<digest> <path>`` lines.
     """
     with open(path, encoding='utf-8', errors='replace') as f:
-        return sum(1 for line in f if _allowlist_entry(line))
+        return sum(1 for line in f if allowlist_entry(line))
 
 
 def fix_boot_aggregate(path, algorithm):
@@ -171,7 +199,7 @@ def fix_boot_aggregate(path, algorithm):
     try:
         with open(path, 'rb') as src, os.fdopen(fd, 'wb') as out:
             for raw in src:
-                entry = _allowlist_entry(raw.decode('utf-8', 'replace'))
+                entry = allowlist_entry(raw.decode('utf-8', 'replace'))
                 if (entry and entry[1] == _BOOT_AGGREGATE
                         and _ZEROS_RE.match(entry[0])
                         and len(entry[0]) != length):
@@ -211,48 +239,3 @@ def read_excludes(path):
                     {'num': number, 'err': e, 'line': line})
             excludes.append(line)
     return excludes
-
-
-def build_runtime_policy(allowlist_path, excludelist_path, out_path,
-                         log_hash_alg='sha1'):
-    """Convert a flat allowlist and an excludelist to a runtime policy.
-
-    Follows Keylime's own ``keylime_convert_runtime_policy`` (format
-    version 1): ``%keyring:`` entries go to ``keyrings``, every other
-    entry to ``digests``, the excludelist lines to ``excludes``.
-
-    :param allowlist_path: the flat allowlist.
-    :param excludelist_path: the excludelist, or None.
-    :param out_path: the JSON file to create (mode 0600).
-    :param log_hash_alg: the template hash algorithm of the IMA log.
-    :returns: the SHA-256 hex digest of the written policy.
-    """
-    digests = {}
-    keyrings = {}
-    with open(allowlist_path, encoding='utf-8', errors='replace') as f:
-        for line in f:
-            entry = _allowlist_entry(line)
-            if not entry:
-                continue
-            digest, name = entry
-            target = digests
-            if name.startswith(_KEYRING_PREFIX):
-                name = name[len(_KEYRING_PREFIX):]
-                target = keyrings
-            target.setdefault(name, []).append(digest.lower())
-    policy = {
-        'meta': {'version': 1, 'generator': 3},
-        'release': 0,
-        'digests': digests,
-        'excludes': (read_excludes(excludelist_path)
-                     if excludelist_path else []),
-        'keyrings': keyrings,
-        'ima': {'ignored_keyrings': [], 'log_hash_alg': log_hash_alg,
-                'dm_policy': None},
-        'ima-buf': {},
-        'verification-keys': '',
-    }
-    data = json.dumps(policy).encode('utf-8')
-    with open_private(out_path) as out:
-        out.write(data)
-    return hashlib.sha256(data).hexdigest()

@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Options of the list sources: the Swift container and the list cache."""
+"""Options of the lists in Swift: reading the container, and the cache."""
 
 from oslo_config import cfg
 
@@ -56,6 +56,9 @@ swift_opts = [
                         'conductor worker about 3 seconds (refused '
                         'connections) and at most about 33 seconds '
                         '(timeouts) before the node fails.')),
+]
+
+cache_opts = [
     cfg.StrOpt('list_cache_dir',
                default='$state_path/keylime-list-cache',
                help=_('Directory where the conductor keeps allowlists and '
@@ -78,4 +81,4 @@ swift_opts = [
 
 
 def register_opts(conf):
-    conf.register_opts(swift_opts, group='keylime')
+    conf.register_opts(swift_opts + cache_opts, group='keylime')
