@@ -15,7 +15,9 @@
 The conductor authenticates the way Ironic talks to Swift: a keystoneauth1
 session from Ironic's ``[swift]`` group (auth plugin, session and adapter
 options), and python-swiftclient on top of it. ``ironic-keylime-lists``
-hands in a session of its own.
+hands in a session of its own. Either way the TLS settings of the session
+(CA file, client certificate and key, insecure) apply to the object
+requests too, not only to the authentication.
 
 Both the conductor's fetch and the command's publish run their requests
 through :meth:`SwiftConnection.call`, so they retry and word their errors
@@ -143,6 +145,27 @@ def ironic_session(conf, timeout):
         AUTH_GROUP, session=session, service_type=service_type)
 
 
+def tls_options(session):
+    """python-swiftclient's TLS arguments from a keystoneauth1 session.
+
+    swiftclient sends the object requests with its own HTTP connection,
+    not through the session: without these, the CA file, the client
+    certificate and ``insecure`` would only apply to the token request.
+
+    :param session: a keystoneauth1 session.
+    :returns: a dict of ``cacert``, ``insecure``, ``cert``, ``cert_key``.
+    """
+    verify = getattr(session, 'verify', True)
+    cert = getattr(session, 'cert', None)
+    cert_key = None
+    if isinstance(cert, (tuple, list)):
+        cert, cert_key = cert
+    return {'cacert': verify if isinstance(verify, str) else None,
+            'insecure': verify is False,
+            'cert': cert or None,
+            'cert_key': cert_key or None}
+
+
 def _status_of(error):
     """The HTTP status of a keystoneauth error, if it carries one."""
     status = getattr(error, 'http_status', None)
@@ -189,7 +212,8 @@ class SwiftConnection(object):
         self.url = with_account(endpoint, self.settings.account)
         self._conn = swift_client.Connection(
             session=session, os_options={'object_storage_url': self.url},
-            retries=0, timeout=self.settings.timeout)
+            retries=0, timeout=self.settings.timeout,
+            **tls_options(session))
         return self._conn
 
     def authenticate(self):

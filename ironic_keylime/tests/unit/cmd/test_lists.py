@@ -137,3 +137,12 @@ class ListsCommandTestCase(test_base.BaseTestCase):
                          'c')
         self.assertTrue(all(r['path'].startswith('/v1/AUTH_other/')
                             for r in self.swift.requests))
+
+    def test_tls_options_apply_to_the_object_requests(self):
+        self.run_command('--os-cacert', '/etc/ca.pem', '--os-cert',
+                         '/etc/c.pem', '--os-key', '/etc/k.pem', 'show',
+                         '--container', 'c')
+        self.assertNotEqual([], self.swift.requests)
+        for request in self.swift.requests:
+            self.assertEqual('/etc/ca.pem', request['verify'])
+            self.assertEqual(('/etc/c.pem', '/etc/k.pem'), request['cert'])

@@ -17,10 +17,13 @@ real Swift only runs in the functional tests); everything above
 ``HTTPAdapter.send`` is the real code.
 """
 
+import fixtures
 from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import loading as ks_loading
 
 from ironic_keylime.conf import CONF
 from ironic_keylime.lists import exception
+from ironic_keylime.lists import swift
 from ironic_keylime.lists import swift_connection
 from ironic_keylime.tests import base
 from ironic_keylime.tests.unit.lists import fake_swift
@@ -71,6 +74,53 @@ class ConnectionTestCase(base.DbTestCase):
 
     def head(self, conn):
         return conn.call('container c', lambda c: c.head_container('c'))
+
+    def test_session_tls_applies_to_object_requests(self):
+        conn = self.connection(verify='/etc/ca.pem',
+                               cert=('/etc/cert.pem', '/etc/key.pem'))
+        self.head(conn)
+        request = self.swift.requests[-1]
+        self.assertEqual('/v1/AUTH_test/c', request['path'])
+        self.assertEqual('/etc/ca.pem', request['verify'])
+        self.assertEqual(('/etc/cert.pem', '/etc/key.pem'), request['cert'])
+
+    def test_session_insecure_applies_to_object_requests(self):
+        self.head(self.connection(verify=False))
+        self.assertIs(False, self.swift.requests[-1]['verify'])
+
+    def test_ironic_swift_tls_applies_to_object_requests(self):
+        # Ironic's [swift] group, as the conductor reads it. The token
+        # plugin needs no authentication request: only the object
+        # requests leave the process.
+        self.cfg_fixture.register_opts(
+            ks_loading.get_auth_plugin_conf_options('admin_token'),
+            group='swift')
+        self.config(auth_type='admin_token',
+                    endpoint=fake_swift.ACCOUNT_URL,
+                    token=fake_swift.TOKEN, cafile='/etc/swift-ca.pem',
+                    certfile='/etc/swift-cert.pem',
+                    keyfile='/etc/swift-key.pem', group='swift')
+        source = swift.source_from_conf('c', CONF)
+        source.cache.max_bytes = 0
+        workdir = self.useFixture(fixtures.TempDir()).path
+        source.fetch(workdir)
+        self.assertNotEqual([], self.swift.requests)
+        for request in self.swift.requests:
+            self.assertEqual('/etc/swift-ca.pem', request['verify'])
+            self.assertEqual(('/etc/swift-cert.pem', '/etc/swift-key.pem'),
+                             request['cert'])
+
+    def test_ironic_swift_insecure_applies_to_object_requests(self):
+        self.cfg_fixture.register_opts(
+            ks_loading.get_auth_plugin_conf_options('admin_token'),
+            group='swift')
+        self.config(auth_type='admin_token',
+                    endpoint=fake_swift.ACCOUNT_URL,
+                    token=fake_swift.TOKEN, insecure=True, group='swift')
+        source = swift.source_from_conf('c', CONF)
+        source.connection.call('container c',
+                               lambda c: c.head_container('c'))
+        self.assertIs(False, self.swift.requests[-1]['verify'])
 
     def test_passing_failure_is_retried(self):
         self.swift.failures = [('HEAD', '/c', 503),
