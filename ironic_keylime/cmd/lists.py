@@ -12,8 +12,9 @@
 
 """ironic-keylime-lists: publish lists in a Swift container and check them.
 
-``upload`` puts ``allowlist``, ``allowlist_checksum`` (computed here) and
-``excludelist`` into a container; ``show`` reads the container through
+``upload`` puts ``allowlist`` and ``excludelist`` with their checksums
+(``allowlist_checksum``, ``excludelist_checksum``, computed here) into a
+container; ``show`` reads the container through
 the same code as the conductor and prints what a node would get. Both use
 the standard OpenStack authentication options and ``OS_*`` environment
 variables (keystoneauth1 loading), e.g. ``--os-auth-type v1password`` for
@@ -69,23 +70,25 @@ def _parser(argv):
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
     upload = sub.add_parser(
-        'upload', help='upload an allowlist, its checksum (computed here) '
-                       'and an excludelist')
+        'upload', help='upload an allowlist and an excludelist with '
+                       'their checksums (computed here)')
     upload.add_argument('--container', required=True)
     upload.add_argument('--allowlist', required=True, metavar='FILE',
                         help='the allowlist ("<digest>  <path>" lines)')
     upload.add_argument('--excludelist', metavar='FILE',
                         help='the excludelist (one regular expression a '
                              'line). Without it, an excludelist already '
-                             'in the container is deleted, so that it '
-                             'cannot hide measurements of the new list.')
+                             'in the container is deleted with its '
+                             'checksum, so that it cannot hide '
+                             'measurements of the new list.')
     show = sub.add_parser(
         'show', help='print the lists a node would get from a container '
                      'and the checksum verdict')
     show.add_argument('--container', required=True)
     show.add_argument('--no-require-checksum', action='store_true',
-                      help='accept an allowlist without a checksum, as '
-                           '[keylime]require_allowlist_checksum = False')
+                      help='accept lists without checksums, as '
+                           '[keylime]require_allowlist_checksum = False '
+                           'and require_excludelist_checksum = False')
     return parser
 
 
@@ -132,7 +135,8 @@ def upload(args, conn, out):
         if change.action == 'deleted':
             out.write('deleted the old %s/%s\n'
                       % (args.container, change.name))
-        elif change.name == formats.CHECKSUM:
+        elif change.name in (formats.CHECKSUM,
+                             formats.EXCLUDELIST_CHECKSUM):
             out.write('uploaded %s/%s (sha256 %s)\n'
                       % (args.container, change.name, change.sha256))
         else:
@@ -153,6 +157,7 @@ def show(args, conn, out):
         with prepare.prepared_lists(
                 _Recorder(source, out),
                 require_checksum=not args.no_require_checksum,
+                require_excludelist_checksum=not args.no_require_checksum,
                 fix_boot_aggregate=False, parent=parent) as lists:
             entries = formats.count_entries(lists.allowlist)
             out.write('verdict: OK, a node would get an allowlist of %d '
@@ -176,23 +181,26 @@ class _Recorder(object):
     def describe(self):
         return self.source.describe()
 
-    def fetch(self, workdir):
-        fetched = self.source.fetch(workdir)
-        self.out.write('%-19s %12d bytes  sha256 %s\n' % (
-            formats.ALLOWLIST, os.path.getsize(fetched.allowlist),
-            fetched.allowlist_sha256))
-        if fetched.checksum is None:
-            self.out.write('%-19s absent\n' % formats.CHECKSUM)
+    def _print(self, name, path, digest, checksum):
+        checksum_name = formats.CHECKSUM_OF[name]
+        if path is None:
+            self.out.write('%-19s absent\n' % name)
+        else:
+            self.out.write('%-19s %12d bytes  sha256 %s\n' % (
+                name, os.path.getsize(path), digest))
+        if checksum is None:
+            self.out.write('%-19s absent\n' % checksum_name)
         else:
             self.out.write('%-19s says %s: %s\n' % (
-                formats.CHECKSUM, fetched.checksum,
-                'match' if fetched.checksum == fetched.allowlist_sha256
-                else 'MISMATCH'))
-        if fetched.excludelist:
-            self.out.write('%-19s %12d bytes\n' % (
-                formats.EXCLUDELIST, os.path.getsize(fetched.excludelist)))
-        else:
-            self.out.write('%-19s absent\n' % formats.EXCLUDELIST)
+                checksum_name, checksum,
+                'match' if checksum == digest else 'MISMATCH'))
+
+    def fetch(self, workdir):
+        fetched = self.source.fetch(workdir)
+        self._print(formats.ALLOWLIST, fetched.allowlist,
+                    fetched.allowlist_sha256, fetched.checksum)
+        self._print(formats.EXCLUDELIST, fetched.excludelist,
+                    fetched.excludelist_sha256, fetched.excludelist_checksum)
         return fetched
 
 

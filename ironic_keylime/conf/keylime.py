@@ -70,6 +70,15 @@ list_check_opts = [
                        'bare or in sha256sum format. Only disable this '
                        'where the allowlist comes from a trusted source '
                        'by other means.')),
+    cfg.BoolOpt('require_excludelist_checksum',
+                default=True,
+                help=_('Refuse to attest a node whose excludelist has no '
+                       'checksum (the excludelist_checksum object of its '
+                       'container, or driver_info/'
+                       'keylime_excludelist_checksum) and no '
+                       'driver_info/keylime_excludelist_sha256. Applies '
+                       'only when an excludelist is given. The checksum '
+                       'is checked before any keylime_tenant call.')),
     cfg.BoolOpt('fix_boot_aggregate',
                 default=True,
                 help=_('Rewrite an all-zero boot_aggregate entry of the '

@@ -17,14 +17,19 @@ import collections
 
 FetchedLists = collections.namedtuple(
     'FetchedLists',
-    ['allowlist', 'allowlist_sha256', 'checksum', 'excludelist'])
+    ['allowlist', 'allowlist_sha256', 'checksum', 'excludelist',
+     'excludelist_sha256', 'excludelist_checksum'])
 FetchedLists.__doc__ = """Lists as a source delivered them.
 
 :ivar allowlist: path of the allowlist in the private directory.
 :ivar allowlist_sha256: SHA-256 hex digest computed while it was written.
-:ivar checksum: the digest the checksum file gives, or None when there is
-    no checksum file.
+:ivar checksum: the digest the allowlist's checksum file gives, or None
+    when there is no checksum file.
 :ivar excludelist: path of the excludelist, or None when there is none.
+:ivar excludelist_sha256: its SHA-256 hex digest computed while it was
+    written, or None.
+:ivar excludelist_checksum: the digest the excludelist's checksum file
+    gives, or None when there is none.
 """
 
 

@@ -28,6 +28,9 @@ from ironic_keylime.lists import exception
 ALLOWLIST = 'allowlist'
 CHECKSUM = 'allowlist_checksum'
 EXCLUDELIST = 'excludelist'
+EXCLUDELIST_CHECKSUM = 'excludelist_checksum'
+#: The checksum object of each list.
+CHECKSUM_OF = {ALLOWLIST: CHECKSUM, EXCLUDELIST: EXCLUDELIST_CHECKSUM}
 
 #: Size of the chunks in which lists are copied and hashed.
 CHUNK_SIZE = 64 * 1024
@@ -38,6 +41,29 @@ DIGEST_LENGTHS = {'sha1': 40, 'sha256': 64, 'sha384': 96, 'sha512': 128}
 _SHA256_RE = re.compile(r'^[0-9a-fA-F]{64}$')
 _ZEROS_RE = re.compile(r'^0+$')
 _BOOT_AGGREGATE = 'boot_aggregate'
+
+#: What no excludelist may exclude: the boot aggregate (the measured boot
+#: the IMA log is bound to) and executables every node runs (the init
+#: system, shells, the interpreter and the agent of the ramdisk). A line
+#: that matches one of them, as Keylime matches (``re.match``, the start
+#: of the path), would let a changed copy of it pass unchecked; ``.*``
+#: would let everything pass.
+PROBE_PATHS = (
+    _BOOT_AGGREGATE,
+    '/init',
+    '/sbin/init',
+    '/usr/sbin/init',
+    '/usr/lib/systemd/systemd',
+    '/lib/systemd/systemd',
+    '/usr/bin/bash',
+    '/bin/bash',
+    '/usr/bin/sh',
+    '/bin/sh',
+    '/usr/bin/python3',
+    '/usr/bin/ironic-python-agent',
+    '/usr/local/bin/ironic-python-agent',
+    '/usr/bin/keylime_agent',
+)
 
 
 def open_private(path):
@@ -108,7 +134,7 @@ def checksum_text(digest, name):
     return ('%s  %s\n' % (digest, name)).encode('utf-8')
 
 
-def parse_checksum(text, source=CHECKSUM):
+def parse_checksum(text, source=CHECKSUM, name=ALLOWLIST):
     """Read a SHA-256 checksum, bare or in ``sha256sum`` format.
 
     Accepts ``<hex>`` or ``<hex>  <name>`` (also ``<hex> *<name>``) on the
@@ -116,6 +142,7 @@ def parse_checksum(text, source=CHECKSUM):
 
     :param text: the content of the checksum file (``str`` or ``bytes``).
     :param source: where the text comes from, for the error message.
+    :param name: the list it protects (``allowlist`` or ``excludelist``).
     :returns: the digest, lower case.
     :raises: ListError if the text holds no SHA-256 hex digest.
     """
@@ -130,26 +157,31 @@ def parse_checksum(text, source=CHECKSUM):
             return candidate.lower()
         break
     raise exception.ListError(
-        'The allowlist checksum in %(src)s is not a SHA-256 hex digest '
-        '(64 hexadecimal characters, alone or as "<digest>  allowlist" '
+        'The %(name)s checksum in %(src)s is not a SHA-256 hex digest '
+        '(64 hexadecimal characters, alone or as "<digest>  %(name)s" '
         'like sha256sum prints it). Recreate it with '
-        '"sha256sum allowlist > allowlist_checksum".' % {'src': source})
+        '"sha256sum %(name)s > %(checksum)s".' %
+        {'src': source, 'name': name, 'checksum': CHECKSUM_OF[name]})
 
 
-def verify_checksum(actual, expected, source=ALLOWLIST):
-    """Compare the digest of an allowlist with its checksum.
+def verify_checksum(actual, expected, source=ALLOWLIST, name=ALLOWLIST,
+                    against='its checksum'):
+    """Compare the digest of a list with the digest it must have.
 
     :param actual: the SHA-256 hex digest computed while reading.
-    :param expected: the digest from the checksum file.
-    :param source: where the allowlist comes from, for the message.
+    :param expected: the digest from the checksum file or a pin.
+    :param source: where the list comes from, for the message.
+    :param name: the list (``allowlist`` or ``excludelist``).
+    :param against: what gave ``expected``, for the message.
     :raises: ChecksumMismatch if they differ.
     """
     if actual.lower() != expected.lower():
         raise exception.ChecksumMismatch(
-            'The allowlist %(src)s does not match its checksum: its '
-            'SHA-256 digest is %(actual)s, the checksum says %(expected)s. '
+            'The %(name)s %(src)s does not match %(against)s: its '
+            'SHA-256 digest is %(actual)s, %(against)s says %(expected)s. '
             'The list or its checksum was changed or damaged; nothing was '
-            'sent to Keylime.' % {'src': source, 'actual': actual,
+            'sent to Keylime.' % {'name': name, 'src': source,
+                                  'against': against, 'actual': actual,
                                   'expected': expected})
 
 
@@ -215,15 +247,31 @@ def fix_boot_aggregate(path, algorithm):
     return changed
 
 
-def read_excludes(path):
-    """Read an excludelist: one regular expression a line.
+def _excludes_probe(pattern):
+    """The first probe path ``pattern`` matches as Keylime matches."""
+    for probe in PROBE_PATHS:
+        if pattern.match(probe):
+            return probe
+    return None
 
-    Empty lines and lines starting with ``#`` are skipped, as Keylime does.
+
+def read_excludes(path, source=None):
+    """Read and check an excludelist: one regular expression a line.
+
+    Empty lines and lines starting with ``#`` are skipped. Keylime joins
+    the lines into one expression, ``(line1)|(line2)|...``, and ignores
+    every measurement whose path it matches with ``re.match``; each line,
+    and the lines joined that way, are tried on :data:`PROBE_PATHS`.
 
     :param path: the excludelist file.
+    :param source: where it comes from, for messages, or None.
     :returns: a list of strings.
-    :raises: ListError if a line is not a valid regular expression.
+    :raises: ListError if a line is not a valid regular expression, or
+        excludes the boot aggregate or one of the probed executables
+        (the message names the line), or the lines do not join into a
+        valid expression.
     """
+    source = ' from %s' % source if source else ''
     excludes = []
     with open(path, encoding='utf-8', errors='replace') as f:
         for number, line in enumerate(f, 1):
@@ -231,11 +279,35 @@ def read_excludes(path):
             if not line or line.startswith('#'):
                 continue
             try:
-                re.compile(line)
+                probe = _excludes_probe(re.compile(line))
             except re.error as e:
                 raise exception.ListError(
-                    'Line %(num)d of the excludelist is not a valid '
-                    'regular expression (%(err)s): %(line)r' %
-                    {'num': number, 'err': e, 'line': line})
+                    'Line %(num)d of the excludelist%(src)s is not a '
+                    'valid regular expression (%(err)s): %(line)r' %
+                    {'num': number, 'src': source, 'err': e, 'line': line})
+            if probe is not None:
+                raise exception.ListError(
+                    'Line %(num)d of the excludelist%(src)s, %(line)r, '
+                    'excludes %(probe)r: an excludelist may not exclude '
+                    'the boot aggregate or the executables every node '
+                    'runs, or Keylime would not check them. Remove the '
+                    'line or narrow it.' %
+                    {'num': number, 'src': source, 'line': line,
+                     'probe': probe})
             excludes.append(line)
+    if excludes:
+        try:
+            joined = re.compile('(' + ')|('.join(excludes) + ')')
+        except re.error as e:
+            raise exception.ListError(
+                'The lines of the excludelist%(src)s are valid one by one '
+                'but not joined as Keylime joins them, "(line1)|(line2)" '
+                '(%(err)s). Rewrite the lines that use groups or flags.'
+                % {'src': source, 'err': e})
+        probe = _excludes_probe(joined)
+        if probe is not None:
+            raise exception.ListError(
+                'The lines of the excludelist%(src)s, joined as Keylime '
+                'joins them, exclude %(probe)r. Rewrite the lines that use '
+                'groups.' % {'src': source, 'probe': probe})
     return excludes

@@ -65,17 +65,21 @@ class LocalListSource(base.ListSource):
     :param checksum: path of its checksum, or None.
     :param excludelist: path of the excludelist, or None.
     :param allowed_directories: ``[keylime]allowed_list_directories``.
+    :param excludelist_checksum: path of the excludelist's checksum, or
+        None.
     """
 
     FIELDS = {formats.ALLOWLIST: 'keylime_allowlist',
               formats.CHECKSUM: 'keylime_allowlist_checksum',
-              formats.EXCLUDELIST: 'keylime_excludelist'}
+              formats.EXCLUDELIST: 'keylime_excludelist',
+              formats.EXCLUDELIST_CHECKSUM: 'keylime_excludelist_checksum'}
 
     def __init__(self, allowlist, checksum, excludelist,
-                 allowed_directories):
+                 allowed_directories, excludelist_checksum=None):
         self.paths = {formats.ALLOWLIST: allowlist,
                       formats.CHECKSUM: checksum,
-                      formats.EXCLUDELIST: excludelist}
+                      formats.EXCLUDELIST: excludelist,
+                      formats.EXCLUDELIST_CHECKSUM: excludelist_checksum}
         self.allowed_directories = list(allowed_directories)
 
     def describe(self):
@@ -103,22 +107,30 @@ class LocalListSource(base.ListSource):
                  'field': self.FIELDS[name], 'err': e.strerror})
 
     def _copy(self, name, workdir):
+        """Copy a list; return its path and digest, or (None, None)."""
+        if not self.paths[name]:
+            return None, None
+        path = os.path.join(workdir, name)
         with self._open(name) as src:
-            return formats.write_chunks(formats.read_chunks(src),
-                                        os.path.join(workdir, name))
+            _size, digest = formats.write_chunks(formats.read_chunks(src),
+                                                 path)
+        return path, digest
+
+    def _checksum(self, name):
+        """The digest of the checksum file of list ``name``, or None."""
+        checksum_name = formats.CHECKSUM_OF[name]
+        if not self.paths[checksum_name]:
+            return None
+        with self._open(checksum_name) as src:
+            return formats.parse_checksum(
+                src.read(4096), self.paths[checksum_name], name)
 
     def fetch(self, workdir):
-        _size, digest = self._copy(formats.ALLOWLIST, workdir)
-        checksum = None
-        if self.paths[formats.CHECKSUM]:
-            with self._open(formats.CHECKSUM) as src:
-                checksum = formats.parse_checksum(
-                    src.read(4096), self.paths[formats.CHECKSUM])
-        excludelist = None
-        if self.paths[formats.EXCLUDELIST]:
-            self._copy(formats.EXCLUDELIST, workdir)
-            excludelist = os.path.join(workdir, formats.EXCLUDELIST)
+        allowlist, digest = self._copy(formats.ALLOWLIST, workdir)
+        excludelist, exclude_digest = self._copy(formats.EXCLUDELIST,
+                                                 workdir)
         return base.FetchedLists(
-            allowlist=os.path.join(workdir, formats.ALLOWLIST),
-            allowlist_sha256=digest, checksum=checksum,
-            excludelist=excludelist)
+            allowlist=allowlist, allowlist_sha256=digest,
+            checksum=self._checksum(formats.ALLOWLIST),
+            excludelist=excludelist, excludelist_sha256=exclude_digest,
+            excludelist_checksum=self._checksum(formats.EXCLUDELIST))

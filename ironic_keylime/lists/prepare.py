@@ -66,13 +66,17 @@ def private_directory(parent=None):
 
 @contextlib.contextmanager
 def prepared_lists(source, use_runtime_policy=None, require_checksum=True,
-                   fix_boot_aggregate=True, ima_hash_algorithm='sha256',
-                   parent=None):
+                   require_excludelist_checksum=True, allowlist_sha256=None,
+                   excludelist_sha256=None, fix_boot_aggregate=True,
+                   ima_hash_algorithm='sha256', parent=None):
     """Fetch and verify the lists of ``source`` into a private directory.
 
-    The checksum is checked against the digest computed while the
-    allowlist arrived, before anything else looks at the list; the
-    boot_aggregate fix is applied after it. The directory and every file
+    Each list is checked against the digest computed while it arrived,
+    before anything else looks at it: against its pin when one is given
+    (the pins win over the checksum files, which the owner of the lists
+    can rewrite), else against its checksum file. Then the excludelist
+    is checked against the probe paths, the allowlist must have entries,
+    and the boot_aggregate fix is applied. The directory and every file
     in it are removed when the block ends, on success and on error.
 
     :param source: a :class:`ironic_keylime.lists.base.ListSource`.
@@ -81,7 +85,16 @@ def prepared_lists(source, use_runtime_policy=None, require_checksum=True,
         the lists) or the legacy files; None: the legacy files. It is
         asked once the lists are verified, so that lists that fail never
         cause a tenant to run.
-    :param require_checksum: refuse an allowlist without a checksum.
+    :param require_checksum: refuse an allowlist without a checksum
+        (or pin).
+    :param require_excludelist_checksum: refuse an excludelist without a
+        checksum (or pin).
+    :param allowlist_sha256: the SHA-256 hex digest the allowlist must
+        have (``driver_info/keylime_allowlist_sha256``), or None.
+    :param excludelist_sha256: the SHA-256 hex digest the excludelist
+        must have (``driver_info/keylime_excludelist_sha256``), or None.
+        With ``allowlist_sha256`` and without this, an excludelist is
+        refused: it could undo the pinned allowlist.
     :param fix_boot_aggregate: apply the boot_aggregate fix.
     :param ima_hash_algorithm: the IMA hash algorithm of the nodes.
     :param parent: where to create the private directory.
@@ -92,19 +105,26 @@ def prepared_lists(source, use_runtime_policy=None, require_checksum=True,
     with private_directory(parent) as workdir:
         fetched = source.fetch(workdir)
         where = source.describe()
-        if fetched.checksum is None:
-            if require_checksum:
+        _verify(formats.ALLOWLIST, where, fetched.allowlist_sha256,
+                fetched.checksum, allowlist_sha256, require_checksum)
+        if fetched.excludelist is None:
+            if excludelist_sha256:
                 raise exception.ListError(
-                    'The allowlist from %s has no checksum, and '
-                    '[keylime]require_allowlist_checksum is on. Provide '
-                    'allowlist_checksum (the SHA-256 digest of the '
-                    'allowlist).' % where)
-            LOG.warning('Using the allowlist from %s without a checksum, '
-                        'as [keylime]require_allowlist_checksum allows.',
-                        where)
+                    'driver_info/keylime_excludelist_sha256 pins an '
+                    'excludelist, but %s has none. Restore the excludelist '
+                    'or remove the pin.' % where)
         else:
-            formats.verify_checksum(fetched.allowlist_sha256,
-                                    fetched.checksum, where)
+            if allowlist_sha256 and not excludelist_sha256:
+                raise exception.ListError(
+                    'driver_info/keylime_allowlist_sha256 pins the '
+                    'allowlist, but the excludelist from %s is not pinned: '
+                    'it could hide measurements of the pinned allowlist. '
+                    'Set driver_info/keylime_excludelist_sha256 too, or '
+                    'remove the excludelist.' % where)
+            _verify(formats.EXCLUDELIST, where, fetched.excludelist_sha256,
+                    fetched.excludelist_checksum, excludelist_sha256,
+                    require_excludelist_checksum)
+            formats.read_excludes(fetched.excludelist, where)
         if not formats.count_entries(fetched.allowlist):
             raise exception.ListError(
                 'The allowlist from %s has no entries ("<digest>  <path>" '
@@ -124,3 +144,39 @@ def prepared_lists(source, use_runtime_policy=None, require_checksum=True,
                             runtime_policy=policy_path,
                             runtime_policy_sha256=policy_sha256,
                             workdir=workdir)
+
+
+def _verify(name, where, actual, checksum, pin, required):
+    """Check a list's digest against its pin, else its checksum.
+
+    :param name: ``allowlist`` or ``excludelist``.
+    :param where: where the list comes from, for messages.
+    :param actual: the digest computed while the list arrived.
+    :param checksum: the digest its checksum file gives, or None.
+    :param pin: the digest driver_info pins, or None.
+    :param required: refuse a list with neither.
+    :raises: ChecksumMismatch, ListError.
+    """
+    if pin:
+        if checksum and checksum != pin:
+            LOG.warning('The %(name)s checksum from %(where)s (%(sum)s) '
+                        'differs from driver_info/keylime_%(name)s_sha256 '
+                        '(%(pin)s); the pin decides.',
+                        {'name': name, 'where': where, 'sum': checksum,
+                         'pin': pin})
+        formats.verify_checksum(actual, pin, where, name,
+                                'driver_info/keylime_%s_sha256' % name)
+    elif checksum is None:
+        if required:
+            raise exception.ListError(
+                'The %(name)s from %(where)s has no checksum, and '
+                '[keylime]require_%(name)s_checksum is on. Provide '
+                '%(checksum)s (the SHA-256 digest of the %(name)s) or '
+                'driver_info/keylime_%(name)s_sha256.' %
+                {'name': name, 'where': where,
+                 'checksum': formats.CHECKSUM_OF[name]})
+        LOG.warning('Using the %(name)s from %(where)s without a checksum, '
+                    'as [keylime]require_%(name)s_checksum allows.',
+                    {'name': name, 'where': where})
+    else:
+        formats.verify_checksum(actual, checksum, where, name)

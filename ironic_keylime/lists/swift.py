@@ -121,7 +121,8 @@ class SwiftListSource(base.ListSource):
                 {'c': self.container, 'url': conn.url})
         return exception.ListError(
             'The Swift container %(c)s has no object %(name)s; upload it '
-            '(object names: allowlist, allowlist_checksum, excludelist).'
+            '(object names: allowlist, allowlist_checksum, excludelist, '
+            'excludelist_checksum).'
             % {'c': self.container, 'name': name})
 
     def fetch(self, workdir):
@@ -140,19 +141,26 @@ class SwiftListSource(base.ListSource):
                                       allowlist)
         except swift_connection.NotFound:
             raise self._not_found(conn, formats.ALLOWLIST)
-        checksum = self._fetch_checksum(conn)
+        checksum = self._fetch_checksum(conn, formats.ALLOWLIST)
         excludelist = os.path.join(workdir, formats.EXCLUDELIST)
         try:
-            self._fetch_list(conn, cache, formats.EXCLUDELIST, excludelist)
+            exclude_digest = self._fetch_list(conn, cache,
+                                              formats.EXCLUDELIST,
+                                              excludelist)
         except swift_connection.NotFound:
-            excludelist = None
-        return base.FetchedLists(allowlist=allowlist,
-                                 allowlist_sha256=digest,
-                                 checksum=checksum,
-                                 excludelist=excludelist)
+            excludelist = exclude_digest = None
+        return base.FetchedLists(
+            allowlist=allowlist, allowlist_sha256=digest, checksum=checksum,
+            excludelist=excludelist, excludelist_sha256=exclude_digest,
+            excludelist_checksum=self._fetch_checksum(conn,
+                                                      formats.EXCLUDELIST))
 
-    def _fetch_checksum(self, conn):
-        name = formats.CHECKSUM
+    def _fetch_checksum(self, conn, list_name):
+        """The digest the checksum object of ``list_name`` gives, or None.
+
+        Always read from Swift, never from the cache.
+        """
+        name = formats.CHECKSUM_OF[list_name]
 
         def get(c):
             _headers, body = c.get_object(self.container, name,
@@ -168,7 +176,8 @@ class SwiftListSource(base.ListSource):
         except swift_connection.NotFound:
             return None
         return formats.parse_checksum(
-            text, 'object %s of Swift container %s' % (name, self.container))
+            text, 'object %s of Swift container %s' % (name, self.container),
+            list_name)
 
     def _fetch_list(self, conn, cache, name, path):
         """Place one list in ``path``, from the cache or from Swift.
@@ -304,9 +313,11 @@ def _delete(connection, container, name):
 def publish(connection, container, allowlist, excludelist=None):
     """Check lists, then upload them with their checksums.
 
-    The checksums are computed here from the files. Without an
-    excludelist, one already in the container is deleted, so that it
-    cannot hide measurements of the new allowlist.
+    The checksums are computed here from the files. The excludelist is
+    checked as the conductor checks it (valid expressions that exclude no
+    probe path). Without an excludelist, one already in the container is
+    deleted with its checksum, so that it cannot hide measurements of the
+    new allowlist.
 
     :param connection: a
         :class:`ironic_keylime.lists.swift_connection.SwiftConnection`.
@@ -326,23 +337,27 @@ def publish(connection, container, allowlist, excludelist=None):
             'attested with it.' % allowlist)
     size, digest = formats.hash_file(allowlist)
     if excludelist:
-        formats.read_excludes(excludelist)
+        formats.read_excludes(excludelist, excludelist)
     connection.call('container %s' % container,
                     lambda conn: conn.put_container(container),
                     writing=True)
     changes = []
-    _put_file(connection, container, formats.ALLOWLIST, allowlist, size)
-    changes.append(Change('uploaded', formats.ALLOWLIST, size, digest))
-    checksum = formats.checksum_text(digest, formats.ALLOWLIST)
-    _put_bytes(connection, container, formats.CHECKSUM, checksum)
-    changes.append(Change('uploaded', formats.CHECKSUM, len(checksum),
-                          digest))
+    lists = [(formats.ALLOWLIST, allowlist, size, digest)]
     if excludelist:
-        xsize, xdigest = formats.hash_file(excludelist)
-        _put_file(connection, container, formats.EXCLUDELIST, excludelist,
-                  xsize)
-        changes.append(Change('uploaded', formats.EXCLUDELIST, xsize,
-                              xdigest))
-    elif _delete(connection, container, formats.EXCLUDELIST):
-        changes.append(Change('deleted', formats.EXCLUDELIST, None, None))
+        lists.append((formats.EXCLUDELIST, excludelist)
+                     + formats.hash_file(excludelist))
+    for name, path, list_size, list_digest in lists:
+        # Each list before its checksum: a node attested in between fails
+        # on the mismatch, it never passes with a half-updated container.
+        _put_file(connection, container, name, path, list_size)
+        changes.append(Change('uploaded', name, list_size, list_digest))
+        checksum = formats.checksum_text(list_digest, name)
+        _put_bytes(connection, container, formats.CHECKSUM_OF[name],
+                   checksum)
+        changes.append(Change('uploaded', formats.CHECKSUM_OF[name],
+                              len(checksum), list_digest))
+    if not excludelist:
+        for name in (formats.EXCLUDELIST, formats.EXCLUDELIST_CHECKSUM):
+            if _delete(connection, container, name):
+                changes.append(Change('deleted', name, None, None))
     return changes

@@ -32,6 +32,10 @@ writes into OUT:
 ``excludelist``
     The default exclude list (regular expressions) plus the lines of
     ``--extra-excludelist`` (its comment lines dropped).
+``excludelist_checksum``
+    ``sha256sum`` format: ``<sha256 of excludelist>  excludelist``
+    (the conductor requires it by default,
+    ``[keylime]require_excludelist_checksum``).
 
 Names match the Swift objects ``ironic-keylime-lists upload`` publishes.
 Standard library only: the build host need not have ironic-keylime.
@@ -122,7 +126,7 @@ def allowlist_lines(root, algo='sha256', skip=DEFAULT_SKIP, warn=None):
 
 def write_lists(root, output_dir, algo='sha256', skip=DEFAULT_SKIP,
                 extra_excludes=None, warn=None):
-    """Write allowlist, allowlist_checksum and excludelist.
+    """Write allowlist and excludelist with their checksums.
 
     :returns: the number of files in the allowlist.
     """
@@ -135,15 +139,18 @@ def write_lists(root, output_dir, algo='sha256', skip=DEFAULT_SKIP,
             f.write(line + '\n')
             count += 1
     os.rename(allowlist + '.tmp', allowlist)
-    with open(os.path.join(output_dir, 'allowlist_checksum'), 'w') as f:
-        f.write('%s  allowlist\n' % digest_file(allowlist, 'sha256'))
-    with open(os.path.join(output_dir, 'excludelist'), 'w') as f:
+    excludelist = os.path.join(output_dir, 'excludelist')
+    with open(excludelist, 'w') as f:
         f.write(DEFAULT_EXCLUDES)
         if extra_excludes:
             with open(extra_excludes) as extra:
                 for line in extra:
                     if line.strip() and not line.lstrip().startswith('#'):
                         f.write(line.strip() + '\n')
+    for name in ('allowlist', 'excludelist'):
+        with open(os.path.join(output_dir, name + '_checksum'), 'w') as f:
+            f.write('%s  %s\n' % (digest_file(os.path.join(output_dir, name),
+                                              'sha256'), name))
     return count
 
 

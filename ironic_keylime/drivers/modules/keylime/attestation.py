@@ -150,6 +150,10 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                     use_runtime_policy=lambda: tenant.uses_runtime_policy(
                         CONF.keylime.policy_format),
                     require_checksum=CONF.keylime.require_allowlist_checksum,
+                    require_excludelist_checksum=(
+                        CONF.keylime.require_excludelist_checksum),
+                    allowlist_sha256=info.allowlist_sha256,
+                    excludelist_sha256=info.excludelist_sha256,
                     fix_boot_aggregate=CONF.keylime.fix_boot_aggregate,
                     ima_hash_algorithm=CONF.keylime.ima_hash_algorithm,
                     parent=CONF.tempdir) as lists:

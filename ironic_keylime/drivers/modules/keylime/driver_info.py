@@ -22,6 +22,7 @@ module maps its errors to Ironic's exceptions, naming the key.
 
 import collections
 import ipaddress
+import re
 
 from ironic.common import exception
 
@@ -73,6 +74,22 @@ OPTIONAL_PROPERTIES = {
                                     'is off.'),
     'keylime_excludelist': _('Absolute path of the excludelist on the '
                              'conductor. Optional, with keylime_allowlist.'),
+    'keylime_excludelist_checksum': _('Absolute path of the SHA-256 '
+                                      'checksum of keylime_excludelist on '
+                                      'the conductor. Required with '
+                                      'keylime_excludelist unless '
+                                      '[keylime]require_excludelist_'
+                                      'checksum is off.'),
+    'keylime_allowlist_sha256': _('SHA-256 hex digest the allowlist must '
+                                  'have, whatever its checksum object or '
+                                  'file says. Optional; set by whoever may '
+                                  'edit driver_info, not by the owner of '
+                                  'the lists.'),
+    'keylime_excludelist_sha256': _('SHA-256 hex digest the excludelist '
+                                    'must have, whatever its checksum '
+                                    'object or file says. Optional; '
+                                    'required for an excludelist when '
+                                    'keylime_allowlist_sha256 is set.'),
     AGENT_UUID: _('UUID of the Keylime agent on the node. Optional: by '
                   'default the one the ramdisk reported, else the '
                   'node\'s UUID.'),
@@ -101,17 +118,21 @@ OPTIONAL_PROPERTIES = {
 COMMON_PROPERTIES = dict(REQUIRED_PROPERTIES, **OPTIONAL_PROPERTIES)
 
 FILE_KEYS = ('keylime_allowlist', 'keylime_allowlist_checksum',
-             'keylime_excludelist')
+             'keylime_excludelist', 'keylime_excludelist_checksum')
+#: The digests of the lists pinned in driver_info.
+PIN_KEYS = ('keylime_allowlist_sha256', 'keylime_excludelist_sha256')
 
 DEFAULT_VERIFIER_PORT = 8881
 DEFAULT_REGISTRAR_PORT = 8891
 
 _CONTAINER_MAX = 256
+_SHA256_RE = re.compile(r'^[0-9a-fA-F]{64}$')
 
 KeylimeInfo = collections.namedtuple(
     'KeylimeInfo',
     ['verifier', 'registrar', 'container', 'allowlist', 'checksum',
-     'excludelist', 'agent_uuid', 'agent_address', 'agent_port'])
+     'excludelist', 'agent_uuid', 'agent_address', 'agent_port',
+     'excludelist_checksum', 'allowlist_sha256', 'excludelist_sha256'])
 
 
 def _invalid(key, value, expected):
@@ -173,6 +194,14 @@ def _parse_path(key, value):
         raise _invalid(key, value, _('expected an absolute path on the '
                                      'conductor.'))
     return value.strip()
+
+
+def _parse_sha256(key, value):
+    if (not isinstance(value, str)
+            or not _SHA256_RE.match(value.strip())):
+        raise _invalid(key, value, _('expected a SHA-256 hex digest (64 '
+                                     'hexadecimal characters).'))
+    return value.strip().lower()
 
 
 def _parse_uuid(value):
@@ -240,13 +269,28 @@ def parse_driver_info(node):
                 files[key] = _parse_path(key, files[key])
             else:
                 files[key] = None
+    pins = {key: (_parse_sha256(key, info[key])
+                  if info.get(key) not in (None, '') else None)
+            for key in PIN_KEYS}
+    if container is None:
         if (CONF.keylime.require_allowlist_checksum
-                and not files['keylime_allowlist_checksum']):
+                and not files['keylime_allowlist_checksum']
+                and not pins['keylime_allowlist_sha256']):
             raise exception.MissingParameterValue(
                 _('driver_info/keylime_allowlist_checksum is required with '
                   'driver_info/keylime_allowlist while '
                   '[keylime]require_allowlist_checksum is on. Give the '
                   'path of the allowlist\'s SHA-256 checksum.'))
+        if (CONF.keylime.require_excludelist_checksum
+                and files['keylime_excludelist']
+                and not files['keylime_excludelist_checksum']
+                and not pins['keylime_excludelist_sha256']):
+            raise exception.MissingParameterValue(
+                _('driver_info/keylime_excludelist_checksum is required '
+                  'with driver_info/keylime_excludelist while '
+                  '[keylime]require_excludelist_checksum is on. Give the '
+                  'path of the excludelist\'s SHA-256 checksum, or pin it '
+                  'with driver_info/keylime_excludelist_sha256.'))
 
     agent_uuid = info.get(AGENT_UUID)
     agent_address = info.get(AGENT_ADDRESS)
@@ -256,6 +300,9 @@ def parse_driver_info(node):
         allowlist=files['keylime_allowlist'],
         checksum=files['keylime_allowlist_checksum'],
         excludelist=files['keylime_excludelist'],
+        excludelist_checksum=files['keylime_excludelist_checksum'],
+        allowlist_sha256=pins['keylime_allowlist_sha256'],
+        excludelist_sha256=pins['keylime_excludelist_sha256'],
         agent_uuid=(_parse_uuid(agent_uuid)
                     if agent_uuid not in (None, '') else None),
         agent_address=(parse_address(AGENT_ADDRESS, agent_address)
@@ -279,9 +326,10 @@ def list_source(info):
         # Imported here: only the Swift workflow needs Swift's client.
         from ironic_keylime.lists import swift
         return swift.source_from_conf(info.container, CONF)
-    source = local.LocalListSource(info.allowlist, info.checksum,
-                                   info.excludelist,
-                                   CONF.keylime.allowed_list_directories)
+    source = local.LocalListSource(
+        info.allowlist, info.checksum, info.excludelist,
+        CONF.keylime.allowed_list_directories,
+        excludelist_checksum=info.excludelist_checksum)
     try:
         source.validate()
     except list_exception.ListError as e:

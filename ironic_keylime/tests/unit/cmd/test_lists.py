@@ -32,6 +32,7 @@ ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
              % ('0' * 40, 'a' * 64)).encode()
 DIGEST = hashlib.sha256(ALLOWLIST).hexdigest()
 EXCLUDELIST = b'/proc/.*\n'
+XDIGEST = hashlib.sha256(EXCLUDELIST).hexdigest()
 AUTH = ['--os-auth-type', 'admin_token', '--os-endpoint',
         fake_swift.ACCOUNT_URL, '--os-token', fake_swift.TOKEN]
 
@@ -71,20 +72,34 @@ class ListsCommandTestCase(test_base.BaseTestCase):
         self.assertEqual(
             ['uploaded c/allowlist (%d bytes)' % len(ALLOWLIST),
              'uploaded c/allowlist_checksum (sha256 %s)' % DIGEST,
-             'uploaded c/excludelist (%d bytes)' % len(EXCLUDELIST)],
-            out.splitlines()[:3])
+             'uploaded c/excludelist (%d bytes)' % len(EXCLUDELIST),
+             'uploaded c/excludelist_checksum (sha256 %s)' % XDIGEST],
+            out.splitlines())
         stored = self.swift.containers['c']
         self.assertEqual(ALLOWLIST, stored['allowlist'])
         self.assertEqual(('%s  allowlist\n' % DIGEST).encode(),
                          stored['allowlist_checksum'])
         self.assertEqual(EXCLUDELIST, stored['excludelist'])
+        self.assertEqual(('%s  excludelist\n' % XDIGEST).encode(),
+                         stored['excludelist_checksum'])
+
+    def test_upload_refuses_an_excludelist_hiding_everything(self):
+        code, _out = self.upload('--excludelist',
+                                 self.write('excludelist', b'.*\n'))
+        self.assertEqual(1, code)
+        self.assertIn("Line 1 of the excludelist", self.stderr.getvalue())
+        self.assertIn("excludes 'boot_aggregate'", self.stderr.getvalue())
+        self.assertNotIn('c', self.swift.containers)
 
     def test_upload_without_excludelist_deletes_the_old_one(self):
         self.swift.put('c', 'excludelist', b'.*\n')
+        self.swift.put('c', 'excludelist_checksum', b'f' * 64)
         code, out = self.upload()
         self.assertEqual(0, code, self.stderr.getvalue())
-        self.assertIn('deleted the old c/excludelist', out)
-        self.assertNotIn('excludelist', self.swift.containers['c'])
+        self.assertIn('deleted the old c/excludelist\n', out)
+        self.assertIn('deleted the old c/excludelist_checksum\n', out)
+        self.assertEqual(['allowlist', 'allowlist_checksum'],
+                         sorted(self.swift.containers['c']))
 
     def test_upload_refuses_an_empty_allowlist_before_swift(self):
         code, _out = self.run_command(
@@ -109,6 +124,7 @@ class ListsCommandTestCase(test_base.BaseTestCase):
         self.assertEqual(0, code, self.stderr.getvalue())
         self.assertIn('sha256 %s' % DIGEST, out)
         self.assertIn('says %s: match' % DIGEST, out)
+        self.assertIn('excludelist_checksum says %s: match' % XDIGEST, out)
         self.assertIn('verdict: OK, a node would get an allowlist of 2 '
                       'entries and an excludelist', out)
 

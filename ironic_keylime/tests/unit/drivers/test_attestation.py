@@ -66,6 +66,9 @@ class KeylimeTestCase(base.DbTestCase):
         # flow tests (test_attestation_security.TPMBindingFlowTestCase)
         # run a registrar. Here none runs, so it is off.
         self.config(ek_binding='off', group='keylime')
+        self.excludelist_checksum = self.write(
+            'excludelist.sha256', b'%s  excludelist\n'
+            % hashlib.sha256(b'/tmp/.*\n').hexdigest().encode())
         self.config(tenant_path=self.fake.path,
                     tenant_cert_dir='/etc/ironic/keylime/cv_ca',
                     allowed_list_directories=[self.lists_dir],
@@ -84,6 +87,7 @@ class KeylimeTestCase(base.DbTestCase):
                 'keylime_allowlist': self.allowlist,
                 'keylime_allowlist_checksum': self.checksum,
                 'keylime_excludelist': self.excludelist,
+                'keylime_excludelist_checksum': self.excludelist_checksum,
                 'keylime_agent_uuid': AGENT_UUID,
                 'keylime_agent_address': '127.0.0.1'}
         info.update(extra)

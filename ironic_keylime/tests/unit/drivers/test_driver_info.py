@@ -144,7 +144,8 @@ class ParseDriverInfoTestCase(base.DbTestCase):
         info = self.parse(keylime_container=None,
                           keylime_allowlist='/l/allowlist',
                           keylime_allowlist_checksum='/l/sum',
-                          keylime_excludelist='/l/ex')
+                          keylime_excludelist='/l/ex',
+                          keylime_excludelist_checksum='/l/exsum')
         self.assertIsNone(info.container)
         self.assertEqual(('/l/allowlist', '/l/sum', '/l/ex'),
                          (info.allowlist, info.checksum, info.excludelist))

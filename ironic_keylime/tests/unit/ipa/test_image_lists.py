@@ -79,6 +79,11 @@ class ImageListsTestCase(test_base.BaseTestCase):
                         'allowlist_checksum'], cwd=self.out, check=True)
         self.assertEqual(['/proc/.*', '/sys/.*', '/dev/.*',
                           '/var/lib/mine/.*'], self._lines('excludelist'))
+        self.assertEqual(['%s  excludelist' %
+                          sha(os.path.join(self.out, 'excludelist'))],
+                         self._lines('excludelist_checksum'))
+        subprocess.run(['sha256sum', '--check', '--status',
+                        'excludelist_checksum'], cwd=self.out, check=True)
 
     def test_boot_aggregate_length_follows_the_algorithm(self):
         for algo, size in (('sha1', 40), ('sha384', 96), ('sha512', 128)):

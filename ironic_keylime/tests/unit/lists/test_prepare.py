@@ -118,3 +118,120 @@ class PreparedListsTestCase(base.BaseTestCase):
         with self.prepared(fix_boot_aggregate=False) as lists:
             with open(lists.allowlist, 'rb') as f:
                 self.assertEqual(CONTENT, f.read())
+
+    def test_runtime_policy_built_when_the_tenant_takes_one(self):
+        with self.prepared(use_runtime_policy=lambda: True) as lists:
+            self.assertEqual(os.path.join(lists.workdir,
+                                          prepare.RUNTIME_POLICY),
+                             lists.runtime_policy)
+            with open(lists.runtime_policy, 'rb') as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(),
+                                 lists.runtime_policy_sha256)
+        with self.prepared(use_runtime_policy=lambda: False) as lists:
+            self.assertIsNone(lists.runtime_policy)
+            self.assertEqual(['allowlist'], os.listdir(lists.workdir))
+
+
+EXCLUDES = b'/tmp/.*\n'
+XDIGEST = hashlib.sha256(EXCLUDES).hexdigest()
+
+
+class ExcludelistTestCase(base.BaseTestCase):
+    """The excludelist is verified like the allowlist, and checked."""
+
+    def setUp(self):
+        super().setUp()
+        self.allowed = self.useFixture(fixtures.TempDir()).path
+        self.parent = self.useFixture(fixtures.TempDir()).path
+        self.allowlist = self.write('allowlist', CONTENT)
+        self.checksum = self.write('sum', DIGEST.encode())
+        self.excludelist = self.write('excludelist', EXCLUDES)
+        self.xsum = self.write('xsum', XDIGEST.encode())
+
+    write = PreparedListsTestCase.write
+
+    def source(self, checksum=True, xsum=True):
+        return local.LocalListSource(
+            self.allowlist, self.checksum if checksum else None,
+            self.excludelist, [self.allowed],
+            excludelist_checksum=self.xsum if xsum else None)
+
+    def prepared(self, **kwargs):
+        source = self.source(kwargs.pop('checksum', True),
+                             kwargs.pop('xsum', True))
+        return prepare.prepared_lists(source, parent=self.parent, **kwargs)
+
+    def use(self, **kwargs):
+        with self.prepared(**kwargs) as lists:
+            return lists.excludelist is not None
+
+    def assertRefused(self, fragments, cls=exception.ListError, **kwargs):
+        error = self.assertRaises(cls, self.use, **kwargs)
+        for fragment in fragments:
+            self.assertIn(fragment, str(error))
+        self.assertEqual([], os.listdir(self.parent))
+        return error
+
+    def test_verified_excludelist(self):
+        self.assertTrue(self.use())
+
+    def test_excludelist_checksum_required(self):
+        self.assertRefused(['excludelist from conductor file',
+                            'has no checksum',
+                            '[keylime]require_excludelist_checksum',
+                            'excludelist_checksum'], xsum=False)
+        self.assertTrue(self.use(xsum=False,
+                                 require_excludelist_checksum=False))
+
+    def test_excludelist_checksum_mismatch(self):
+        self.write('excludelist', b'/tmp/.*\n/opt/.*\n')
+        self.assertRefused(['The excludelist', 'does not match its checksum',
+                            XDIGEST], cls=exception.ChecksumMismatch)
+
+    def test_excludelist_hiding_everything_refused(self):
+        # Even with a matching checksum: whoever owns the lists may write
+        # both.
+        self.write('excludelist', b'.*\n')
+        self.write('xsum', hashlib.sha256(b'.*\n').hexdigest().encode())
+        self.assertRefused(["Line 1 of the excludelist", "'.*'",
+                            "excludes 'boot_aggregate'"])
+
+    def test_invalid_excludelist_refused_on_the_legacy_path_too(self):
+        self.write('excludelist', b'/bad/(\n')
+        self.write('xsum', hashlib.sha256(b'/bad/(\n').hexdigest().encode())
+        self.assertRefused(['not a valid regular expression'],
+                           use_runtime_policy=lambda: False)
+
+    def test_pins_win_over_checksum_files(self):
+        # Wrong checksum files, right pins: the pins decide.
+        self.write('sum', b'f' * 64)
+        self.write('xsum', b'f' * 64)
+        self.assertTrue(self.use(allowlist_sha256=DIGEST,
+                                 excludelist_sha256=XDIGEST))
+        # No checksum files at all: the pins are enough.
+        self.assertTrue(self.use(checksum=False, xsum=False,
+                                 allowlist_sha256=DIGEST,
+                                 excludelist_sha256=XDIGEST))
+
+    def test_pin_mismatch_fails_whatever_the_checksum_says(self):
+        self.assertRefused(['The allowlist', 'does not match '
+                            'driver_info/keylime_allowlist_sha256'],
+                           cls=exception.ChecksumMismatch,
+                           allowlist_sha256='e' * 64,
+                           excludelist_sha256=XDIGEST)
+        self.assertRefused(['The excludelist', 'does not match '
+                            'driver_info/keylime_excludelist_sha256'],
+                           cls=exception.ChecksumMismatch,
+                           allowlist_sha256=DIGEST,
+                           excludelist_sha256='e' * 64)
+
+    def test_pinned_allowlist_needs_a_pinned_excludelist(self):
+        self.assertRefused(['excludelist', 'is not pinned',
+                            'driver_info/keylime_excludelist_sha256'],
+                           allowlist_sha256=DIGEST)
+
+    def test_pinned_excludelist_must_exist(self):
+        self.excludelist = None
+        self.assertRefused(['driver_info/keylime_excludelist_sha256 pins',
+                            'has none'], xsum=False,
+                           excludelist_sha256=XDIGEST)

@@ -33,6 +33,7 @@ ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
              % ('0' * 64, 'a' * 64)).encode()
 DIGEST = hashlib.sha256(ALLOWLIST).hexdigest()
 EXCLUDELIST = b'/proc/.*\n'
+XDIGEST = hashlib.sha256(EXCLUDELIST).hexdigest()
 
 
 class SwiftListsTestCase(test_base.BaseTestCase):
@@ -83,14 +84,33 @@ class SwiftListsTestCase(test_base.BaseTestCase):
         self.assertEqual(
             [('uploaded', 'allowlist', len(ALLOWLIST), DIGEST),
              ('uploaded', 'allowlist_checksum', 76, DIGEST),
-             ('uploaded', 'excludelist', len(EXCLUDELIST),
-              hashlib.sha256(EXCLUDELIST).hexdigest())],
+             ('uploaded', 'excludelist', len(EXCLUDELIST), XDIGEST),
+             ('uploaded', 'excludelist_checksum', 78, XDIGEST)],
             [tuple(c) for c in changes])
         source = swift.SwiftListSource('c', self.conn, self.cache)
         with prepare.prepared_lists(source, parent=self.dir) as lists:
             with open(lists.allowlist, 'rb') as f:
                 self.assertEqual(ALLOWLIST, f.read())
             self.assertIsNotNone(lists.excludelist)
+
+    def test_publish_without_excludelist_deletes_it_and_its_checksum(self):
+        self.swift.put('c', 'excludelist', b'/x/.*\n')
+        self.swift.put('c', 'excludelist_checksum', b'f' * 64)
+        changes = swift.publish(self.conn, 'c',
+                                self.write('allowlist', ALLOWLIST))
+        self.assertEqual([('deleted', 'excludelist'),
+                          ('deleted', 'excludelist_checksum')],
+                         [(c.action, c.name) for c in changes[2:]])
+        self.assertEqual(['allowlist', 'allowlist_checksum'],
+                         sorted(self.swift.containers['c']))
+
+    def test_publish_refuses_an_excludelist_that_hides_everything(self):
+        error = self.assertRaises(exception.ListError, swift.publish,
+                                  self.conn, 'c',
+                                  self.write('allowlist', ALLOWLIST),
+                                  self.write('excludelist', b'.*\n'))
+        self.assertIn("Line 1 of the excludelist", str(error))
+        self.assertEqual([], self.swift.requests)
 
     def test_publish_checks_before_uploading(self):
         self.assertRaises(exception.ListError, swift.publish, self.conn,
@@ -113,15 +133,21 @@ class SwiftListsTestCase(test_base.BaseTestCase):
         self.swift.put('c', 'allowlist', ALLOWLIST)
         self.swift.put('c', 'allowlist_checksum', DIGEST.encode())
         self.swift.put('c', 'excludelist', EXCLUDELIST)
+        self.swift.put('c', 'excludelist_checksum', XDIGEST.encode())
         fetched, allowlist, excludelist = self.fetch()
         self.assertEqual((ALLOWLIST, EXCLUDELIST), (allowlist, excludelist))
         self.assertEqual((DIGEST, DIGEST),
                          (fetched.allowlist_sha256, fetched.checksum))
+        self.assertEqual((XDIGEST, XDIGEST),
+                         (fetched.excludelist_sha256,
+                          fetched.excludelist_checksum))
         self.swift.requests = []
         fetched, allowlist, excludelist = self.fetch()
         self.assertEqual((ALLOWLIST, EXCLUDELIST), (allowlist, excludelist))
-        # Only the small checksum object is downloaded again.
-        self.assertEqual(['/v1/AUTH_test/c/allowlist_checksum'], self.gets())
+        # Only the small checksum objects are downloaded again.
+        self.assertEqual(['/v1/AUTH_test/c/allowlist_checksum',
+                          '/v1/AUTH_test/c/excludelist_checksum'],
+                         self.gets())
 
     def test_changed_object_is_downloaded_again(self):
         self.swift.put('c', 'allowlist', ALLOWLIST)
@@ -145,3 +171,5 @@ class SwiftListsTestCase(test_base.BaseTestCase):
         fetched, _a, excludelist = self.fetch()
         self.assertIsNone(fetched.checksum)
         self.assertIsNone(fetched.excludelist)
+        self.assertIsNone(fetched.excludelist_sha256)
+        self.assertIsNone(fetched.excludelist_checksum)
