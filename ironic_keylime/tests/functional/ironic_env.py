@@ -309,7 +309,8 @@ class IronicEnv(object):
         fake-hardware has no ramdisk to report the agent: the node's
         keylime_agent_* name the harness's agent.
 
-        :param lists: (allowlist, checksum, excludelist) paths.
+        :param lists: (allowlist, checksum, excludelist, excludelist
+            checksum) paths.
         """
         k = self.keylime
         return {
@@ -324,6 +325,7 @@ class IronicEnv(object):
             'keylime_allowlist': lists[0],
             'keylime_allowlist_checksum': lists[1],
             'keylime_excludelist': lists[2],
+            'keylime_excludelist_checksum': lists[3],
         }
 
     def create_node(self, name, driver_info=None):

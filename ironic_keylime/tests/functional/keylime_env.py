@@ -78,8 +78,8 @@ def configure(test, **overrides):
 def write_lists(directory, checksum=None):
     """Copy the harness's lists into ``directory``, as an admin would.
 
-    :param directory: where to write allowlist, allowlist_checksum and
-        excludelist.
+    :param directory: where to write allowlist, allowlist_checksum,
+        excludelist and excludelist_checksum.
     :param checksum: the checksum to write; by default the right one.
     :returns: a dict of the ``keylime_*`` driver_info keys of the lists.
     """
@@ -93,9 +93,13 @@ def write_lists(directory, checksum=None):
         f.write('%s  allowlist\n' % checksum)
     excludelist = os.path.join(directory, 'excludelist')
     shutil.copyfile(env('EXCLUDELIST'), excludelist)
+    excludelist_checksum = os.path.join(directory, 'excludelist_checksum')
+    with open(excludelist, 'rb') as f, open(excludelist_checksum, 'w') as o:
+        o.write('%s  excludelist\n' % hashlib.sha256(f.read()).hexdigest())
     return {'keylime_allowlist': allowlist,
             'keylime_allowlist_checksum': checksum_path,
-            'keylime_excludelist': excludelist}
+            'keylime_excludelist': excludelist,
+            'keylime_excludelist_checksum': excludelist_checksum}
 
 
 def driver_info(lists, **overrides):

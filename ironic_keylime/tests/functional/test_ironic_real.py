@@ -77,7 +77,8 @@ class IronicTestCase(testtools.TestCase):
     def _write_lists(cls):
         """Copy the harness's lists into an allowed list directory.
 
-        :returns: (allowlist, checksum, excludelist) paths.
+        :returns: (allowlist, checksum, excludelist, excludelist
+            checksum) paths.
         """
         lists = os.path.join(cls.workdir, 'lists')
         allowlist = os.path.join(lists, 'allowlist.txt')
@@ -89,7 +90,12 @@ class IronicTestCase(testtools.TestCase):
             digest = hashlib.sha256(f.read()).hexdigest()
         with open(checksum, 'w') as f:
             f.write('%s  allowlist.txt\n' % digest)
-        return allowlist, checksum, excludelist
+        excludelist_checksum = excludelist + '.sha256'
+        with open(excludelist, 'rb') as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        with open(excludelist_checksum, 'w') as f:
+            f.write('%s  excludelist.txt\n' % digest)
+        return allowlist, checksum, excludelist, excludelist_checksum
 
     def setUp(self):
         super().setUp()

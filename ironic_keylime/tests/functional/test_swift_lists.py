@@ -35,9 +35,12 @@ from ironic.conductor import task_manager
 from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
 
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
+from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.lists import exception
 from ironic_keylime.lists import prepare
 from ironic_keylime.lists import swift
@@ -50,8 +53,9 @@ ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n%s  /usr/bin/ls\n'
 EXCLUDELIST = b'^/tmp/.*\n'
 
 
-def checksum_of(data):
-    return b'%s  allowlist\n' % hashlib.sha256(data).hexdigest().encode()
+def checksum_of(data, name='allowlist'):
+    return b'%s  %s\n' % (hashlib.sha256(data).hexdigest().encode(),
+                          name.encode())
 
 
 class SwiftTestCase(base.DbTestCase):
@@ -102,6 +106,9 @@ class SwiftTestCase(base.DbTestCase):
         if excludelist is not None:
             self.admin.put_object(self.container, 'excludelist',
                                   excludelist)
+            self.admin.put_object(
+                self.container, 'excludelist_checksum',
+                checksum_of(excludelist, 'excludelist'))
 
     def source(self):
         """The conductor's source for the container."""
@@ -119,13 +126,15 @@ class SwiftTestCase(base.DbTestCase):
                     found[name] = 'swift'
         return found
 
-    def read(self, source=None, require_checksum=True):
+    def read(self, source=None, require_checksum=True,
+             require_excludelist_checksum=True):
         """Fetch as the interface does; return contents and modes."""
         source = source or self.source()
         self.log_start = len(self.log.output)
-        with prepare.prepared_lists(source, require_checksum=require_checksum,
-                                    fix_boot_aggregate=False,
-                                    parent=self.tempdir) as lists:
+        with prepare.prepared_lists(
+                source, require_checksum=require_checksum,
+                require_excludelist_checksum=require_excludelist_checksum,
+                fix_boot_aggregate=False, parent=self.tempdir) as lists:
             result = {'workdir_mode': stat.S_IMODE(
                 os.stat(lists.workdir).st_mode)}
             for name in ('allowlist', 'excludelist'):
@@ -320,6 +329,25 @@ class ErrorTestCase(SwiftTestCase):
         self.upload(allowlist=b'')
         self.assertListError(['has no entries'])
 
+    def test_excludelist_checksum_mismatch(self):
+        self.upload()
+        self.admin.put_object(self.container, 'excludelist_checksum',
+                              checksum_of(b'/other/.*\n', 'excludelist'))
+        self.assertListError(['The excludelist', 'does not match its '
+                              'checksum'], cls=exception.ChecksumMismatch)
+
+    def test_excludelist_checksum_required(self):
+        self.upload()
+        self.admin.delete_object(self.container, 'excludelist_checksum')
+        self.assertListError(['has no checksum',
+                              '[keylime]require_excludelist_checksum'])
+        result = self.read(require_excludelist_checksum=False)
+        self.assertEqual(EXCLUDELIST, result['excludelist'])
+
+    def test_excludelist_hiding_everything(self):
+        self.upload(excludelist=b'.*\n')
+        self.assertListError(["Line 1 of the excludelist", "'.*'"])
+
     def test_wrong_password(self):
         self.upload()
         swift_env.configure(self, password='not-the-password')
@@ -413,6 +441,9 @@ class CommandTestCase(SwiftTestCase):
         _h, body = self.admin.get_object(self.container,
                                          'allowlist_checksum')
         self.assertEqual(checksum_of(ALLOWLIST), body)
+        _h, body = self.admin.get_object(self.container,
+                                         'excludelist_checksum')
+        self.assertEqual(checksum_of(EXCLUDELIST, 'excludelist'), body)
         # The conductor's code accepts what was uploaded.
         self.assertEqual(ALLOWLIST, self.read()['allowlist'])
         shown = self.run_command('show', '--container', self.container)
@@ -475,10 +506,10 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
         with open(env['KEYLIME_HARNESS_EXCLUDELIST'], 'rb') as f:
             self.excludelist = f.read()
 
-    def attest(self):
-        """Attest a node from the container; return the verdict."""
+    def create_node(self):
+        """A node in its attest deploy step, lists from the container."""
         env = os.environ
-        node = obj_utils.create_test_node(
+        return obj_utils.create_test_node(
             self.context, driver='fake-hardware',
             uuid=uuidutils.generate_uuid(),
             provision_state=states.DEPLOYING,
@@ -493,6 +524,10 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
                 'keylime_agent_uuid': env['KEYLIME_HARNESS_AGENT_UUID'],
                 'keylime_agent_address': env['KEYLIME_HARNESS_AGENT_ADDRESS'],
                 'keylime_agent_port': env['KEYLIME_HARNESS_AGENT_PORT']})
+
+    def attest(self):
+        """Attest a node from the container; return the verdict."""
+        node = self.create_node()
         iface = attestation.KeylimeAttestation()
         with task_manager.acquire(self.context, node.uuid) as task:
             self.addCleanup(self._unregister, node.uuid)
@@ -529,6 +564,33 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
         self.upload(allowlist=changed, excludelist=None)
         status = self.attest()
         self.assertEqual(kl_status.FAIL, status.verdict, status)
+
+    def test_excludelist_hiding_everything_refused_before_add(self):
+        # One line ".*" would make the verifier ignore every measurement;
+        # its checksum matches, as the container's owner can make it.
+        self.upload(allowlist=self.allowlist, excludelist=b'.*\n')
+        node = self.create_node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(
+                kl_ironic_exception.AttestationFailure,
+                attestation.KeylimeAttestation().attest, task)
+        self.assertIn("Line 1 of the excludelist", str(error))
+        self.assertIn("excludes 'boot_aggregate'", str(error))
+        self.assertEqual([], self.leftovers())
+        node.refresh()
+        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        # The real verifier never got the agent.
+        env = os.environ
+        tenant = kl_tenant.Tenant(env['KEYLIME_HARNESS_TENANT'],
+                                  env['KEYLIME_HARNESS_TENANT_CONFIG'],
+                                  env['KEYLIME_HARNESS_CERT_DIR'])
+        self.assertRaises(
+            kl_exception.AgentNotFound, tenant.status,
+            env['KEYLIME_HARNESS_AGENT_UUID'],
+            kl_tenant.Endpoint(env['KEYLIME_HARNESS_VERIFIER'],
+                               int(env['KEYLIME_HARNESS_VERIFIER_PORT'])),
+            kl_tenant.Endpoint(env['KEYLIME_HARNESS_REGISTRAR'],
+                               int(env['KEYLIME_HARNESS_REGISTRAR_PORT'])))
 
     def _unregister(self, node_uuid):
         with task_manager.acquire(self.context, node_uuid) as task:
