@@ -29,7 +29,8 @@ CONTENT = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
 DIGEST = hashlib.sha256(CONTENT).hexdigest()
 
 
-class PreparedListsTestCase(base.BaseTestCase):
+class ListFilesTestCase(base.BaseTestCase):
+    """An allowed directory with an allowlist and its checksum."""
 
     def setUp(self):
         super().setUp()
@@ -43,6 +44,9 @@ class PreparedListsTestCase(base.BaseTestCase):
         with open(path, 'wb') as f:
             f.write(content)
         return path
+
+
+class PreparedListsTestCase(ListFilesTestCase):
 
     def source(self, checksum=True):
         return local.LocalListSource(
@@ -136,19 +140,13 @@ EXCLUDES = b'/tmp/.*\n'
 XDIGEST = hashlib.sha256(EXCLUDES).hexdigest()
 
 
-class ExcludelistTestCase(base.BaseTestCase):
+class ExcludelistTestCase(ListFilesTestCase):
     """The excludelist is verified like the allowlist, and checked."""
 
     def setUp(self):
         super().setUp()
-        self.allowed = self.useFixture(fixtures.TempDir()).path
-        self.parent = self.useFixture(fixtures.TempDir()).path
-        self.allowlist = self.write('allowlist', CONTENT)
-        self.checksum = self.write('sum', DIGEST.encode())
         self.excludelist = self.write('excludelist', EXCLUDES)
         self.xsum = self.write('xsum', XDIGEST.encode())
-
-    write = PreparedListsTestCase.write
 
     def source(self, checksum=True, xsum=True):
         return local.LocalListSource(
