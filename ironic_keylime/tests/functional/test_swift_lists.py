@@ -77,7 +77,12 @@ class SwiftTestCase(base.DbTestCase):
                     swift_retries=1, swift_retry_delay=0.2,
                     swift_timeout=2, group='keylime')
         self.admin = swift_env.admin_connection()
-        # Where each list came from is only said in the debug log.
+        # Where each list came from is only said in the debug log. The
+        # logging set-up of Ironic's tests disables loggers created before
+        # it (disable_existing_loggers): enable this one for the test.
+        logger = logging.getLogger(swift.__name__)
+        self.addCleanup(setattr, logger, 'disabled', logger.disabled)
+        logger.disabled = False
         self.log = self.useFixture(fixtures.FakeLogger(
             name=swift.__name__, level=logging.DEBUG, format='%(message)s'))
         self.log_start = 0
@@ -538,7 +543,11 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
         while True:
             with task_manager.acquire(self.context, node.uuid,
                                       shared=True) as task:
-                status = iface.validate_security_status(task)
+                try:
+                    status = iface.validate_security_status(task)
+                except kl_ironic_exception.AttestationFailedVerdict as e:
+                    # The spec's contract: a FAIL verdict raises.
+                    return e.status
             if (status.verdict != kl_status.PENDING
                     or time.monotonic() > deadline):
                 return status
