@@ -291,6 +291,13 @@ class KeylimeRealTestCase(base.DbTestCase):
         # verified and before anything is recorded), that one alone: no
         # agent was added, there is nothing to clean up.
         self.assertEqual(expected, len(started))
+        # SIGKILL is delivered at once but a killed process is gone only
+        # once the kernel has run it: the shell is waited for, its child
+        # (reparented) is given a moment, bounded.
+        deadline = time.monotonic() + 5
+        while (any(_alive(pid) for pid in started)
+               and time.monotonic() < deadline):
+            time.sleep(0.1)
         for pid in started:
             self.assertFalse(_alive(pid), pid)
 
