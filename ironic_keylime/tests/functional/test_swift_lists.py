@@ -38,6 +38,7 @@ from oslo_utils import uuidutils
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
 from ironic_keylime.keylime_client import tenant as kl_tenant
@@ -587,7 +588,7 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
         self.assertIn("excludes 'boot_aggregate'", str(error))
         self.assertEqual([], self.leftovers())
         node.refresh()
-        self.assertNotIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
         # The real verifier never got the agent.
         env = os.environ
         tenant = kl_tenant.Tenant(env['KEYLIME_HARNESS_TENANT'],
