@@ -33,6 +33,7 @@ from ironic.tests.unit.objects import utils as obj_utils
 
 from ironic_keylime.common import exception
 from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.tests import base
@@ -101,9 +102,9 @@ class EKBindingRealTestCase(base.DbTestCase):
             task.node.provision_state = states.DEPLOYWAIT
             task.node.save()
         node.refresh()
-        self.assertIn(attestation.STATE_KEY, node.driver_internal_info)
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
         deadline = time.monotonic() + 40
-        while attestation.STATE_KEY in node.driver_internal_info:
+        while kl_record.STATE_KEY in node.driver_internal_info:
             self.assertLess(time.monotonic(), deadline, 'no verdict')
             time.sleep(1)
             with task_manager.acquire(self.context, node.uuid,

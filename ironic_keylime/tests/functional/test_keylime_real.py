@@ -110,8 +110,10 @@ class KeylimeRealTestCase(base.DbTestCase):
             time.sleep(1)
 
     def _history(self, node):
+        """The verdicts in the node's history (type attestation)."""
         return [(h.event_type, h.severity, h.event) for h in
-                objects.NodeHistory.list_by_node_id(self.context, node.id)]
+                objects.NodeHistory.list_by_node_id(self.context, node.id)
+                if h.event_type == 'attestation']
 
     # notify_conductor_resume_deploy is an RPC to the conductor, which
     # does not run in these tests.
@@ -198,16 +200,28 @@ class KeylimeRealTestCase(base.DbTestCase):
         self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_unregistered_agent_fails(self):
+        # The binding to the TPM asks the registrar first.
+        node = self._node(keylime_agent_uuid=UNKNOWN_UUID)
+        message, _elapsed = self._attest_fails(node)
+        self.assertIn('is not registered and activated at the Keylime '
+                      'registrar at 127.0.0.1:%s'
+                      % keylime_env.env('REGISTRAR_PORT'), message)
+        node.refresh()
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
+
+    def test_unregistered_agent_fails_in_the_tenant(self):
+        # Without the binding, the tenant's add finds it out.
+        self.config(ek_binding='off', group='keylime')
         node = self._node(keylime_agent_uuid=UNKNOWN_UUID)
         message, _elapsed = self._attest_fails(node)
         self.assertIn('not registered with the registrar at '
                       '127.0.0.1:%s' % keylime_env.env('REGISTRAR_PORT'),
                       message)
-        node.refresh()
-        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def _service_down(self, service, port):
-        self.config(command_timeout=15, group='keylime')
+        # The tenant's own messages: the registrar check of the binding
+        # to the TPM would answer first (test_registrar_down_fails).
+        self.config(command_timeout=15, ek_binding='off', group='keylime')
         keylime_env.harness('stop-service', service)
         self.addCleanup(keylime_env.harness, 'start-service', service)
         node = self._node()
@@ -234,9 +248,19 @@ class KeylimeRealTestCase(base.DbTestCase):
         node.refresh()
         self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
-    def test_registrar_down_fails(self):
+    def test_registrar_down_fails_in_the_tenant(self):
         node = self._service_down('registrar',
                                   keylime_env.env('REGISTRAR_PORT'))
+        node.refresh()
+        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
+
+    def test_registrar_down_fails(self):
+        keylime_env.harness('stop-service', 'registrar')
+        self.addCleanup(keylime_env.harness, 'start-service', 'registrar')
+        node = self._node()
+        message, _elapsed = self._attest_fails(node)
+        self.assertIn('the Keylime registrar at 127.0.0.1:%s cannot be '
+                      'reached' % keylime_env.env('REGISTRAR_PORT'), message)
         node.refresh()
         self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 
@@ -330,10 +354,18 @@ class KeylimeRealTestCase(base.DbTestCase):
     def test_tenant_cert_dir_is_needed(self):
         # The tenant finds the verifier's CA and its client certificate
         # only through [keylime]tenant_cert_dir.
-        self.config(tenant_cert_dir='', group='keylime')
+        self.config(tenant_cert_dir='', ek_binding='off', group='keylime')
         node = self._node()
         message, _elapsed = self._attest_fails(node)
         self.assertIn('could not set up TLS', message)
+        self.assertIn('[keylime]tenant_cert_dir', message)
+
+    def test_cert_dir_is_needed_for_the_registrar(self):
+        self.config(tenant_cert_dir='', group='keylime')
+        node = self._node()
+        message, _elapsed = self._attest_fails(node)
+        self.assertIn('needed for mutual TLS with the Keylime registrar',
+                      message)
         self.assertIn('[keylime]tenant_cert_dir', message)
 
 

@@ -60,8 +60,9 @@ DRIVER_INFO_KEY = driver_info.EK_SHA256
 OFF = 'off'
 TRUST_ON_FIRST_USE = 'trust_on_first_use'
 REQUIRED = 'required'
-#: Node history event type, as the verdicts'.
-EVENT_TYPE = 'attestation'
+#: Node history event type of the TPM's records (the verdicts have
+#: their own, ``attestation``).
+EVENT_TYPE = 'attestation_tpm'
 
 
 _FINGERPRINT_RE = re.compile(r'^[0-9a-fA-F]{64}$')

@@ -184,7 +184,7 @@ class TPMBindingTestCase(base.DbTestCase):
         self.assertEqual('127.0.0.1', node.driver_info['keylime_v'])
         history = objects.NodeHistory.list_by_node_id(self.context, node.id)
         self.assertEqual(1, len(history))
-        self.assertEqual('attestation', history[0].event_type)
+        self.assertEqual('attestation_tpm', history[0].event_type)
         self.assertEqual('INFO', history[0].severity)
         self.assertIn(SEEN, history[0].event)
         self.assertIn('trust_on_first_use', history[0].event)
