@@ -34,6 +34,7 @@ per verifier, see :func:`get_client`).
 """
 
 import collections
+import re
 import threading
 import time
 
@@ -54,6 +55,7 @@ CACHE_SIZE = 16
 #: Seconds between two reads while a deletion is in progress (at most).
 DELETE_POLL_MAX = 1.0
 _NOT_FOUND = 'agent id not found'
+_AGENT_ID_RE = re.compile(r'^[\w.-]+$', re.ASCII)
 
 
 class _Adapter(adapters.HTTPAdapter):
@@ -61,7 +63,9 @@ class _Adapter(adapters.HTTPAdapter):
 
     def __init__(self, context):
         self._context = context
-        super().__init__(pool_connections=1, pool_maxsize=4, max_retries=0)
+        # Up to 10 requests at once to one verifier keep their
+        # connections (more are made, and closed after use).
+        super().__init__(pool_connections=1, pool_maxsize=10, max_retries=0)
 
     def init_poolmanager(self, *args, **kwargs):
         kwargs['ssl_context'] = self._context
@@ -162,6 +166,13 @@ class VerifierClient(object):
             body = response.json()
         except ValueError:
             body = None
+        if response.status_code == 400 and 'version' in str(
+                body.get('status', '') if isinstance(body, dict) else ''
+        ).lower():
+            # "API Version not supported": the verifier changed under
+            # us. This call fails; the next one negotiates again.
+            with self._lock:
+                self._version = None
         if not isinstance(body, dict):
             raise exception.UnparsableOutput(
                 'The Keylime verifier at %(addr)s answered %(method)s '
@@ -225,11 +236,13 @@ class VerifierClient(object):
             self._version = version
         return version
 
-    def _agent_path(self, agent_uuid=''):
-        if not isinstance(agent_uuid, str) or '/' in agent_uuid or (
-                agent_uuid in ('.', '..')):
+    def _agent_path(self, agent_uuid):
+        if not isinstance(agent_uuid, str) or not _AGENT_ID_RE.match(
+                agent_uuid) or agent_uuid in ('.', '..'):
+            # Keylime's own rule (keylime.common.validators): nothing
+            # else can reach another route or add a query.
             raise exception.UnparsableOutput(
-                'The agent UUID %r is not a string of Keylime.'
+                'The agent UUID %r is not a valid Keylime agent ID.'
                 % (agent_uuid,))
         return '/v%s/agents/%s' % (self.api_version(), agent_uuid)
 
@@ -286,7 +299,7 @@ class VerifierClient(object):
             has no bulk read: read agents one by one); ServiceUnreachable,
             TenantTimeout, TenantCommandFailed or UnparsableOutput.
         """
-        path = self._agent_path()
+        path = '/v%s/agents/' % self.api_version()
         params = {'bulk': 'True'}
         if verifier_id:
             params['verifier'] = verifier_id

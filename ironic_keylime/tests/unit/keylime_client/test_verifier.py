@@ -137,7 +137,8 @@ class StatusTestCase(VerifierTestBase):
                       str(error))
 
     def test_agent_uuid_cannot_leave_the_agents_path(self):
-        for bad in ('../version', '.', '..', 7):
+        for bad in ('../version', '.', '..', 7, '', 'x?bulk=True', 'a b',
+                    'x%2f..', 'x#y', None):
             self.assertRaises(exception.UnparsableOutput,
                               self.client().status, bad)
         self.assertEqual([], [p for p in self.paths()
@@ -178,6 +179,22 @@ class VersionTestCase(VerifierTestBase):
             405, {'code': 405, 'status': 'Not Implemented', 'results': {}})
         self.assertRaises(exception.UnparsableOutput,
                           self.client().status, UUID)
+
+    def test_verifier_that_drops_the_version_is_asked_again(self):
+        self.server.routes[('GET', AGENT)] = (
+            400, {'code': 400, 'status': 'API Version not supported',
+                  'results': {}})
+        client = self.client()
+        self.assertRaises(exception.TenantCommandFailed, client.status, UUID)
+        self.server.routes[('GET', '/version')] = (
+            200, {'code': 200, 'status': 'Success',
+                  'results': {'current_version': '2.5',
+                              'supported_versions': ['2.0', '2.5']}})
+        self.server.routes[('GET', '/v2.5/agents/' + UUID)] = 'agent-pass'
+        self.assertEqual(status.PASS, client.status(UUID).verdict)
+        self.assertEqual([('GET', '/version'), ('GET', AGENT),
+                          ('GET', '/version'),
+                          ('GET', '/v2.5/agents/' + UUID)], self.paths())
 
     def test_negotiate(self):
         self.assertEqual('2.6', verifier.negotiate(
