@@ -312,7 +312,7 @@ class VerifierClient(object):
                 'The Keylime verifier at %s answered a bulk GET with no '
                 'agent records.' % self.address)
         if isinstance(records.get('uuids'), list):
-            raise BulkUnsupported(
+            raise exception.BulkUnsupported(
                 'The Keylime verifier at %s has no bulk read of its agents.'
                 % self.address)
         for uuid, record in records.items():
@@ -378,10 +378,6 @@ class VerifierClient(object):
                      'timeout': self.timeout})
             time.sleep(min(pause, left))
             pause = min(pause * 2, DELETE_POLL_MAX)
-
-
-class BulkUnsupported(exception.KeylimeError):
-    """The verifier cannot return all its agents' records at once."""
 
 
 def negotiate(offered):

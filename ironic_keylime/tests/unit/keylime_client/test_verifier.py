@@ -239,7 +239,7 @@ class BulkTestCase(VerifierTestBase):
     def test_verifier_without_bulk(self):
         # A verifier that ignores bulk=True lists the UUIDs only.
         self.server.routes[('GET', '/v2.6/agents/')] = 'list-one'
-        self.assertRaises(verifier.BulkUnsupported,
+        self.assertRaises(exception.BulkUnsupported,
                           self.client().agent_records)
 
     def test_bulk_record_of_wrong_shape(self):
