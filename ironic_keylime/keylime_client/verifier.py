@@ -27,7 +27,8 @@ per verifier, see :func:`get_client`).
   verifier at once; ``DELETE /v2.x/agents/{uuid}`` removes one, and its
   202 "deletion in progress" is followed with ``GET`` until the agent is
   gone, within the timeout.
-* Mutual TLS with the tenant's certificates (:mod:`.tls`).
+* Mutual TLS with the tenant's certificates (:mod:`.tls`), over one
+  kept ``requests`` session per verifier (:mod:`.https`).
 * Verdicts are built by :func:`.status.status_from_record`, with every
   fail-closed rule of the tenant path; errors are those of the tenant
   client (:mod:`.exception`).
@@ -39,10 +40,9 @@ import threading
 import time
 
 from oslo_log import log as logging
-import requests
-from requests import adapters
 
 from ironic_keylime.keylime_client import exception
+from ironic_keylime.keylime_client import https
 from ironic_keylime.keylime_client import status as kl_status
 from ironic_keylime.keylime_client import tls
 
@@ -58,23 +58,6 @@ _NOT_FOUND = 'agent id not found'
 _AGENT_ID_RE = re.compile(r'^[\w.-]+$', re.ASCII)
 
 
-class _Adapter(adapters.HTTPAdapter):
-    """Connections with our TLS context and no host name check."""
-
-    def __init__(self, context):
-        self._context = context
-        # Up to 10 requests at once to one verifier keep their
-        # connections (more are made, and closed after use).
-        super().__init__(pool_connections=1, pool_maxsize=10, max_retries=0)
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs['ssl_context'] = self._context
-        # urllib3 checks the name itself unless told not to; the chain is
-        # still verified against our CAs only (keylime_tenant does so).
-        kwargs['assert_hostname'] = False
-        return super().init_poolmanager(*args, **kwargs)
-
-
 class VerifierClient(object):
     """One Keylime verifier, reached over HTTPS with mutual TLS.
 
@@ -88,120 +71,33 @@ class VerifierClient(object):
     :raises: TenantCommandFailed if a certificate file cannot be used.
     """
 
-    DEFAULT_SETTING_NAMES = {'cert_dir': 'the tenant\'s certificate '
-                                         'directory',
-                             'timeout': 'the command timeout'}
-
     def __init__(self, host, port, certs, timeout=60, setting_names=None):
-        self.host = host
-        self.port = int(port)
+        self._http = https.Connection('verifier', host, port, certs,
+                                      timeout=timeout,
+                                      setting_names=setting_names)
         self.certs = certs
         self.timeout = timeout
-        self.setting_names = dict(self.DEFAULT_SETTING_NAMES,
-                                  **(setting_names or {}))
-        host_part = '[%s]' % host if ':' in host else host
-        self.base_url = 'https://%s:%d' % (host_part, self.port)
-        self.address = '%s:%d' % (host, self.port)
+        self.address = self._http.address
         #: Who reports the records, for the messages of the status parser.
         self.source = 'the Keylime verifier at %s' % self.address
-        context = tls.client_context(certs, self.setting_names['cert_dir'])
-        self._session = requests.Session()
-        # Our CA only, also for urllib3's own loading (never certifi's).
-        self._session.verify = certs.trusted_ca[0]
-        self._session.trust_env = False
-        self._session.mount('https://', _Adapter(context))
         self._version = None
         self._lock = threading.Lock()
 
     def close(self):
         """Close the connections of this client."""
-        self._session.close()
-
-    def _tls_error(self, error):
-        text = str(error)
-        if 'CERTIFICATE_VERIFY_FAILED' in text:
-            hint = ('the verifier\'s certificate is not signed by %s'
-                    % ', '.join(self.certs.trusted_ca))
-        else:
-            hint = ('the verifier may have refused the client certificate '
-                    '%s' % self.certs.client_cert)
-        return exception.TenantCommandFailed(
-            'Could not set up TLS with the Keylime verifier at %(addr)s: '
-            '%(hint)s (%(err)s). Check %(setting)s: it must hold the '
-            'verifier\'s cacert.crt, client-cert.crt and '
-            'client-private.pem.' %
-            {'addr': self.address, 'hint': hint, 'err': _short(text),
-             'setting': self.setting_names['cert_dir']})
+        self._http.close()
 
     def _request(self, method, path, params=None):
-        """One request; the status code and the JSON body."""
-        url = self.base_url + path
-        try:
-            response = self._session.request(method, url, params=params,
-                                             timeout=self.timeout)
-        except requests.exceptions.SSLError as e:
-            if 'timed out' in str(e):
-                # A verifier that accepts connections but never answers,
-                # caught during the handshake.
-                raise self._timeout_error(method, path)
-            raise self._tls_error(e)
-        except (requests.exceptions.ConnectTimeout,
-                requests.exceptions.ConnectionError) as e:
-            # Refused, unreachable, or no connection within the timeout.
-            raise exception.ServiceUnreachable(
-                'The Keylime verifier at %(addr)s did not answer '
-                '(%(method)s %(path)s: %(err)s).' %
-                {'addr': self.address, 'method': method, 'path': path,
-                 'err': _short(str(e))})
-        except requests.exceptions.Timeout:
-            # Connected, but no answer within the timeout.
-            raise self._timeout_error(method, path)
-        except requests.exceptions.RequestException as e:
-            raise exception.TenantCommandFailed(
-                'The request %(method)s %(path)s to the Keylime verifier at '
-                '%(addr)s failed: %(err)s' %
-                {'addr': self.address, 'method': method, 'path': path,
-                 'err': _short(str(e))})
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code == 400 and 'version' in str(
-                body.get('status', '') if isinstance(body, dict) else ''
-        ).lower():
-            # "API Version not supported": the verifier changed under
-            # us. This call fails; the next one negotiates again.
+        code, body = self._http.request(method, path, params=params)
+        if code == 400 and 'version' in str(body.get('status', '')).lower():
+            # "API Version not supported": the verifier changed under us.
+            # This call fails; the next one negotiates again.
             with self._lock:
                 self._version = None
-        if not isinstance(body, dict):
-            raise exception.UnparsableOutput(
-                'The Keylime verifier at %(addr)s answered %(method)s '
-                '%(path)s with %(code)s and no JSON object.' %
-                {'addr': self.address, 'method': method, 'path': path,
-                 'code': response.status_code})
-        return response.status_code, body
-
-    def _timeout_error(self, method, path):
-        return exception.TenantTimeout(
-            'The Keylime verifier at %(addr)s did not answer %(method)s '
-            '%(path)s within %(setting)s (%(timeout)s s). Check that the '
-            'Keylime verifier answers.' %
-            {'addr': self.address, 'method': method, 'path': path,
-             'setting': self.setting_names['timeout'],
-             'timeout': self.timeout})
+        return code, body
 
     def _failed(self, method, path, code, body):
-        if code == 403:
-            reason = ('it refused the client certificate %s; check %s'
-                      % (self.certs.client_cert,
-                         self.setting_names['cert_dir']))
-        else:
-            reason = _short(_reason(body))
-        return exception.TenantCommandFailed(
-            'The Keylime verifier at %(addr)s answered %(method)s %(path)s '
-            'with %(code)s: %(reason)s' %
-            {'addr': self.address, 'method': method, 'path': path,
-             'code': code, 'reason': reason})
+        return self._http.failed(method, path, code, body)
 
     def api_version(self):
         """The API version used with this verifier (negotiated once).
@@ -228,7 +124,8 @@ class VerifierClient(object):
                 'The Keylime verifier at %(addr)s supports the API versions '
                 '%(offered)s; ironic-keylime needs a %(major)d.x version '
                 '(Keylime 6.0 or newer).' %
-                {'addr': self.address, 'offered': _short(repr(offered)),
+                {'addr': self.address,
+                 'offered': https.short(repr(offered)),
                  'major': API_MAJOR})
         LOG.debug('Using API version %(v)s of the Keylime verifier at '
                   '%(addr)s', {'v': version, 'addr': self.address})
@@ -268,7 +165,8 @@ class VerifierClient(object):
             raise exception.UnparsableOutput(
                 'The Keylime verifier at %s answered GET %s with no agent '
                 'record.' % (self.address, path))
-        # Some versions wrap the record in {uuid: record}.
+        # Tolerated: the record wrapped as {uuid: record}, as the tenant
+        # prints it.
         if 'operational_state' not in record and isinstance(
                 record.get(agent_uuid), dict):
             record = record[agent_uuid]
@@ -374,7 +272,7 @@ class VerifierClient(object):
                     'deleting agent %(uuid)s within %(setting)s '
                     '(%(timeout)s s).' %
                     {'addr': self.address, 'uuid': agent_uuid,
-                     'setting': self.setting_names['timeout'],
+                     'setting': self._http.setting_names['timeout'],
                      'timeout': self.timeout})
             time.sleep(min(pause, left))
             pause = min(pause * 2, DELETE_POLL_MAX)
@@ -403,19 +301,6 @@ def _not_found(body):
     # ("agent id associated to this verifier") for an agent of another
     # verifier ID, which is still there.
     return str(body.get('status', '')).strip().lower() == _NOT_FOUND
-
-
-def _reason(body):
-    """The verifier's words: its status, or JSON:API errors (7.14)."""
-    errors = body.get('errors')
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        return str(errors[0].get('detail') or errors[0].get('title'))
-    return str(body.get('status') or 'no reason given')
-
-
-def _short(text, limit=300):
-    text = ' '.join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 _clients = collections.OrderedDict()
