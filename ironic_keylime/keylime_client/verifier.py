@@ -337,6 +337,10 @@ def get_client(host, port, cert_dir=None, tenant_config=None, timeout=60,
     client = VerifierClient(host, port, certs, timeout=timeout,
                             setting_names=setting_names)
     with _clients_lock:
+        if key in _clients:
+            # Another thread made one meanwhile: keep a single session.
+            client.close()
+            return _clients[key]
         _clients[key] = client
         while len(_clients) > CACHE_SIZE:
             _key, old = _clients.popitem(last=False)
