@@ -10,9 +10,11 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""A client of Keylime's ``keylime_tenant``, free of Ironic.
+"""A client of Keylime's ``keylime_tenant`` and verifier, free of Ironic.
 
 :mod:`.tenant` runs the tenant, :mod:`.status` reads its verdicts,
-:mod:`.lists` prepares allowlists and excludelists for it. Nothing here
-imports Ironic, so the package can be read and tested on its own.
+:mod:`.lists` prepares allowlists and excludelists for it;
+:mod:`.verifier` reads verdicts and deletes agents through the verifier's
+REST API (:mod:`.https`, :mod:`.tls`). Nothing here imports Ironic, so the
+package can be read and tested on its own.
 """
