@@ -43,6 +43,19 @@ tenant_opts = [
                       'Given to the tenant as its tls_dir (through '
                       'KEYLIME_TENANT_TLS_DIR). Empty: the tenant\'s own '
                       'setting (by default /var/lib/keylime/cv_ca).')),
+    cfg.StrOpt('verifier_api',
+               default='tenant',
+               choices=[('tenant', _('keylime_tenant -c status and -c delete '
+                                     '(a Python process each, about one '
+                                     'CPU second).')),
+                        ('rest', _('The verifier\'s REST API over mutual '
+                                   'TLS with the tenant\'s certificates, on '
+                                   'a kept connection per verifier.'))],
+               help=_('How the conductor reads verdicts and removes agents '
+                      'from the verifier. Agents are always added with '
+                      'keylime_tenant. Both give the same verdicts and '
+                      'errors; "rest" costs far less CPU and is '
+                      'recommended from a few nodes per conductor up.')),
     cfg.IntOpt('command_timeout',
                default=60,
                min=1,

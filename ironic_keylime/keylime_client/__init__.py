@@ -10,11 +10,13 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""A client of Keylime's ``keylime_tenant``, free of Ironic.
+"""A client of Keylime's ``keylime_tenant`` and verifier, free of Ironic.
 
 :mod:`.tenant` runs the tenant and turns prepared files into its
-arguments, :mod:`.status` reads its verdicts, :mod:`.output` its errors.
-The Keylime protocol only: lists are made in :mod:`ironic_keylime.lists`.
-Nothing here imports Ironic, so the package can be read and tested on its
-own.
+arguments, :mod:`.status` reads its verdicts, :mod:`.output` its errors;
+:mod:`.verifier` reads verdicts and deletes agents through the verifier's
+REST API (:mod:`.https`, :mod:`.tls`); :mod:`.registrar` reads an agent's
+endorsement key from the registrar (:mod:`.ek`). The Keylime protocol
+only: lists are made in :mod:`ironic_keylime.lists`. Nothing here imports
+Ironic, so the package can be read and tested on its own.
 """

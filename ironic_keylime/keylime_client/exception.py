@@ -41,6 +41,10 @@ class AgentNotFound(TenantCommandFailed):
     """The agent is unknown to the registrar or to the verifier."""
 
 
+class BulkUnsupported(KeylimeError):
+    """The verifier cannot return all its agents' records at once."""
+
+
 class UnparsableOutput(KeylimeError):
     """The output of keylime_tenant has no verdict we can read."""
 

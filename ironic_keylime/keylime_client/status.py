@@ -94,12 +94,15 @@ AgentStatus.__doc__ = """The verifier's view of one agent.
 _AGENT_STATUS_RE = re.compile(r'Agent Status:\s*"?(?P<state>[^"]+?)"?\s*$')
 _AGENT_INFO_RE = re.compile(r'Agent Info(?: from (?P<source>\w+))?\b.*:\s*$')
 _DIGITS_RE = re.compile(r'^[0-9]+$')
+#: Who reports the records read from the tenant's output.
+TENANT = 'keylime_tenant'
 
 
-def state_code(state):
+def state_code(state, source=TENANT):
     """Return the numeric code of an operational state.
 
     :param state: a code (``int`` or digits) or a state name.
+    :param source: who reported it, for the message.
     :raises: UnparsableOutput for an unknown state.
     """
     if isinstance(state, int) and not isinstance(state, bool):
@@ -112,7 +115,7 @@ def state_code(state):
         if text.lower() in _STATE_CODES:
             return _STATE_CODES[text.lower()]
     raise exception.UnparsableOutput(
-        'keylime_tenant reported an unknown operational state %r.' % (state,))
+        '%s reported an unknown operational state %r.' % (source, state))
 
 
 def verdict_for_state(code):
@@ -143,7 +146,7 @@ def _epoch(since):
                     'not %r' % (since,))
 
 
-def _number(record, name, integer=False):
+def _number(record, name, source, integer=False):
     """A non-negative number of the record, or None when it is absent.
 
     :raises: UnparsableOutput when the value is of another type.
@@ -159,19 +162,19 @@ def _number(record, name, integer=False):
           and 0 <= value < float('inf')):
         return value
     raise exception.UnparsableOutput(
-        'keylime_tenant reported %(name)s %(value)r, which is not a '
+        '%(source)s reported %(name)s %(value)r, which is not a '
         'non-negative %(kind)s.' %
-        {'name': name, 'value': value,
+        {'name': name, 'value': value, 'source': source,
          'kind': 'integer' if integer else 'number'})
 
 
-def _text(record, name):
+def _text(record, name, source):
     value = record.get(name)
     if value is None or isinstance(value, str):
         return value
     raise exception.UnparsableOutput(
-        'keylime_tenant reported %(name)s %(value)r, which is not a '
-        'string.' % {'name': name, 'value': value})
+        '%(source)s reported %(name)s %(value)r, which is not a '
+        'string.' % {'name': name, 'value': value, 'source': source})
 
 
 def _quote_verified(count, received, successful, since):
@@ -187,7 +190,7 @@ def _quote_verified(count, received, successful, since):
     return stamp is not None and stamp > since
 
 
-def status_from_record(record, since=None):
+def status_from_record(record, since=None, source=TENANT):
     """Build an :class:`AgentStatus` from a verifier agent record.
 
     :param record: the dict the verifier returns for one agent.
@@ -196,6 +199,9 @@ def status_from_record(record, since=None):
         Only used when the verifier reports no ``attestation_count``: a
         quote received after it is then the evidence a PASS needs. With
         None, such a verifier never gives a PASS.
+    :param source: who reported the record, for messages: the tenant by
+        default, e.g. ``the Keylime verifier at 10.0.0.1:8881`` for a
+        record read from the verifier's REST API.
     :returns: an :class:`AgentStatus`; its verdict is PASS only when the
         state is a pass and the verifier has verified a quote.
     :raises: UnparsableOutput if the record has no operational state, or a
@@ -203,27 +209,27 @@ def status_from_record(record, since=None):
     """
     if not isinstance(record, dict) or 'operational_state' not in record:
         raise exception.UnparsableOutput(
-            'The agent record printed by keylime_tenant has no '
-            'operational_state.')
-    code = state_code(record['operational_state'])
+            'The agent record reported by %s has no operational_state.'
+            % source)
+    code = state_code(record['operational_state'], source)
     verdict = verdict_for_state(code)
-    reported = _text(record, 'attestation_status')
+    reported = _text(record, 'attestation_status', source)
     if reported is not None:
         if reported.upper() not in _SEVERITY:
             raise exception.UnparsableOutput(
-                'keylime_tenant reported an unknown attestation_status %r.'
-                % reported)
+                '%s reported an unknown attestation_status %r.'
+                % (source, reported))
         verdict = _worst(verdict, reported.upper())
-    count = _number(record, 'attestation_count', integer=True)
-    received = _number(record, 'last_received_quote')
-    successful = _number(record, 'last_successful_attestation')
+    count = _number(record, 'attestation_count', source, integer=True)
+    received = _number(record, 'last_received_quote', source)
+    successful = _number(record, 'last_successful_attestation', source)
     if verdict == PASS and not _quote_verified(count, received, successful,
                                                _epoch(since)):
         # No evidence that a quote was verified: not a pass (yet).
         verdict = PENDING
     return AgentStatus(verdict=verdict,
                        state=STATE_NAMES[code],
-                       last_event_id=_text(record, 'last_event_id'),
+                       last_event_id=_text(record, 'last_event_id', source),
                        attestation_count=count,
                        last_received_quote=received,
                        last_successful_attestation=successful)

@@ -17,10 +17,15 @@ ironic-keylime's own client, against a Keylime started by
 ``tools/keylime/harness.sh start RUNDIR``, and prints per attestation the
 seconds of ``add``, from the end of ``add`` to the first verdict, of one
 ``status`` and of ``delete``, and the CPU seconds (user + system) that
-the tenant processes cost in all. Run it with a Python that has
-ironic-keylime installed::
+the tenant processes cost in all. Then it sets the cost of one status
+read through ``keylime_tenant -c status`` beside the same read through the
+verifier's REST API (``keylime_client.verifier``, an in-process session
+that keeps its connection), alternating the two on the attested agent:
+CPU seconds (the tenant process's, or this process's own) and wall
+seconds, medians. It prints figures and asserts nothing. Run it with a
+Python that has ironic-keylime installed::
 
-    python tools/keylime/benchmark.py RUNDIR [--runs N]
+    python tools/keylime/benchmark.py RUNDIR [--runs N] [--reads N]
 """
 
 import argparse
@@ -34,6 +39,7 @@ import time
 
 from ironic_keylime.keylime_client import status as kl_status
 from ironic_keylime.keylime_client import tenant as kl_tenant
+from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.lists import policy
 from ironic_keylime.lists import prepare
 
@@ -59,7 +65,63 @@ def timed(function, *args, **kwargs):
     return result, time.monotonic() - start
 
 
-def attest_once(tenant, env, workdir):
+def self_cpu():
+    return time.process_time()
+
+
+def status_reads(tenant, client, env, reads, samples):
+    """Read the verdict ``reads`` times each way, alternating.
+
+    Appends ``(kind, cpu, wall)`` to ``samples``; kind is ``tenant``,
+    ``REST`` (kept session) or ``REST new`` (a new session: TLS handshake
+    and version negotiation included).
+    """
+    verifier = kl_tenant.Endpoint(env['VERIFIER'],
+                                  int(env['VERIFIER_PORT']))
+    registrar = kl_tenant.Endpoint(env['REGISTRAR'],
+                                   int(env['REGISTRAR_PORT']))
+    uuid = env['AGENT_UUID']
+    for _ in range(reads):
+        cpu, start = children_cpu(), time.monotonic()
+        tenant.status(uuid, verifier, registrar)
+        samples.append(('tenant', children_cpu() - cpu,
+                        time.monotonic() - start))
+        cpu, start = self_cpu(), time.monotonic()
+        client.status(uuid)
+        samples.append(('REST', self_cpu() - cpu, time.monotonic() - start))
+        fresh = kl_verifier.VerifierClient(
+            env['VERIFIER'], env['VERIFIER_PORT'], client.certs,
+            timeout=60)
+        cpu, start = self_cpu(), time.monotonic()
+        fresh.status(uuid)
+        samples.append(('REST new', self_cpu() - cpu,
+                        time.monotonic() - start))
+        fresh.close()
+
+
+def print_status_costs(samples):
+    print()
+    print('one status read (median of %d each; CPU: user + system)'
+          % (len(samples) // 3))
+    print('%-44s  %9s  %9s' % ('', 'CPU s', 'wall s'))
+    medians = {}
+    for kind, label in (
+            ('tenant', 'keylime_tenant -c status (a process)'),
+            ('REST', 'REST GET, kept session (in-process)'),
+            ('REST new', 'REST GET, new session (+TLS, /version)')):
+        cpu = statistics.median(c for k, c, _w in samples if k == kind)
+        wall = statistics.median(w for k, _c, w in samples if k == kind)
+        medians[kind] = (cpu, wall)
+        print('%-44s  %9.4f  %9.4f' % (label, cpu, wall))
+    tenant_cpu, tenant_wall = medians['tenant']
+    for kind in ('REST', 'REST new'):
+        cpu, wall = medians[kind]
+        print('tenant / %-8s: %6.0fx the CPU, %6.0fx the wall time'
+              % (kind, tenant_cpu / max(cpu, 1e-6),
+                 tenant_wall / max(wall, 1e-6)))
+
+
+def attest_once(tenant, env, workdir, client=None, reads=0, samples=None):
     """One attestation: add, status until a verdict, status, delete."""
     verifier = kl_tenant.Endpoint(env['VERIFIER'],
                                   int(env['VERIFIER_PORT']))
@@ -94,8 +156,13 @@ def attest_once(tenant, env, workdir):
     figures['verdict'] = status.verdict
     _status, figures['status'] = timed(tenant.status, uuid, verifier,
                                        registrar)
-    _result, figures['delete'] = timed(tenant.delete, uuid, verifier)
     figures['tenant CPU'] = children_cpu() - cpu
+    if reads:
+        # Not counted in the attestation's figures.
+        status_reads(tenant, client, env, reads, samples)
+    cpu = children_cpu()
+    _result, figures['delete'] = timed(tenant.delete, uuid, verifier)
+    figures['tenant CPU'] += children_cpu() - cpu
     return figures
 
 
@@ -103,6 +170,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('run_dir', help='the RUNDIR of harness.sh start')
     parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--reads', type=int, default=5,
+                        help='status reads each way per run (0: none)')
     args = parser.parse_args()
     env = read_env(args.run_dir)
     tenant = kl_tenant.Tenant(path=env['TENANT'],
@@ -115,10 +184,16 @@ def main():
     columns = ('add', 'first verdict', 'status', 'delete', 'tenant CPU')
     print('run  verdict  polls  ' + '  '.join('%13s' % c for c in columns))
     runs = []
+    samples = []
+    client = kl_verifier.get_client(env['VERIFIER'], env['VERIFIER_PORT'],
+                                    cert_dir=env['CERT_DIR'],
+                                    tenant_config=env['TENANT_CONFIG'],
+                                    timeout=60)
     workdir = tempfile.mkdtemp(prefix='ik-benchmark-')
     try:
         for number in range(1, args.runs + 1):
-            figures = attest_once(tenant, env, workdir)
+            figures = attest_once(tenant, env, workdir, client, args.reads,
+                                  samples)
             runs.append(figures)
             print('%3d  %7s  %5d  ' % (number, figures['verdict'],
                                        figures['polls'])
@@ -130,6 +205,8 @@ def main():
     print('(seconds; first verdict: from the end of add to the first '
           'status that is not PENDING; tenant CPU: user + system of the '
           'add, status and delete processes of the run)')
+    if samples:
+        print_status_costs(samples)
     return 0 if all(f['verdict'] == kl_status.PASS for f in runs) else 1
 
 

@@ -19,7 +19,8 @@ here), then "Get Quote", a state it calls a pass, while it retries, with
 no verified quote. The harness agent plays
 that node: it is stopped (SIGSTOP to its process group) right after the
 tenant validated its quote, before the tenant adds it to the verifier, so
-that the verifier never gets a quote from it.
+that the verifier never gets a quote from it. The verdict read through
+the verifier's REST API is no PASS either.
 """
 
 import json
@@ -34,6 +35,7 @@ from oslotest import base
 
 from ironic_keylime.keylime_client import status
 from ironic_keylime.keylime_client import tenant as kl_tenant
+from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.lists import policy
 from ironic_keylime.lists import prepare
 from ironic_keylime.tests.functional import keylime_env
@@ -120,6 +122,12 @@ class BlockedAgentTestCase(base.BaseTestCase):
         with open(self.group_file) as f:
             os.killpg(int(f.read()), signal.SIGCONT)
 
+    def _rest(self):
+        return kl_verifier.get_client(
+            self.verifier.host, self.verifier.port,
+            cert_dir=keylime_env.env('CERT_DIR'),
+            tenant_config=keylime_env.env('TENANT_CONFIG'), timeout=30)
+
     def _assert_no_agent_left(self):
         self.assertEqual([], keylime_env.verifier_agents())
 
@@ -153,6 +161,11 @@ class BlockedAgentTestCase(base.BaseTestCase):
                                         self.registrar, since=since)
             seen.append(result)
             self.assertNotEqual(status.PASS, result.verdict, result)
+            # The verifier's REST API, read as the conductor reads it,
+            # gives no PASS either.
+            rest = self._rest().status(self.uuid, since=since)
+            self.assertNotEqual(status.PASS, rest.verdict, rest)
+            self.assertEqual(0, rest.attestation_count, rest)
             self.assertIn(result.verdict, (status.PENDING, status.FAIL))
             # 7.14.3 reports the evidence: none.
             self.assertEqual(0, result.attestation_count, result)

@@ -33,30 +33,16 @@ from ironic_keylime.drivers import base
 from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import record as record_
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.drivers.modules.keylime import verdict
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
-from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.lists import exception as list_exception
 from ironic_keylime.lists import prepare
 
 LOG = logging.getLogger(__name__)
-
-
-#: How the tenant client names our options in its messages.
-_SETTING_NAMES = {'path': '[keylime]tenant_path',
-                  'cert_dir': '[keylime]tenant_cert_dir',
-                  'timeout': '[keylime]command_timeout'}
-
-
-def _tenant():
-    return kl_tenant.Tenant(path=CONF.keylime.tenant_path,
-                            config=CONF.keylime.tenant_config,
-                            cert_dir=CONF.keylime.tenant_cert_dir,
-                            timeout=CONF.keylime.command_timeout,
-                            setting_names=_SETTING_NAMES)
 
 
 def _check_uuid_mode_is_bound():
@@ -139,7 +125,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         ek_to_record = tpm_binding.check(
             task, tpm_binding.registrar_client(info.registrar), agent_uuid)
         source = driver_info.list_source(info)
-        tenant = _tenant()
+        tenant = keylime_api.tenant()
         record = record_.new(node, agent_uuid, info.verifier,
                              info.registrar)
         if ek_to_record:
@@ -197,7 +183,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                 node=node.uuid,
                 reason=_('no attestation is in progress on this node.'))
         try:
-            status = _tenant().status(
+            status = keylime_api.read_status(
                 record['agent_uuid'], record_.endpoint(record['verifier']),
                 record_.endpoint(record['registrar']),
                 # PASS needs a quote verified after this attempt started.
@@ -225,8 +211,8 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         if not record:
             return
         try:
-            _tenant().delete(record['agent_uuid'],
-                             record_.endpoint(record['verifier']))
+            keylime_api.remove_agent(record['agent_uuid'],
+                                     record_.endpoint(record['verifier']))
         except kl_exception.KeylimeError as e:
             raise kl_ironic_exception.AttestationFailure(
                 node=node.uuid,

@@ -23,6 +23,8 @@ import os
 import time
 from unittest import mock
 
+import fixtures
+
 from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import task_manager
@@ -32,8 +34,10 @@ from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import record as kl_record
+from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.tests import base as base_fixtures
 from ironic_keylime.tests.unit.drivers import test_attestation as base
+from ironic_keylime.tests.unit.keylime_client import https_verifier
 from ironic_keylime.tests.unit import registrar_fixture
 from ironic_keylime.tests.unit import tenant_fixture
 
@@ -421,3 +425,72 @@ class TPMBindingFlowTestCase(base.KeylimeTestCase):
                                       self.iface.attest, task)
         self.assertIn('bound to node %s' % other.uuid, str(error))
         self.assertEqual([], self.fake.calls('add'))
+
+
+@mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
+                   autospec=True)
+class RestVerifierFlowTestCase(base.KeylimeTestCase):
+    """[keylime]verifier_api = rest: verdicts and removal over HTTPS.
+
+    The verifier is a real HTTPS server on 127.0.0.1 replaying a real
+    7.14.3 verifier's answers; keylime_tenant (which still adds the agent)
+    replays real outputs.
+    """
+
+    def setUp(self):
+        super().setUp()
+        pki = https_verifier.make_pki(self.useFixture(
+            fixtures.TempDir()).path)
+        self.server = https_verifier.VerifierServer(
+            pki['server-cert'], pki['server-key'], pki['ca']).start()
+        self.addCleanup(self.server.stop)
+        self.addCleanup(kl_verifier.clear_clients)
+        agent_path = '/v2.6/agents/%s' % AGENT_UUID
+        self.server.routes[('GET', '/version')] = 'version'
+        self.server.routes[('GET', agent_path)] = 'agent-pass'
+        self.server.routes[('DELETE', agent_path)] = 'delete-unknown'
+        self.config(verifier_api='rest',
+                    tenant_cert_dir=os.path.dirname(pki['ca']),
+                    group='keylime')
+
+    def create_node(self, operation='deploy', **kwargs):
+        kwargs.setdefault('driver_info', self.driver_info(
+            keylime_vp=self.server.port))
+        return super().create_node(operation, **kwargs)
+
+    def rest_calls(self):
+        return [(r['method'], r['path']) for r in self.server.requests
+                if '/agents/' in r['path']]
+
+    def test_pass_read_and_agent_removed_over_rest(self, resume):
+        node = self.create_node()
+        self.attest(node)
+        node = self.check(node)
+        self.assertEqual(1, resume.call_count)
+        self.assertEqual([], self.fake.calls('status'))
+        path = '/v2.6/agents/%s' % AGENT_UUID
+        self.assertEqual([('GET', path), ('DELETE', path)],
+                         self.rest_calls())
+        self.assertNothingLeft(node)
+
+    def test_fail_over_rest_fails_the_deployment(self, resume):
+        self.server.routes[('GET', '/v2.6/agents/%s' % AGENT_UUID)] = (
+            'agent-fail')
+        node = self.check(self._attested())
+        resume.assert_not_called()
+        self.assertEqual(states.DEPLOYFAIL, node.provision_state)
+        self.assertIn('Invalid Quote', node.last_error)
+
+    def test_verifier_down_is_an_error(self, resume):
+        node = self._attested()
+        self.server.stop()
+        node = self.check(node)
+        self.assertEqual(states.DEPLOYFAIL, node.provision_state)
+        self.assertIn('did not answer', node.last_error)
+        # The agent may still be on the verifier: kept for the retries.
+        self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
+
+    def _attested(self):
+        node = self.create_node()
+        self.attest(node)
+        return node

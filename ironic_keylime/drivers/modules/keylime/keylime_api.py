@@ -1,0 +1,75 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The Keylime clients of the keylime interface, built from [keylime].
+
+``keylime_tenant`` always adds agents (it looks the agent up at the
+registrar, checks its EK and exchanges keys with it). The verdicts are
+read and the agents removed by the tenant, or, with
+``[keylime]verifier_api = rest``, through the verifier's REST API: the
+same verdicts and errors at a small part of the cost (one HTTPS request
+on a kept connection instead of a Python process).
+"""
+
+from ironic_keylime.conf import CONF
+from ironic_keylime.keylime_client import tenant as kl_tenant
+from ironic_keylime.keylime_client import verifier as kl_verifier
+
+#: How the clients name our options in their messages.
+SETTING_NAMES = {'path': '[keylime]tenant_path',
+                 'cert_dir': '[keylime]tenant_cert_dir',
+                 'config': '[keylime]tenant_config',
+                 'timeout': '[keylime]command_timeout'}
+
+
+def tenant():
+    """The conductor's keylime_tenant."""
+    return kl_tenant.Tenant(path=CONF.keylime.tenant_path,
+                            config=CONF.keylime.tenant_config,
+                            cert_dir=CONF.keylime.tenant_cert_dir,
+                            timeout=CONF.keylime.command_timeout,
+                            setting_names=SETTING_NAMES)
+
+
+def _rest(verifier):
+    return kl_verifier.get_client(
+        verifier.host, verifier.port,
+        cert_dir=CONF.keylime.tenant_cert_dir or None,
+        tenant_config=CONF.keylime.tenant_config or None,
+        timeout=CONF.keylime.command_timeout,
+        setting_names=SETTING_NAMES)
+
+
+def read_status(agent_uuid, verifier, registrar, since):
+    """The verifier's verdict on an agent.
+
+    :param agent_uuid: the agent's UUID.
+    :param verifier: the verifier's :class:`tenant.Endpoint`.
+    :param registrar: the registrar's :class:`tenant.Endpoint`.
+    :param since: when the attempt started (PASS needs a quote verified
+        after it).
+    :returns: :class:`ironic_keylime.keylime_client.status.AgentStatus`.
+    :raises: KeylimeError naming the cause.
+    """
+    if CONF.keylime.verifier_api == 'rest':
+        return _rest(verifier).status(agent_uuid, since=since)
+    return tenant().status(agent_uuid, verifier, registrar, since=since)
+
+
+def remove_agent(agent_uuid, verifier):
+    """Remove an agent from the verifier (an unknown agent is fine).
+
+    :raises: KeylimeError when the verifier may still hold it.
+    """
+    if CONF.keylime.verifier_api == 'rest':
+        return _rest(verifier).delete(agent_uuid)
+    return tenant().delete(agent_uuid, verifier)

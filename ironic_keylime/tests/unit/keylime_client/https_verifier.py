@@ -1,0 +1,223 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""A real HTTPS server on 127.0.0.1 that answers as a Keylime verifier.
+
+It replays answers recorded from a real Keylime 7.14.3 verifier
+(fixtures/verifier-7.14.3) over real TLS, with certificates generated for
+each test: a CA as Keylime's ``cv_ca``, the verifier's certificate, a
+client certificate, and a second, unrelated CA. Like the verifier, it asks
+for a client certificate, answers 403 without one, and keeps connections
+open (HTTP/1.1).
+"""
+
+import datetime
+import http.server
+import json
+import os
+import socket
+import ssl
+import threading
+import urllib.parse
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import NameOID
+
+from ironic_keylime.tests import base as test_base
+
+RECORDED = os.path.join(test_base.FIXTURES, 'verifier-7.14.3')
+
+
+def recorded(name):
+    """A recorded answer: ``{"method", "path", "status", "body"}``."""
+    with open(os.path.join(RECORDED, name + '.json')) as f:
+        return json.load(f)
+
+
+def _name(common_name):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _write_key(key, path):
+    with open(path, 'wb') as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+
+
+def _write_cert(cert, path):
+    with open(path, 'wb') as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _certificate(subject, key, issuer, issuer_key, ca=False, usage=None,
+                 names=None):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder()
+               .subject_name(_name(subject)).issuer_name(_name(issuer))
+               .public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(hours=1))
+               .not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
+                              critical=True))
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(digital_signature=True, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False,
+                          key_agreement=False, key_cert_sign=True,
+                          crl_sign=True, encipher_only=False,
+                          decipher_only=False), critical=True)
+    if usage:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]),
+                                        critical=False)
+    if names:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
+            critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def make_pki(directory):
+    """Write a CA, a server and a client certificate, and a rogue CA.
+
+    ``directory/certs`` holds what the tenant has (cacert.crt,
+    client-cert.crt, client-private.pem); ``directory/server`` the
+    verifier's certificate and key, whose only name is
+    ``verifier.example`` (not 127.0.0.1); ``directory/rogue`` a CA of its
+    own with a server certificate and a client certificate.
+    """
+    paths = {}
+    for sub in ('certs', 'server', 'rogue'):
+        os.makedirs(os.path.join(directory, sub), mode=0o700)
+    for prefix, sub in (('', 'certs'), ('rogue-', 'rogue')):
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _certificate(prefix + 'Keylime CA', ca_key,
+                          prefix + 'Keylime CA', ca_key, ca=True)
+        ca_path = os.path.join(directory, sub, 'cacert.crt')
+        _write_cert(ca, ca_path)
+        paths[prefix + 'ca'] = ca_path
+        for role, usage, where in (
+                ('server', ExtendedKeyUsageOID.SERVER_AUTH,
+                 'server' if not prefix else sub),
+                ('client', ExtendedKeyUsageOID.CLIENT_AUTH, sub)):
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = _certificate(
+                prefix + role, key, prefix + 'Keylime CA', ca_key,
+                usage=usage,
+                names=['verifier.example'] if role == 'server' else None)
+            cert_path = os.path.join(directory, where,
+                                     '%s-cert.crt' % role)
+            key_path = os.path.join(directory, where,
+                                    '%s-private.pem' % role)
+            _write_cert(cert, cert_path)
+            _write_key(key, key_path)
+            paths[prefix + role + '-cert'] = cert_path
+            paths[prefix + role + '-key'] = key_path
+    return paths
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self):
+        server = self.server
+        peer = self.connection.getpeercert()
+        with server.lock:
+            server.requests.append({'method': self.command,
+                                    'path': self.path,
+                                    'client': self.client_address,
+                                    'peer': peer})
+        if not peer:
+            answer = recorded('agent-no-client-cert')
+            status, body = answer['status'], answer['body']
+        else:
+            status, body = server.answer(self.command, self.path)
+        data = (body if isinstance(body, bytes)
+                else json.dumps(body).encode())
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_DELETE = _answer
+
+
+class VerifierServer(http.server.ThreadingHTTPServer):
+    """The server; ``routes`` maps ``(method, path)`` to answers.
+
+    An answer is a recorded fixture name, a ``(status, body)`` tuple, or
+    a list of those, given out one after the other (the last one stays).
+    A path is matched with its query, parsed (``?bulk=True&verifier=x``).
+    """
+
+    daemon_threads = True
+
+    def __init__(self, cert, key, ca):
+        super().__init__(('127.0.0.1', 0), _Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.load_verify_locations(cafile=ca)
+        # As the verifier: a client certificate is asked for, and the
+        # handler answers 403 without one.
+        context.verify_mode = ssl.CERT_OPTIONAL
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.lock = threading.Lock()
+        self.requests = []
+        self.routes = {}
+        self.port = self.server_address[1]
+
+    def answer(self, method, path):
+        parts = urllib.parse.urlsplit(path)
+        key = (method, parts.path,
+               tuple(sorted(urllib.parse.parse_qsl(parts.query))))
+        with self.lock:
+            answers = self.routes.get(key) or self.routes.get(
+                (method, parts.path))
+            if answers is None:
+                return 404, {'code': 404, 'status': 'Not Found',
+                             'results': {}}
+            if isinstance(answers, list):
+                answer = answers.pop(0) if len(answers) > 1 else answers[0]
+            else:
+                answer = answers
+        if isinstance(answer, str):
+            answer = recorded(answer)
+            return answer['status'], answer['body']
+        return answer
+
+    def start(self):
+        thread = threading.Thread(target=self.serve_forever,
+                                  kwargs={'poll_interval': 0.05},
+                                  daemon=True)
+        thread.start()
+        return self
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+def silent_port():
+    """A listening socket that accepts connections and never answers."""
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    sock.listen(8)
+    return sock
