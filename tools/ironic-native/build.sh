@@ -12,11 +12,12 @@
 #                        same patches
 #   build.sh unit-tests  Ironic's and the client's own unit tests of the
 #                        modules the patches touch, on the patched trees
-#   build.sh venv        print the virtualenv's path
+#   build.sh venv | src  print the virtualenv's path, the sources' path
 #
 # IRONIC_NATIVE_VENV (default .harness/venvs/ironic-native) and
-# IRONIC_NATIVE_SRC (default .harness/ironic-native, the patched trees)
-# move them. Nothing fetched is kept in the repository.
+# IRONIC_NATIVE_SRC (default .harness/ironic-native: the patched trees, and
+# the released Ironic in unpatched/ironic) move them. Nothing fetched is
+# kept in the repository.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -120,6 +121,9 @@ build() {
     python3 -m pip download -q --no-deps --no-binary :all: \
         --require-hashes -r "$CONTRIB/requirements.txt" -d "$dl"
     unpack ironic "$dl"/ironic-*.tar.gz "$SRC"
+    # Unpatched, not installed: the functional tests run its ironic-dbsync
+    # (PYTHONPATH) to make a database as the released Ironic does.
+    unpack ironic "$dl"/ironic-*.tar.gz "$SRC/unpatched"
     unpack python-ironicclient "$dl"/python_ironicclient-*.tar.gz "$SRC"
     local project
     for project in "${PROJECTS[@]}"; do
@@ -143,18 +147,31 @@ EOF
     log "built $VENV"
 }
 
+# Run a project's unit tests with stestr; the whole output goes to
+# SRC/PROJECT-unit-tests.log, the summary (or the end, on failure) here.
+# run_stestr PROJECT TEST_PATH TESTS...
+run_stestr() {
+    local project=$1 path=$2 out
+    shift 2
+    out=$SRC/$project-unit-tests.log
+    log "$project's unit tests: $*"
+    if (cd "$SRC/$project" && "$VENV/bin/python" -m stestr --test-path \
+            "$path" --top-dir . run --concurrency 2 "$@") >"$out" 2>&1; then
+        grep -E '^ - (Passed|Failed|Skipped):|^Sum of' "$out" >&2 || true
+        return 0
+    fi
+    tail -n 200 "$out" >&2
+    log "$project's unit tests failed; see $out"
+    return 1
+}
+
 unit_tests() {
     build
     "$VENV/bin/pip" install -q "${TEST_DEPS[@]}"
     local rc=0
-    log "Ironic's unit tests: ${IRONIC_TESTS[*]}"
-    (cd "$SRC/ironic" && "$VENV/bin/python" -m stestr --test-path \
-        ironic/tests/unit --top-dir . run --concurrency 2 \
-        "${IRONIC_TESTS[@]}") || rc=1
-    log "python-ironicclient's unit tests: ${CLIENT_TESTS[*]}"
-    (cd "$SRC/python-ironicclient" && "$VENV/bin/python" -m stestr \
-        --test-path ironicclient/tests/unit --top-dir . run \
-        --concurrency 2 "${CLIENT_TESTS[@]}") || rc=1
+    run_stestr ironic ironic/tests/unit "${IRONIC_TESTS[@]}" || rc=1
+    run_stestr python-ironicclient ironicclient/tests/unit \
+        "${CLIENT_TESTS[@]}" || rc=1
     return $rc
 }
 
@@ -162,8 +179,9 @@ case "${1:-build}" in
     build) build ;;
     unit-tests) unit_tests ;;
     venv) echo "$VENV" ;;
+    src) echo "$SRC" ;;
     *)
-        echo "usage: $0 [build | unit-tests | venv]" >&2
+        echo "usage: $0 [build | unit-tests | venv | src]" >&2
         exit 2
         ;;
 esac
