@@ -76,9 +76,8 @@ add_new_files() {
     local sources
     sources=$(find "$2" -maxdepth 2 -path '*.egg-info/SOURCES.txt')
     [ -n "$sources" ] || return 0
-    awk '/^--- \/dev\/null/ {new = 1; next}
-         /^\+\+\+ b\// {if (new) print substr($0, 7); new = 0}' "$1" \
-        >>"$sources"
+    awk '/^--- \/dev\/null/ {n = 1; next}
+/^\+\+\+ b\// {if (n) print substr($0, 7); n = 0}' "$1" >>"$sources"
 }
 
 # Apply every patch of contrib/ironic-native/PROJECT to DIR, in order.
