@@ -107,10 +107,10 @@ class NodeFieldTestCase(NativeTestCase):
                   self.osc_json('node', 'list', '--long')}
         self.assertEqual('keylime', listed[node]['attestation_interface'])
         self.assertEqual(
-            [{'UUID': node, 'Attestation Interface': 'keylime'}],
+            [{'uuid': node, 'attestation_interface': 'keylime'}],
             [row for row in json.loads(self.ironic.baremetal(
                 'node', 'list', '--fields', 'uuid', 'attestation_interface',
-                '-f', 'json').stdout) if row['UUID'] == node])
+                '-f', 'json').stdout) if row['uuid'] == node])
 
         # An older microversion neither shows nor changes it.
         old = json.loads(self.ironic.openstack(
@@ -177,7 +177,7 @@ class NodeFieldTestCase(NativeTestCase):
                          .status_code)
 
     def test_deploy_and_clean_attested(self):
-        # driver_info says otherwise: the node field wins.
+        # driver_info and instance_info say otherwise: the node field wins.
         node = self.create('attested', '--attestation-interface', 'keylime',
                            '--driver-info',
                            'attestation_interface=no-attestation',
@@ -189,6 +189,9 @@ class NodeFieldTestCase(NativeTestCase):
                         validation['attestation'])
         node = self.provide(self.ironic.conn.baremetal.get_node(
             node['uuid']))
+        # instance_info (the lessee's) cannot skip the attestation.
+        self.ironic.baremetal('node', 'set', node.id, '--instance-info',
+                              'attestation_interface=no-attestation')
         node = self.deploy(node)
         self.assertAllPassed(node, 1)
         # The steps tables of the patch: a manual clean step of the
