@@ -224,8 +224,9 @@ class NativeIronicEnv(ironic_env.IronicEnv):
 class Cluster(object):
     """``ironic-api`` and conductors sharing one sqlite file, JSON-RPC.
 
-    Each conductor's host name is ``127.0.0.1:<its JSON-RPC port>``: the
-    API's JSON-RPC client reads the port from it.
+    Each conductor registers as ``127.0.0.1:<its JSON-RPC port>`` (Ironic
+    adds the port to ``[DEFAULT]host``): the API's JSON-RPC client reads
+    the port from it.
 
     :param workdir: an empty directory.
     :param keylime: the Keylime harness's environment.
@@ -255,8 +256,11 @@ class Cluster(object):
             if name != 'api':
                 port = ironic_env.free_port()
                 self.hosts[name] = '127.0.0.1:%d' % port
-                config['DEFAULT']['host'] = self.hosts[name]
+                config['DEFAULT']['host'] = '127.0.0.1'
                 config['json_rpc']['port'] = str(port)
+            else:
+                # One worker: they would all bind the API's port.
+                config['api']['api_workers'] = '1'
             for section, options in overrides.items():
                 config.setdefault(section, {}).update(options)
             path = os.path.join(workdir, '%s.conf' % name)

@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 
+import requests
 import testtools
 from testtools import content
 
@@ -118,9 +119,10 @@ class NodeFieldTestCase(NativeTestCase):
             'show', node, '-f', 'json').stdout)
         self.assertEqual(node, old['uuid'])
         self.assertNotIn('attestation_interface', old)
-        resp = self.ironic.api('PATCH', '/nodes/%s' % node, json=[
-            {'op': 'replace', 'path': '/attestation_interface',
-             'value': 'no-attestation'}],
+        resp = requests.patch(
+            self.ironic.url + '/v1/nodes/%s' % node, timeout=30,
+            json=[{'op': 'replace', 'path': '/attestation_interface',
+                   'value': 'no-attestation'}],
             headers={'X-OpenStack-Ironic-API-Version': '1.115'})
         self.assertEqual(406, resp.status_code, resp.text)
         self.assertEqual('keylime', self.field(node))
