@@ -145,6 +145,8 @@ class Service(object):
         self.argv = argv
         self.output = output
         self.process = None
+        #: Stopped on purpose.
+        self.stopped = False
 
     def start(self):
         with open(self.output, 'ab') as out:
@@ -159,6 +161,7 @@ class Service(object):
         """SIGTERM its process group, then SIGKILL what is left."""
         if self.process is None:
             return
+        self.stopped = True
         pgid = self.process.pid  # its own session: group id == its PID
         if self.process.poll() is None:
             try:
@@ -277,13 +280,20 @@ class Cluster(object):
             for name, path in self.configs.items()}
 
     def start(self, timeout=90):
-        """Create the database, start every service, wait for them."""
+        """Create the database, start every service, wait for them.
+
+        One conductor after the other: they write the shared sqlite file
+        when they register.
+        """
         create_released_schema(self.configs['api'])
         dbsync(self.bin_dir, self.configs['api'], 'upgrade')
-        for service in self.services.values():
-            service.start()
+        self.services['api'].start()
         try:
-            self.wait_conductors(sorted(self.hosts.values()), timeout)
+            started = []
+            for name in sorted(self.hosts):
+                self.services[name].start()
+                started.append(self.hosts[name])
+                self.wait_conductors(sorted(started), timeout)
         except Exception:
             self.stop()
             raise
@@ -306,7 +316,8 @@ class Cluster(object):
         last = None
         while time.monotonic() < deadline:
             for name, service in self.services.items():
-                if service.process and not service.running():
+                if (service.process and not service.running()
+                        and not service.stopped):
                     raise ironic_env.IronicError('%s exited:\n%s' % (
                         name, self.log_tail()))
             try:
@@ -319,6 +330,26 @@ class Cluster(object):
         raise ironic_env.IronicError('conductors %s, not %s, after %s s:\n%s'
                                      % (last, expected, timeout,
                                         self.log_tail()))
+
+    def restart(self, name, timeout=60):
+        """Stop and start one service; for the API, wait until it answers.
+
+        :raises: IronicError when the API does not come back in time.
+        """
+        service = self.services[name]
+        service.stop()
+        service.stopped = False
+        service.start()
+        deadline = time.monotonic() + timeout
+        while name == 'api':
+            try:
+                self.conductors()
+                return
+            except (requests.RequestException, ValueError, KeyError):
+                if time.monotonic() > deadline:
+                    raise ironic_env.IronicError(
+                        'the API did not come back:\n%s' % self.log_tail())
+                time.sleep(0.3)
 
     def stop(self, name=None):
         """Stop one service, or all of them."""

@@ -370,16 +370,27 @@ class TwoConductorsTestCase(testtools.TestCase):
         # Moved to the default group, the node maps to "b", which does
         # not have keylime enabled: it refuses to act on it.
         for node in (moved, plain):
-            self.ironic.command('openstack', 'baremetal', 'node', 'unset',
-                                node.id, '--conductor-group')
+            # The client cannot set an empty group (nor unset it).
+            resp = requests.patch(
+                self.ironic.url + '/v1/nodes/%s' % node.id, timeout=30,
+                json=[{'op': 'replace', 'path': '/conductor_group',
+                       'value': ''}],
+                headers={'X-OpenStack-Ironic-API-Version':
+                         native_env.NATIVE_VERSION})
+            self.assertEqual(200, resp.status_code, resp.text)
             self.assertEqual(b, self.osc_json('node', 'show', node.id)
                              ['conductor'])
         self.deploy_refused(moved.id, NOT_FOUND % 'keylime')
         # "b" itself works: a node without attestation deploys.
         self.env.provision(plain.id, 'active', 'active')
 
-        # With "a" stopped, the keylime node of its group waits: the API
-        # refuses to act on it.
+        # With "a" stopped, the keylime node of its group waits. With
+        # sqlite, the API keeps its hash ring (Ironic assumes one
+        # conductor) and still sends the request to "a", which is gone;
+        # an API that builds its ring again finds no conductor.
         self.ironic.stop('a')
         self.ironic.wait_conductors([b])
+        self.deploy_refused(mapped.id, 'Unable to establish connection to '
+                            'http://%s' % a)
+        self.ironic.restart('api')
         self.deploy_refused(mapped.id, NO_CONDUCTOR)
