@@ -24,6 +24,7 @@ come from the real Keylime of the harness, as in test_ironic_real.
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 import requests
@@ -157,6 +158,24 @@ class NodeFieldTestCase(NativeTestCase):
                     '\n  --attestation-interface'), patched)
                 self.assertIn(marker, stock(self.ironic, words[0],
                                             *args).stdout)
+
+    def test_registration_layer_steps_aside(self):
+        # In the native virtualenv, as ironic-attest* would call it.
+        script = (
+            'import ironic.command  # noqa\n'
+            'from ironic.drivers import base\n'
+            'from ironic_keylime.drivers.modules import noop\n'
+            'from ironic.drivers.modules import noop as ironic_noop\n'
+            'from ironic_keylime import ironic_integration as ii\n'
+            'print(ii.has_native_support(),\n'
+            '      ii.register_attestation_interface_type(),\n'
+            '      base.BareDriver().optional_interfaces.count(\n'
+            '          "attestation"),\n'
+            '      noop.NoAttestation is ironic_noop.NoAttestation)\n')
+        result = subprocess.run(
+            [os.path.join(self.ironic.bin_dir, 'python'), '-c', script],
+            capture_output=True, text=True, check=True, timeout=60)
+        self.assertEqual('True False 1 True', result.stdout.strip())
 
     def test_unknown_or_disabled_name_refused(self):
         node = self.create('refused')['uuid']
