@@ -2,7 +2,9 @@
 # Functional tests against real services on 127.0.0.1 (run by
 # "tox -e functional"):
 #   1. installs what the harnesses need (system packages as root, the
-#      Keylime and Swift virtualenvs under $IRONIC_KEYLIME_HARNESS_DIR);
+#      Keylime and Swift virtualenvs under $IRONIC_KEYLIME_HARNESS_DIR, the
+#      patched Ironic of contrib/ironic-native, whose own unit tests of the
+#      patched modules run here with the whole suite);
 #   2. starts a real Keylime (verifier, registrar, an agent on swtpm) and a
 #      real Swift, and exports where they are (tools/*/harness.sh);
 #   3. runs the tests of ironic_keylime/tests/functional one at a time
@@ -18,6 +20,17 @@ export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 
 "$TOP/tools/keylime/harness.sh" setup
 "$TOP/tools/swift/harness.sh" setup
+# Ironic and python-ironicclient with the native attestation interface
+# (contrib/ironic-native), for test_native_real; built once, then reused.
+"$TOP/tools/ironic-native/build.sh"
+IRONIC_NATIVE_VENV=$("$TOP/tools/ironic-native/build.sh" venv)
+IRONIC_NATIVE_SRC=$("$TOP/tools/ironic-native/build.sh" src)
+export IRONIC_NATIVE_VENV IRONIC_NATIVE_SRC
+# Their own unit tests of the modules the patches touch (about 1.5 min):
+# with the whole suite, or IRONIC_NATIVE_UNIT_TESTS=1.
+if [ $# -eq 0 ] || [ "${IRONIC_NATIVE_UNIT_TESTS:-0}" = 1 ]; then
+    "$TOP/tools/ironic-native/build.sh" unit-tests
+fi
 
 mkdir -p "$IRONIC_KEYLIME_HARNESS_DIR"
 RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/run.XXXXXX")

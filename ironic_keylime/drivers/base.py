@@ -16,14 +16,22 @@ Implements the interface of the approved Ironic spec
 ``specs/approved/attestation-interface.rst``: an attestation interface
 starts the attestation of a node, reads the verdict of the attestation
 service, and removes the node from that service.
+
+An Ironic carrying the native change (``contrib/ironic-native``) defines
+the same base class; the interfaces of ironic-keylime then derive from
+it, as Ironic's own attestation interfaces do.
 """
 
 import abc
 
 from ironic.drivers import base
 
+#: Ironic's base class of attestation interfaces (native support), else
+#: Ironic's base class of all interfaces.
+IRONIC_BASE = getattr(base, 'AttestationInterface', base.BaseInterface)
 
-class AttestationInterface(base.BaseInterface, metaclass=abc.ABCMeta):
+
+class AttestationInterface(IRONIC_BASE, metaclass=abc.ABCMeta):
     """Base class of attestation interfaces."""
 
     interface_type = 'attestation'

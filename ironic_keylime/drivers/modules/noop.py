@@ -10,7 +10,15 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The ``no-attestation`` interface: nodes are not attested."""
+"""The ``no-attestation`` interface: nodes are not attested.
+
+An Ironic carrying the native change (``contrib/ironic-native``) has its
+own ``no-attestation`` entry point, beside ironic-keylime's: there, this
+module's ``NoAttestation`` is Ironic's class, so that both names load the
+same interface.
+"""
+
+from ironic.drivers.modules import noop as ironic_noop
 
 from ironic_keylime.drivers import base
 
@@ -32,3 +40,7 @@ class NoAttestation(base.AttestationInterface):
 
     def unregister_node(self, task):
         pass
+
+
+if hasattr(ironic_noop, 'NoAttestation'):
+    NoAttestation = ironic_noop.NoAttestation  # noqa: F811
