@@ -94,7 +94,8 @@ def create_released_schema(conf_file):
 def write_lists(workdir, keylime):
     """Copy the harness's lists into WORKDIR/lists (an allowed directory).
 
-    :returns: (allowlist, checksum, excludelist) paths.
+    :returns: (allowlist, checksum, excludelist, excludelist checksum)
+        paths.
     """
     lists = os.path.join(workdir, 'lists')
     os.makedirs(lists, exist_ok=True)
@@ -102,12 +103,14 @@ def write_lists(workdir, keylime):
     excludelist = os.path.join(lists, 'excludelist.txt')
     shutil.copy(keylime['KEYLIME_HARNESS_ALLOWLIST'], allowlist)
     shutil.copy(keylime['KEYLIME_HARNESS_EXCLUDELIST'], excludelist)
-    checksum = allowlist + '.sha256'
-    with open(allowlist, 'rb') as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    with open(checksum, 'w') as f:
-        f.write('%s  allowlist.txt\n' % digest)
-    return allowlist, checksum, excludelist
+    checksums = []
+    for path in (allowlist, excludelist):
+        with open(path, 'rb') as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        with open(path + '.sha256', 'w') as f:
+            f.write('%s  %s\n' % (digest, os.path.basename(path)))
+        checksums.append(path + '.sha256')
+    return allowlist, checksums[0], excludelist, checksums[1]
 
 
 def write_config(path, config):
