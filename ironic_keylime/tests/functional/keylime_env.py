@@ -29,6 +29,9 @@ import signal
 import subprocess
 import tempfile
 
+from ironic_keylime.lists import policy
+from ironic_keylime.lists import prepare
+
 #: What keylime.env defines.
 REQUIRED = ('KEYLIME_HARNESS_DIR', 'KEYLIME_HARNESS_TENANT',
             'KEYLIME_HARNESS_TENANT_CONFIG', 'KEYLIME_HARNESS_CERT_DIR',
@@ -100,6 +103,25 @@ def write_lists(directory, checksum=None):
             'keylime_allowlist_checksum': checksum_path,
             'keylime_excludelist': excludelist,
             'keylime_excludelist_checksum': excludelist_checksum}
+
+
+def prepared_lists(directory):
+    """The harness's lists, prepared as the conductor prepares them.
+
+    A runtime policy, for the tests that call the tenant directly.
+
+    :param directory: a private directory of the test.
+    :returns: :class:`ironic_keylime.lists.prepare.PreparedLists`.
+    """
+    info = write_lists(directory)
+    runtime_policy = os.path.join(directory, prepare.RUNTIME_POLICY)
+    return prepare.PreparedLists(
+        info['keylime_allowlist'], info['keylime_excludelist'],
+        runtime_policy,
+        policy.build_runtime_policy(info['keylime_allowlist'],
+                                    info['keylime_excludelist'],
+                                    runtime_policy),
+        directory)
 
 
 def driver_info(lists, **overrides):

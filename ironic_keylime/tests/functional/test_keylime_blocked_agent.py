@@ -36,8 +36,6 @@ from oslotest import base
 from ironic_keylime.keylime_client import status
 from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.keylime_client import verifier as kl_verifier
-from ironic_keylime.lists import policy
-from ironic_keylime.lists import prepare
 from ironic_keylime.tests.functional import keylime_env
 
 #: How long the verdict is watched for at most: the verifier's first
@@ -107,15 +105,7 @@ class BlockedAgentTestCase(base.BaseTestCase):
 
     def _lists(self):
         directory = tempfile.mkdtemp(dir=self.workdir)
-        info = keylime_env.write_lists(directory)
-        runtime_policy = os.path.join(directory, prepare.RUNTIME_POLICY)
-        return prepare.PreparedLists(
-            info['keylime_allowlist'], info['keylime_excludelist'],
-            runtime_policy,
-            policy.build_runtime_policy(info['keylime_allowlist'],
-                                        info['keylime_excludelist'],
-                                        runtime_policy),
-            directory)
+        return keylime_env.prepared_lists(directory)
 
     def _resume_agent(self):
         # Always: a stopped agent would break every later test.

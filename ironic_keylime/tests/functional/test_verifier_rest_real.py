@@ -82,10 +82,7 @@ class VerifierRestRealTestCase(base.BaseTestCase):
 
     def _add(self):
         directory = tempfile.mkdtemp(dir=self.workdir)
-        info = keylime_env.write_lists(directory)
-        lists = kl_tenant.PreparedLists(info['keylime_allowlist'],
-                                        info['keylime_excludelist'],
-                                        directory)
+        lists = keylime_env.prepared_lists(directory)
         since = time.time()
         self.tenant.add(self.uuid, self.agent, self.verifier,
                         self.registrar, lists)
