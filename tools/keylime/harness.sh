@@ -192,8 +192,11 @@ start_agent() {
             KL_IMA_ML=$RUN/ima/ascii_runtime_measurements KL_REG7_COMPAT=1
         start_bg agent "$AG/bin/python" "$HERE/agent_wrapper.py"
     )
-    # The agent listens once it registered and activated its AK.
+    # The agent listens once it registered its AK, a few ms before the
+    # registrar has activated it: wait for both, so that a test (or the
+    # EK check of the conductor) never meets a half-registered agent.
     wait_up agent "$AGENT_PORT" 90
+    wait_active 30
 }
 
 configure() {
@@ -344,8 +347,7 @@ reset() {
     start_agent
 }
 
-# The agent listens a few ms before the registrar has activated it: wait
-# until the registrar answers its record.
+# Wait until the registrar answers the agent's record (it is activated).
 wait_active() {  # wait_active SECONDS
     local end
     end=$(( $(date +%s) + $1 ))
@@ -381,7 +383,6 @@ other_tpm() {  # other_tpm NAME
     start_swtpm
     init_ima
     start_agent
-    wait_active 30
 }
 
 cmd=${1:-}
