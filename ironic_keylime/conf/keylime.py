@@ -159,11 +159,29 @@ step_opts = [
                       'steps of lower priority). 0 makes it a manual '
                       'clean step only.')),
     cfg.IntOpt('status_poll_interval',
-               default=10,
+               default=2,
                min=1,
-               help=_('Seconds between two checks of the verdict of a '
-                      'node being attested (a conductor periodic task; '
-                      'read when the conductor starts).')),
+               help=_('Seconds between two rounds of the verdict check of '
+                      'the nodes being attested (a conductor periodic '
+                      'task; read when the conductor starts). Rounds never '
+                      'overlap and run at most max_concurrent_checks reads '
+                      'at a time, so a round with many waiting nodes '
+                      'takes longer instead of overloading the conductor. '
+                      'With verifier_api = tenant, each read is a '
+                      'keylime_tenant process costing about one CPU '
+                      'second per waiting node and round; verifier_api = '
+                      'rest (one request per verifier and round) is '
+                      'recommended from a few nodes up.')),
+    cfg.IntOpt('max_concurrent_checks',
+               default=8,
+               min=1,
+               help=_('How many verdict reads, agent removals and actions '
+                      'on verdicts the conductor runs at the same time, in '
+                      'a pool of threads of its own (read when the pool '
+                      'is first used). Nodes of a slow or unreachable '
+                      'verifier hold at most this many threads; other '
+                      'nodes wait for a free one, never for that '
+                      'verifier.')),
     cfg.IntOpt('attestation_timeout',
                default=300,
                min=1,

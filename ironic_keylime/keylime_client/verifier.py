@@ -26,7 +26,8 @@ per verifier, see :func:`get_client`).
   /v2.x/agents/?bulk=True`` (and ``&verifier=ID``) every agent of the
   verifier at once; ``DELETE /v2.x/agents/{uuid}`` removes one, and its
   202 "deletion in progress" is followed with ``GET`` until the agent is
-  gone, within the timeout.
+  gone, within the timeout, or returned at once for the caller to
+  confirm later (:meth:`VerifierClient.removal_state`).
 * Mutual TLS with the tenant's certificates (:mod:`.tls`), over one
   kept ``requests`` session per verifier (:mod:`.https`).
 * Verdicts are built by :func:`.status.status_from_record`, with every
@@ -55,6 +56,12 @@ CACHE_SIZE = 16
 #: Seconds between two reads while a deletion is in progress (at most).
 DELETE_POLL_MAX = 1.0
 _NOT_FOUND = 'agent id not found'
+#: Keylime's "Terminated" operational state: a deletion is in progress.
+_TERMINATED = 8
+#: What :meth:`VerifierClient.removal_state` returns.
+GONE = 'gone'
+TERMINATING = 'terminating'
+PRESENT = 'present'
 _AGENT_ID_RE = re.compile(r'^[\w.-]+$', re.ASCII)
 
 
@@ -237,15 +244,21 @@ class VerifierClient(object):
         return kl_status.status_from_record(records[agent_uuid],
                                             since=since, source=self.source)
 
-    def delete(self, agent_uuid):
+    def delete(self, agent_uuid, wait=True):
         """Remove an agent from the verifier; an unknown agent is fine.
 
         A 202 (the verifier is attesting the agent: it is marked
         "Terminated" and removed once the current attestation ends) is
         followed with ``GET`` until the agent is gone, for at most
-        ``timeout`` seconds in all, sleeping between reads.
+        ``timeout`` seconds in all, sleeping between reads; unless
+        ``wait`` is False: then the 202 is returned at once, and the
+        caller confirms the removal later with :meth:`removal_state`.
 
         :param agent_uuid: the agent's UUID.
+        :param wait: whether to wait for the end of a deletion in
+            progress.
+        :returns: True when the agent is gone, False when ``wait`` is
+            False and the verifier is still deleting it.
         :raises: TenantTimeout if the agent is still there at the end;
             TenantCommandFailed if the verifier refused (for example an
             agent of another verifier ID); ServiceUnreachable,
@@ -255,14 +268,16 @@ class VerifierClient(object):
         path = self._agent_path(agent_uuid)
         code, body = self._request('DELETE', path)
         if code == 200 or (code == 404 and _not_found(body)):
-            return
+            return True
         if code != 202:
             raise self._failed('DELETE', path, code, body)
+        if not wait:
+            return False
         pause = 0.1
         while True:
             code, body = self._request('GET', path)
             if code == 404 and _not_found(body):
-                return
+                return True
             if code != 200:
                 raise self._failed('GET', path, code, body)
             left = deadline - time.monotonic()
@@ -276,6 +291,36 @@ class VerifierClient(object):
                      'timeout': self.timeout})
             time.sleep(min(pause, left))
             pause = min(pause * 2, DELETE_POLL_MAX)
+
+    def removal_state(self, agent_uuid):
+        """Where the removal of an agent stands (one ``GET``).
+
+        :param agent_uuid: the agent's UUID.
+        :returns: :data:`GONE` (the verifier answers "agent id not
+            found"), :data:`TERMINATING` (it holds the agent in state
+            "Terminated": a deletion is in progress) or :data:`PRESENT`
+            (it holds the agent in another state: no deletion is in
+            progress).
+        :raises: ServiceUnreachable, TenantTimeout, TenantCommandFailed,
+            UnparsableOutput.
+        """
+        path = self._agent_path(agent_uuid)
+        code, body = self._request('GET', path)
+        if code == 404 and _not_found(body):
+            return GONE
+        if code != 200:
+            raise self._failed('GET', path, code, body)
+        record = body.get('results')
+        if isinstance(record, dict) and isinstance(record.get(agent_uuid),
+                                                   dict):
+            record = record[agent_uuid]
+        if not isinstance(record, dict):
+            raise exception.UnparsableOutput(
+                'The Keylime verifier at %s answered GET %s with no agent '
+                'record.' % (self.address, path))
+        code = kl_status.state_code(record.get('operational_state'),
+                                    source=self.source)
+        return TERMINATING if code == _TERMINATED else PRESENT
 
 
 def negotiate(offered):

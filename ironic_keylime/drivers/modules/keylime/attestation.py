@@ -15,10 +15,15 @@
 The ``attest`` step (deploy, clean and service) fetches and verifies the
 node's lists, adds the node's Keylime agent to the verifier with them and
 returns a wait state; it holds no conductor worker while Keylime attests.
-A periodic task reads the verdict every ``[keylime]status_poll_interval``
-seconds, removes the agent from the verifier, and resumes or fails the
-operation. The verdict is recorded in the node history, pass or fail.
+A periodic task reads the verdicts every ``[keylime]status_poll_interval``
+seconds (:mod:`.checks`: without locks, in a bounded pool, one bulk read
+per verifier with the REST API), removes the agent from the verifier, and
+resumes or fails the operation. The verdict is recorded in the node
+history, pass or fail. With the REST API an agent the verifier is still
+removing does not hold the node: :mod:`.removal` confirms its removal.
 """
+
+import threading
 
 from ironic.common import async_steps
 from ironic.common import exception
@@ -32,9 +37,11 @@ from ironic_keylime.conf import CONF
 from ironic_keylime.drivers import base
 from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import boot_state
+from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import record as record_
+from ironic_keylime.drivers.modules.keylime import removal
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.drivers.modules.keylime import verdict
 from ironic_keylime.keylime_client import exception as kl_exception
@@ -43,6 +50,8 @@ from ironic_keylime.lists import exception as list_exception
 from ironic_keylime.lists import prepare
 
 LOG = logging.getLogger(__name__)
+
+_POOL_LOCK = threading.Lock()
 
 
 def _check_uuid_mode_is_bound():
@@ -197,30 +206,32 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         return status
 
     def unregister_node(self, task):
-        """Delete the node's agent from the verifier.
+        """Delete the node's agents from the verifier, waiting for it.
 
-        A node without an attestation in progress is left alone. The
-        record of the attestation is dropped once the verifier no longer
-        holds the agent.
+        The agent of a removal still to confirm (:data:`record_.
+        REMOVAL_KEY`) and that of an attestation in progress; a node
+        without either is left alone. Each key is dropped once the
+        verifier no longer holds its agent.
 
         :param task: a TaskManager instance with an exclusive lock.
-        :raises: AttestationFailure when the verifier may still hold it.
+        :raises: AttestationFailure when the verifier may still hold one.
         """
         node = task.node
-        record = node.driver_internal_info.get(record_.STATE_KEY)
-        if not record:
-            return
-        try:
-            keylime_api.remove_agent(record['agent_uuid'],
-                                     record_.endpoint(record['verifier']))
-        except kl_exception.KeylimeError as e:
-            raise kl_ironic_exception.AttestationFailure(
-                node=node.uuid,
-                reason=_('the Keylime agent %(agent)s could not be removed '
-                         'from the verifier: %(err)s') %
-                {'agent': record['agent_uuid'], 'err': e})
-        node.del_driver_internal_info(record_.STATE_KEY)
-        node.save()
+        for key in (record_.REMOVAL_KEY, record_.STATE_KEY):
+            record = node.driver_internal_info.get(key)
+            if not record:
+                continue
+            try:
+                keylime_api.remove_agent(record['agent_uuid'],
+                                         record_.endpoint(record['verifier']))
+            except kl_exception.KeylimeError as e:
+                raise kl_ironic_exception.AttestationFailure(
+                    node=node.uuid,
+                    reason=_('the Keylime agent %(agent)s could not be '
+                             'removed from the verifier: %(err)s') %
+                    {'agent': record['agent_uuid'], 'err': e})
+            node.del_driver_internal_info(key)
+            node.save()
 
     @ironic_base.deploy_step(priority=90)
     @ironic_base.clean_step(priority=95, abortable=False,
@@ -266,29 +277,33 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         """
         boot_state.enroll(task)
 
-    @periodics.node_periodic(
-        purpose='checking Keylime attestation verdicts',
-        spacing=CONF.keylime.status_poll_interval,
-        filters={'reserved': False, 'provision_state_in': record_.WAIT_STATES},
-        predicate_extra_fields=['driver_internal_info', 'provision_state',
-                                'deploy_step', 'clean_step', 'service_step'],
-        predicate=lambda n: (n.driver_internal_info.get(record_.STATE_KEY)
-                             or record_.in_attest_step(n)),
-    )
-    def _check_attestations(self, task, manager, context):
-        """Periodic task: act on the verdicts of attestations.
+    def _pool(self):
+        """The interface's bounded pool of check threads (made once)."""
+        with _POOL_LOCK:
+            if getattr(self, '_check_pool', None) is None:
+                self._check_pool = checks.Pool()
+                self._bulk_supported = {}
+            return self._check_pool
 
-        One node's unexpected error fails that node alone; the pass goes
-        on with the other nodes.
+    @periodics.periodic(spacing=CONF.keylime.status_poll_interval)
+    def _check_attestations(self, manager, context):
+        """Periodic task: one round of verdict checks (:mod:`.checks`).
+
+        Verdicts are read without locks, with one bulk request per
+        verifier where it can; reads and actions run in the interface's
+        pool of ``[keylime]max_concurrent_checks`` threads. One node's
+        error fails that node alone.
         """
-        try:
-            self.check_attestation(task)
-        except (exception.NodeLocked, exception.NodeNotFound):
-            raise  # the periodic skips the node and tries it next round
-        except Exception as e:
-            LOG.exception('Node %s: unexpected error while reading its '
-                          'Keylime verdict', task.node.uuid)
-            self._fail_unexpected(task, e)
+        pool = self._pool()
+        checks.Round(self, pool, context, self._bulk_supported).run(manager)
+
+    @periodics.periodic(spacing=CONF.keylime.status_poll_interval)
+    def _confirm_removals(self, manager, context):
+        """Periodic task: confirm agents left the verifier after a verdict.
+
+        See :mod:`.removal`; nodes in any provision state.
+        """
+        removal.run(self._pool(), manager, context)
 
     @periodics.node_periodic(
         purpose='removing abandoned Keylime attestations',

@@ -40,7 +40,17 @@ def tenant():
                             setting_names=SETTING_NAMES)
 
 
-def _rest(verifier):
+def uses_rest():
+    """Whether verdicts are read and agents removed over REST."""
+    return CONF.keylime.verifier_api == 'rest'
+
+
+def rest_client(verifier):
+    """The REST client of a verifier (kept between calls).
+
+    :param verifier: the verifier's :class:`tenant.Endpoint`.
+    :raises: KeylimeError if its certificates cannot be used.
+    """
     return kl_verifier.get_client(
         verifier.host, verifier.port,
         cert_dir=CONF.keylime.tenant_cert_dir or None,
@@ -60,8 +70,8 @@ def read_status(agent_uuid, verifier, registrar, since):
     :returns: :class:`ironic_keylime.keylime_client.status.AgentStatus`.
     :raises: KeylimeError naming the cause.
     """
-    if CONF.keylime.verifier_api == 'rest':
-        return _rest(verifier).status(agent_uuid, since=since)
+    if uses_rest():
+        return rest_client(verifier).status(agent_uuid, since=since)
     return tenant().status(agent_uuid, verifier, registrar, since=since)
 
 
@@ -70,6 +80,39 @@ def remove_agent(agent_uuid, verifier):
 
     :raises: KeylimeError when the verifier may still hold it.
     """
-    if CONF.keylime.verifier_api == 'rest':
-        return _rest(verifier).delete(agent_uuid)
+    if uses_rest():
+        return rest_client(verifier).delete(agent_uuid)
     return tenant().delete(agent_uuid, verifier)
+
+
+def request_removal(agent_uuid, verifier):
+    """Ask the verifier to remove an agent, without waiting for it.
+
+    With REST, a DELETE whose 202 (the verifier is attesting the agent
+    and removes it when that attestation ends) is not waited for. The
+    tenant has no such delete: it is run to its end (it waits until the
+    verifier has terminated the agent), and each check of a removal in
+    progress would cost another tenant process.
+
+    :returns: True when the agent is gone, False when its removal is in
+        progress (confirm it later with :func:`removal_state`).
+    :raises: KeylimeError when the verifier refused or did not answer.
+    """
+    if uses_rest():
+        return rest_client(verifier).delete(agent_uuid, wait=False)
+    tenant().delete(agent_uuid, verifier)
+    return True
+
+
+def removal_state(agent_uuid, verifier):
+    """Where the removal of an agent stands, read without side effects.
+
+    :returns: ``kl_verifier.GONE``, ``TERMINATING`` or ``PRESENT``;
+        always ``PRESENT`` with the tenant, which cannot tell without a
+        process (the removal then runs :func:`request_removal`, which
+        waits).
+    :raises: KeylimeError when the verifier cannot be read.
+    """
+    if uses_rest():
+        return rest_client(verifier).removal_state(agent_uuid)
+    return kl_verifier.PRESENT

@@ -30,6 +30,10 @@ from ironic_keylime.keylime_client import tenant as kl_tenant
 #: driver_internal_info key of an attestation in progress.
 STATE_KEY = 'keylime_attestation'
 
+#: driver_internal_info key of an agent whose removal from the verifier
+#: was asked for after a verdict and is not confirmed yet.
+REMOVAL_KEY = 'keylime_removal'
+
 #: The provision states in which a step waits for its verdict.
 WAIT_STATES = (states.DEPLOYWAIT, states.CLEANWAIT, states.SERVICEWAIT)
 
@@ -120,3 +124,30 @@ def elapsed(record):
 def endpoint(value):
     """A service endpoint as the record stores it, a [host, port] list."""
     return kl_tenant.Endpoint(value[0], int(value[1]))
+
+
+def removal(record):
+    """What :data:`REMOVAL_KEY` keeps of a record whose agent is leaving.
+
+    :param record: the record of the attempt whose verdict was acted on.
+    :returns: a dict: the agent, its verifier and since when it leaves.
+    """
+    return {'agent_uuid': record['agent_uuid'],
+            'verifier': list(record['verifier']),
+            'since': timeutils.utcnow().isoformat()}
+
+
+def removal_elapsed(removal_record):
+    """Seconds since the removal of an agent was asked for."""
+    return timeutils.delta_seconds(
+        timeutils.normalize_time(
+            timeutils.parse_isotime(removal_record['since'])),
+        timeutils.utcnow())
+
+
+def same_agent(one, other):
+    """Whether two records name the same agent on the same verifier."""
+    return bool(one and other
+                and one.get('agent_uuid') == other.get('agent_uuid')
+                and list(one.get('verifier') or ())
+                == list(other.get('verifier') or ()))

@@ -20,6 +20,8 @@ agents of operations that ended early. A mixin of
 that call it.
 """
 
+import collections
+
 from ironic.conductor import utils as manager_utils
 from oslo_log import log as logging
 
@@ -27,14 +29,23 @@ from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import boot_state
+from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import record as record_
 from ironic_keylime.drivers.modules.keylime import tpm_binding
+from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
 
 LOG = logging.getLogger(__name__)
 
 #: Node history event type of the verdicts.
 EVENT_TYPE = 'attestation'
+
+#: A verdict read without the node's lock: a status (PASS, FAIL or
+#: PENDING), an error in words (no verdict: the node fails) or an
+#: unexpected exception (a bug or a broken record: the node fails).
+Outcome = collections.namedtuple('Outcome',
+                                 ['status', 'error', 'unexpected'])
+Outcome.__new__.__defaults__ = (None, None, None)
 
 
 def describe(status):
@@ -66,6 +77,44 @@ class VerdictMixin(object):
             return e.kwargs.get('reason', str(e))
         return None
 
+    def _release_quietly(self, task):
+        """Remove the agent of a verdict without waiting for it to leave.
+
+        The verifier removes an agent it is attesting only when that
+        attestation ends (REST: 202). The record of the attempt is
+        dropped either way; an agent still leaving is kept under
+        :data:`record_.REMOVAL_KEY`, whose periodic task confirms its
+        removal, and whose agent the next ``attest`` step removes before
+        it adds one.
+
+        :returns: None, or the error (in words) when the verifier refused
+            or could not be reached; the record is kept then, for the
+            abandoned-attestation task to retry.
+        """
+        node = task.node
+        record = node.driver_internal_info.get(record_.STATE_KEY)
+        if not record:
+            return None
+        try:
+            gone = keylime_api.request_removal(
+                record['agent_uuid'], record_.endpoint(record['verifier']))
+        except kl_exception.KeylimeError as e:
+            error = (_('the Keylime agent %(agent)s could not be removed '
+                       'from the verifier: %(err)s') %
+                     {'agent': record['agent_uuid'], 'err': e})
+            LOG.error('Node %(node)s: %(err)s',
+                      {'node': node.uuid, 'err': error})
+            return error
+        if not gone:
+            LOG.info('Node %(node)s: the verifier is removing Keylime agent '
+                     '%(agent)s; the operation goes on meanwhile.',
+                     {'node': node.uuid, 'agent': record['agent_uuid']})
+            node.set_driver_internal_info(record_.REMOVAL_KEY,
+                                          record_.removal(record))
+        node.del_driver_internal_info(record_.STATE_KEY)
+        node.save()
+        return None
+
     def check_attestation(self, task):
         """Read the verdict of an attestation in progress and act on it.
 
@@ -77,7 +126,8 @@ class VerdictMixin(object):
         in is acted on: a stale record has its agent removed and nothing
         else; a node waiting in the attest step without a current record
         (its attestation was lost, or never started by this interface)
-        is failed.
+        is failed. The periodic task reads verdicts without a task
+        (:mod:`.checks`) and calls :meth:`act_on_read`.
 
         :param task: a TaskManager instance (a shared lock is upgraded).
         """
@@ -94,6 +144,42 @@ class VerdictMixin(object):
         except kl_ironic_exception.AttestationFailure as e:
             return self._finish(task, record,
                                 error=e.kwargs.get('reason', str(e)))
+        return self._act_on_status(task, record, status)
+
+    def act_on_read(self, task, record_read, outcome):
+        """Act on a verdict read without the node's lock.
+
+        :param task: a TaskManager instance (a shared lock is upgraded
+            when the verdict asks for an action).
+        :param record_read: the record the verdict was read for, or None
+            when the node was not read (its record was stale).
+        :param outcome: the :class:`Outcome` of the read, or None.
+        """
+        node = task.node
+        if node.provision_state not in record_.WAIT_STATES:
+            return
+        record = node.driver_internal_info.get(record_.STATE_KEY)
+        if not record or not record_.is_current(node, record):
+            return self._act_on_stale(task, record)
+        if outcome is None:
+            return  # current since it was listed: read in the next round
+        if record.get('attempt') != (record_read or {}).get('attempt'):
+            LOG.info('Node %s: the attestation whose verdict was read is no '
+                     'longer the current one; the verdict is dropped.',
+                     node.uuid)
+            return
+        if outcome.unexpected is not None:
+            LOG.error('Node %(node)s: unexpected error while reading its '
+                      'Keylime verdict: %(err)r',
+                      {'node': node.uuid, 'err': outcome.unexpected})
+            return self._fail_unexpected(task, outcome.unexpected)
+        if outcome.error is not None:
+            return self._finish(task, record, error=outcome.error)
+        return self._act_on_status(task, record, outcome.status)
+
+    def _act_on_status(self, task, record, status):
+        """PENDING: wait or time out; PASS or FAIL: finish."""
+        node = task.node
         if status.verdict == kl_status.PENDING:
             elapsed = record_.elapsed(record)
             if elapsed < CONF.keylime.attestation_timeout:
@@ -161,7 +247,7 @@ class VerdictMixin(object):
             return
         operation = record_.operation_of(node)
         ek_to_record = current.get('ek_sha256')
-        cleanup_error = self._unregister_quietly(task)
+        cleanup_error = self._release_quietly(task)
         if status is not None and status.verdict == kl_status.PASS:
             message = _('Keylime attestation PASS (%s).') % describe(status)
             failed = False

@@ -268,6 +268,32 @@ class DeleteTestCase(VerifierTestBase):
         self.assertEqual([('DELETE', AGENT)] + [('GET', AGENT)] * 3,
                          self.paths()[1:])
 
+    def test_deletion_in_progress_not_waited_for(self):
+        self.server.routes[('DELETE', AGENT)] = 'delete-attesting'
+        self.assertFalse(self.client().delete(UUID, wait=False))
+        self.assertEqual([('DELETE', AGENT)], self.paths()[1:])
+
+    def test_delete_without_wait_of_a_failed_agent_is_done(self):
+        self.server.routes[('DELETE', AGENT)] = 'delete-failed'
+        self.assertTrue(self.client().delete(UUID, wait=False))
+
+    def test_removal_state(self):
+        client = self.client()
+        self.server.routes[('GET', AGENT)] = 'agent-terminated'
+        self.assertEqual(verifier.TERMINATING, client.removal_state(UUID))
+        self.server.routes[('GET', AGENT)] = 'agent-pass'
+        self.assertEqual(verifier.PRESENT, client.removal_state(UUID))
+        self.server.routes[('GET', AGENT)] = 'agent-after-delete'
+        self.assertEqual(verifier.GONE, client.removal_state(UUID))
+
+    def test_removal_state_of_another_verifier_id_is_an_error(self):
+        # 404 for an agent of another verifier ID: not gone.
+        self.server.routes[('GET', AGENT)] = (
+            404, {'code': 404, 'status': 'agent id associated to this '
+                  'verifier', 'results': {}})
+        self.assertRaises(exception.TenantCommandFailed,
+                          self.client().removal_state, UUID)
+
     def test_deletion_that_never_ends_is_bounded(self):
         self.server.routes[('DELETE', AGENT)] = 'delete-attesting'
         self.server.routes[('GET', AGENT)] = 'agent-terminated'
