@@ -40,9 +40,9 @@ import collections
 from concurrent import futures
 import threading
 
+import futurist
 from ironic.common import exception
 from ironic.conductor import task_manager
-import futurist
 from oslo_log import log as logging
 
 from ironic_keylime.conf import CONF
@@ -200,7 +200,8 @@ class Round(object):
         """
         reads, actions = set(), []
         groups = collections.defaultdict(list)
-        for node, record in candidates(manager):
+        # Listed first: no database cursor stays open while jobs run.
+        for node, record in list(candidates(manager)):
             if not record or not record_.is_current(node, record):
                 actions.append(self.pool.submit(self.act, node.uuid, record,
                                                 None))

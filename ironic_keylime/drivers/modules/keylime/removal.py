@@ -72,8 +72,9 @@ def run(pool, manager, context):
     :param manager: the conductor manager (its hash ring bounds the list).
     :param context: the conductor's admin context.
     """
+    # Listed first: no database cursor stays open while jobs run.
     jobs = [pool.submit(confirm, context, uuid, removal)
-            for uuid, removal in candidates(manager)]
+            for uuid, removal in list(candidates(manager))]
     for job in jobs:
         job.result()
 

@@ -20,6 +20,7 @@ machine, the error handlers and the node history are Ironic's own.
 import datetime
 import hashlib
 import os
+import threading
 from unittest import mock
 
 import fixtures
@@ -34,7 +35,9 @@ from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import attestation
+from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import record as kl_record
+from ironic_keylime.drivers.modules.keylime import removal
 from ironic_keylime.tests import base
 from ironic_keylime.tests.unit import tenant_fixture
 
@@ -45,6 +48,16 @@ DEPLOY_STEP = {'step': 'attest', 'interface': 'attestation',
                'priority': 90, 'argsinfo': None}
 CLEAN_STEP = {'step': 'attest', 'interface': 'attestation',
               'priority': 95, 'argsinfo': None}
+
+
+_DB_LOCK = threading.Lock()
+
+
+def _one_at_a_time(func):
+    def serialized(*args, **kwargs):
+        with _DB_LOCK:
+            return func(*args, **kwargs)
+    return serialized
 
 
 class KeylimeTestCase(base.DbTestCase):
@@ -75,6 +88,21 @@ class KeylimeTestCase(base.DbTestCase):
                     command_timeout=20,
                     group='keylime')
         self.iface = attestation.KeylimeAttestation()
+        self.addCleanup(self._stop_check_pool)
+        # DbTestCase's database is SQLite in memory: one connection that
+        # all threads share, which cannot hold two transactions at once.
+        # A conductor's database (and the functional tests' Ironic) can;
+        # here the periodic tasks' jobs that use the database run one at
+        # a time, while their reads of the verifier stay concurrent.
+        self.useFixture(fixtures.MockPatchObject(
+            checks.Round, 'act', _one_at_a_time(checks.Round.act)))
+        self.useFixture(fixtures.MockPatchObject(
+            removal, 'confirm', _one_at_a_time(removal.confirm)))
+
+    def _stop_check_pool(self):
+        pool = getattr(self.iface, '_check_pool', None)
+        if pool is not None:
+            pool.shutdown()
 
     def write(self, name, content):
         path = os.path.join(self.lists_dir, name)
