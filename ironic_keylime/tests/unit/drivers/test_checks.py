@@ -417,15 +417,27 @@ class RemovalTestCase(FleetTestBase):
         self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_next_attestation_removes_the_leaving_agent_first(self):
-        node = self.passed_with_removal_in_progress()
-        self.server.routes[('DELETE', self.path)] = 'delete-unknown'
-        self.dbapi.update_node(node.id, {
-            'provision_state': states.DEPLOYING, 'deploy_step':
-            base.DEPLOY_STEP})
+        # The removal of the last operation's agent is still to confirm
+        # when the next operation attests the node.
+        node = self.create_node(driver_info=self.driver_info(
+            attestation_interface='keylime', keylime_vp=self.server.port))
+        path = '/v2.6/agents/%s' % self.agent_of(node)
+        node.set_driver_internal_info(kl_record.REMOVAL_KEY, {
+            'agent_uuid': self.agent_of(node),
+            'verifier': ['127.0.0.1', self.server.port],
+            'since': '2026-12-03T10:00:00'})
+        node.save()
+        self.server.routes[('DELETE', path)] = 'delete-attesting'
+        self.server.routes[('GET', path)] = [
+            'agent-terminated', 'agent-after-delete']
         self.attest(node)
         node.refresh()
-        self.assertEqual([self.path] * 2,
-                         self.requests(self.server, 'DELETE'))
+        # Removed, waiting for its end, before the tenant adds the agent.
+        self.assertEqual([path], self.requests(self.server, 'DELETE'))
+        self.assertEqual([path, path], self.requests(self.server))
+        self.assertEqual(['delete', 'add'],
+                         [c['command'] for c in self.fake.calls()
+                          if c['command'] != '--help'])
         self.assertNotIn(kl_record.REMOVAL_KEY, node.driver_internal_info)
         self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
