@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 
 import testtools
@@ -32,6 +33,7 @@ from testtools import content
 
 from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.tests.functional import keylime_env as keylime_harness
 
 # Keylime's verifier reports a tampered agent within a few quotes
 # ([keylime]status_poll_interval is 2 s here).
@@ -305,6 +307,60 @@ class AttestationWorkflowTestCase(IronicTestCase):
         self.assertEqual('available',
                          self.ironic.conn.baremetal.get_node(
                              node.id).provision_state)
+
+
+class RestVerifierWorkflowTestCase(AttestationWorkflowTestCase):
+    """The same workflow with [keylime]verifier_api = rest.
+
+    Verdicts are read with one bulk request per verifier and round; the
+    agent the verifier is still removing after a verdict (DELETE answered
+    202) does not hold the node, and the removal periodic confirms it is
+    gone.
+    """
+
+    overrides = {'keylime': {'verifier_api': 'rest'}}
+
+    def wait_removal(self, node, timeout=60):
+        """Wait until the node has no agent removal left to confirm."""
+        deadline = time.monotonic() + timeout
+        while True:
+            node = self.ironic.conn.baremetal.get_node(node.id)
+            if 'keylime_removal' not in node.driver_internal_info:
+                return node
+            self.assertLess(time.monotonic(), deadline,
+                            'removal not confirmed within %d s: %s'
+                            % (timeout, node.driver_internal_info))
+            time.sleep(1)
+
+    def assertVerifierHasNoAgent(self):
+        """The harness's agent leaves the verifier within a few rounds."""
+        k = self.keylime
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                super().assertVerifierHasNoAgent()
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+            self.assertIn(k['KEYLIME_HARNESS_AGENT_UUID'],
+                          keylime_harness.verifier_agents())
+            time.sleep(1)
+
+    def test_removal_confirmed_after_resume(self):
+        node = self.keylime_node('rest')
+        self.provide(node)
+        node = self.deploy(node)
+        verdicts = self.verdicts(node)
+        self.assertEqual(2, len(verdicts), verdicts)
+        node = self.wait_removal(node)
+        self.assertEqual([], keylime_harness.verifier_agents())
+        self.assertAllPassed(node, 2)
+        with open(self.ironic.log_file, errors='replace') as f:
+            log = f.read()
+        # Agents were added by the tenant; verdicts read over REST.
+        self.assertIn('Running keylime_tenant -c add', log)
+        self.assertNotIn('Running keylime_tenant -c status', log)
 
 
 class NoFailOnAttestationFailureTestCase(IronicTestCase):
