@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The time one node's deploy and clean take with and without Keylime
+# attestation (no-attestation, keylime with verifier_api tenant and rest)
+# on a real all-in-one Ironic: starts the harness Keylime in a fresh
+# RUNDIR, runs tools/keylime/node-benchmark.py against it (each setting
+# starts its own Ironic on a free port) and stops it again. Keylime's
+# ports are fixed: run it under the lock of the functional tests, e.g.
+#   flock /tmp/ik-functional.lock tools/keylime/node-benchmark.sh --runs 3
+# PYTHON: a Python with ironic-keylime, Ironic and openstacksdk installed
+# (default: the functional tox environment's).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
+# shellcheck source=tools/common.sh
+. "$TOP/tools/common.sh"
+PYTHON=${PYTHON:-$TOP/.tox/functional/bin/python}
+
+"$HERE/harness.sh" setup
+mkdir -p "$IRONIC_KEYLIME_HARNESS_DIR"
+RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/node-bench.XXXXXX")
+trap '"$HERE/harness.sh" stop "$RUN"' EXIT
+"$HERE/harness.sh" start "$RUN"
+echo "machine: $(nproc) cores, $(uname -sr), $("$PYTHON" -V 2>&1)"
+"$PYTHON" "$HERE/node-benchmark.py" "$RUN" "$@"
