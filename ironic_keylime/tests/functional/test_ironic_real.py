@@ -361,6 +361,10 @@ class RestVerifierWorkflowTestCase(AttestationWorkflowTestCase):
         # Agents were added by the tenant; verdicts read over REST.
         self.assertIn('Running keylime_tenant -c add', log)
         self.assertNotIn('Running keylime_tenant -c status', log)
+        # A DELETE answered 202 (the verifier was attesting the agent)
+        # did not hold the node; the periodic confirmed the removal.
+        if 'the verifier is removing Keylime agent' in log:
+            self.assertIn('left the verifier', log)
 
 
 class NoFailOnAttestationFailureTestCase(IronicTestCase):
