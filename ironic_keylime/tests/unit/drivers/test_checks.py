@@ -441,6 +441,19 @@ class RemovalTestCase(FleetTestBase):
         self.assertNotIn(kl_record.REMOVAL_KEY, node.driver_internal_info)
         self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
+    def test_removal_with_the_tenant_deletes_and_waits(self):
+        # verifier_api changed to tenant while a removal was pending: the
+        # tenant cannot tell where it stands; its delete waits for it.
+        node = self.passed_with_removal_in_progress()
+        self.config(verifier_api='tenant', group='keylime')
+        deletes = len(self.fake.calls('delete'))
+        self.removal_round()
+        node.refresh()
+        self.assertEqual(deletes + 1, len(self.fake.calls('delete')))
+        self.assertEqual(self.agent_of(node),
+                         tenant_fixture_uuid(self.fake.calls('delete')[-1]))
+        self.assertNotIn(kl_record.REMOVAL_KEY, node.driver_internal_info)
+
     def test_failed_delete_after_a_pass_fails_the_operation(self):
         node = self.waiting(self.server)
         path = '/v2.6/agents/%s' % self.agent_of(node)
@@ -457,3 +470,8 @@ class RemovalTestCase(FleetTestBase):
                       node.last_error)
         self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
         self.assertNotIn(kl_record.REMOVAL_KEY, node.driver_internal_info)
+
+
+def tenant_fixture_uuid(call):
+    """The agent UUID a recorded keylime_tenant call was given."""
+    return call['argv'][call['argv'].index('-u') + 1]
