@@ -76,9 +76,9 @@ class ConductorsTestCase(testtools.TestCase):
         cls.hold_dir = os.path.join(cls.workdir, 'hold')
         os.makedirs(cls.hold_dir)
         wrapper = os.path.join(cls.workdir, 'tenant-a')
+        tenant = cls.keylime['KEYLIME_HARNESS_TENANT']
         with open(wrapper, 'w') as f:
-            f.write(WRAPPER % {'dir': cls.hold_dir,
-                               'tenant': cls.keylime['KEYLIME_HARNESS_TENANT']})
+            f.write(WRAPPER % {'dir': cls.hold_dir, 'tenant': tenant})
         os.chmod(wrapper, stat.S_IRWXU)
         cls.cluster = conductors_env.ConductorsCluster(
             cls.workdir, cls.keylime,
