@@ -16,9 +16,10 @@
 ironic-keylime (``ironic-attest-conductor`` twice, ``ironic-attest-api``)
 sharing one real PostgreSQL database (:mod:`postgres_env`, schema by
 ``ironic-dbsync upgrade``), JSON-RPC between them on loopback (no message
-bus), each conductor with its own ``[DEFAULT]host``/``[json_rpc]port``
-(so its own name in the hash ring), configuration file, temporary and
-lock directories. Heartbeats and the hash ring are fast, so that a
+bus), each conductor with its own ``[DEFAULT]host`` and JSON-RPC
+address (its own loopback address, :data:`ADDRESSES`, on Ironic's
+default JSON-RPC port), configuration file, temporary and lock
+directories. Heartbeats and the hash ring are fast, so that a
 killed conductor's nodes are taken over within seconds.
 """
 
@@ -35,6 +36,14 @@ from ironic_keylime.tests.functional import ironic_env
 from ironic_keylime.tests.functional import postgres_env
 
 CONDUCTORS = ('a', 'b')
+#: Each conductor's [DEFAULT]host and JSON-RPC address. Not one address
+#: with two ports: with ``[json_rpc]port`` other than its default (8089),
+#: Ironic 39 names the conductor ``<host>:<port>`` in its conductors
+#: table but reserves nodes as ``<host>`` (``task_manager`` uses
+#: ``CONF.host``), so ``_check_orphan_nodes`` never releases the locks
+#: of a dead conductor (seen here: its nodes stay reserved in CLEANING).
+ADDRESSES = {'a': '127.0.0.2', 'b': '127.0.0.3'}
+JSON_RPC_PORT = 8089
 
 #: Fast takeover: a conductor is offline 6 s after its last heartbeat,
 #: the hash ring is rebuilt every 3 s.
@@ -67,27 +76,26 @@ class ConductorsCluster(ironic_env.IronicEnv):
                                    'host_ip': '127.0.0.1'}
         self.config['api']['api_workers'] = '1'
         self.conductor_overrides = conductor_overrides or {}
-        self.rpc_ports = {name: ironic_env.free_port()
-                          for name in CONDUCTORS}
         self.processes = {}
 
     def hostname(self, name):
         """The conductor's name in the hash ring and the ``conductor`` field.
 
-        With JSON-RPC, Ironic 39 names a conductor
-        ``<[DEFAULT]host>:<[json_rpc]port>``.
+        Its ``[DEFAULT]host``: with JSON-RPC on the default port, Ironic
+        39 names the conductor and its reservations by it alone.
         """
-        return '127.0.0.1:%d' % self.rpc_ports[name]
+        return ADDRESSES[name]
 
     def _service_config(self, name):
         config = copy.deepcopy(self.config)
         if name in CONDUCTORS:
             config['DEFAULT'].update({
-                'host': '127.0.0.1',
+                'host': ADDRESSES[name],
                 'log_file': os.path.join(self.workdir,
                                          'conductor-%s.log' % name),
                 'tempdir': os.path.join(self.workdir, 'tmp-' + name)})
-            config['json_rpc']['port'] = str(self.rpc_ports[name])
+            config['json_rpc'].update({'host_ip': ADDRESSES[name],
+                                       'port': str(JSON_RPC_PORT)})
             config['oslo_concurrency']['lock_path'] = os.path.join(
                 self.workdir, 'locks-' + name)
             for section, options in self.conductor_overrides.get(
@@ -133,6 +141,8 @@ class ConductorsCluster(ironic_env.IronicEnv):
             started is stopped then.
         """
         self._write_config()  # locks, lists, tmp
+        for address in ADDRESSES.values():
+            ironic_env.assert_port_free(address, JSON_RPC_PORT)
         try:
             self.db.start()
             conf = self._service_config('dbsync')

@@ -44,11 +44,20 @@ TIMEOUT = 180
 #: Conductor 'a''s keylime_tenant. While HOLD exists, its reads of a
 #: verdict never answer: the conductor dies while it waits for them
 #: (nothing else makes a real attestation wait long enough to kill the
-#: conductor in CLEANWAIT reliably). add, delete and --help are the
-#: real tenant's. Each held read records its PID, for the test's cleanup.
+#: conductor in CLEANWAIT reliably). While HOLD_AFTER_ADD exists, add
+#: runs the real tenant and then does not return: the conductor dies in
+#: the attest step (CLEANING), the agent on the verifier. Otherwise add,
+#: delete and --help are the real tenant's. Each held tenant records its
+#: PID, for the test's cleanup.
 WRAPPER = """#!/bin/sh
 case " $* " in
-    *" -c add "*|*" -c delete "*|*" --help "*) ;;
+    *" -c add "*)
+        if [ -e %(dir)s/HOLD_AFTER_ADD ]; then
+            %(tenant)s "$@"
+            echo $$ >>%(dir)s/held.pids
+            exec sleep 600
+        fi ;;
+    *" -c delete "*|*" --help "*) ;;
     *) if [ -e %(dir)s/HOLD ]; then
            echo $$ >>%(dir)s/held.pids
            exec sleep 600
@@ -210,7 +219,9 @@ class ConductorsTestCase(testtools.TestCase):
         self.assertNoAgentLeft(ended)
 
     def _release_held_reads(self):
-        os.unlink(os.path.join(self.hold_dir, 'HOLD'))
+        for name in ('HOLD', 'HOLD_AFTER_ADD'):
+            if os.path.exists(os.path.join(self.hold_dir, name)):
+                os.unlink(os.path.join(self.hold_dir, name))
         path = os.path.join(self.hold_dir, 'held.pids')
         if os.path.exists(path):
             with open(path) as f:
@@ -287,3 +298,58 @@ class ConductorsTestCase(testtools.TestCase):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(2)
+
+    def test_takeover_of_nodes_in_the_attest_step(self):
+        """A conductor dies while its nodes run the attest step (CLEANING).
+
+        Ironic's takeover fails such nodes (``_check_orphan_nodes``:
+        CLEANING goes to clean failed, in maintenance); their agents,
+        added just before the crash, must still leave the verifiers: the
+        abandoned-attestation periodic of the surviving conductor removes
+        them.
+        """
+        nodes = self.spread_nodes()
+        open(os.path.join(self.hold_dir, 'HOLD_AFTER_ADD'), 'w').close()
+        self.addCleanup(self._release_held_reads)
+        every = [n for v in nodes.values() for n in v]
+        for node in every:
+            self.cluster.conn.baremetal.set_node_provision_state(node.id,
+                                                                 'provide')
+        for node in self.wait_all([n.id for n in nodes['b']],
+                                  ('available', 'clean failed')):
+            self.assertEqual('available', node.provision_state,
+                             node.last_error)
+        held = {n.driver_info['keylime_agent_uuid'] for n in nodes['a']}
+        deadline = time.monotonic() + 60
+        while True:
+            states = [self.cluster.conn.baremetal.get_node(n.id)
+                      .provision_state for n in nodes['a']]
+            on_verifiers = set().union(*self.verifier_uuids().values())
+            if states == ['cleaning'] * 2 and held <= on_verifiers:
+                break
+            self.assertLess(time.monotonic(), deadline,
+                            'conductor a\'s nodes: %s, on the verifiers: '
+                            '%s' % (states, sorted(on_verifiers)))
+            time.sleep(1)
+
+        self.cluster.kill('a')
+        self.addCleanup(self._restart_a)
+        self.cluster.wait_conductors({'b'}, timeout=60)
+        ended = self.wait_all([n.id for n in nodes['a']],
+                              ('available', 'clean failed'), timeout=90)
+        for node in ended:
+            self.assertEqual('clean failed', node.provision_state)
+            self.assertIn('conductor take over', node.last_error or '')
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.assertNoAgentLeft(ended)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+        log_b = self.cluster.conductor_log('b')
+        for node in ended:
+            self.assertIn('Node %s: removed the Keylime agent of an '
+                          'abandoned attestation' % node.id, log_b)
