@@ -5,8 +5,12 @@
 #      Keylime and Swift virtualenvs under $IRONIC_KEYLIME_HARNESS_DIR, the
 #      patched Ironic of contrib/ironic-native, whose own unit tests of the
 #      patched modules run here with the whole suite);
-#   2. starts a real Keylime (verifier, registrar, an agent on swtpm) and a
-#      real Swift, and exports where they are (tools/*/harness.sh);
+#   2. starts a real Keylime (two verifiers, a registrar and
+#      $IRONIC_KEYLIME_AGENTS agents on swtpm, default 4: the
+#      several-conductors test gives each node its own agent) and a real
+#      Swift, and exports where they are (tools/*/harness.sh);
+#      IRONIC_KEYLIME_BASE_PORT moves every Keylime port (a second run on
+#      the same machine);
 #   3. runs the tests of ironic_keylime/tests/functional one at a time
 #      (they share the services; each real Ironic is started by its test);
 #   4. stops every process it started, also when a test fails, and prints
@@ -20,6 +24,9 @@ export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 
 "$TOP/tools/keylime/harness.sh" setup
 "$TOP/tools/swift/harness.sh" setup
+# The several-conductors test's real database (test_conductors_real: a
+# private cluster, started and stopped by the test).
+apt_install postgresql
 # Ironic and python-ironicclient with the native attestation interface
 # (contrib/ironic-native), for test_native_real; built once, then reused.
 "$TOP/tools/ironic-native/build.sh"
@@ -44,7 +51,8 @@ stop_all() {
 }
 trap stop_all EXIT
 
-"$TOP/tools/keylime/harness.sh" start "$RUN/keylime"
+"$TOP/tools/keylime/harness.sh" start "$RUN/keylime" \
+    --agents "${IRONIC_KEYLIME_AGENTS:-4}" --verifiers 2
 "$TOP/tools/swift/harness.sh" start "$RUN/swift"
 set -a
 # shellcheck disable=SC1091

@@ -6,7 +6,8 @@
 # PCR 10.
 #
 #   harness.sh setup                    system packages, virtualenvs
-#   harness.sh start RUNDIR             start everything, write keylime.env
+#   harness.sh start RUNDIR [--agents N] [--verifiers 1|2] [--base-port P]
+#                                       start everything, write keylime.env
 #   harness.sh stop RUNDIR              stop every process it started
 #   harness.sh tamper RUNDIR PATH       measure a new file as PATH
 #   harness.sh reset RUNDIR             a clean node again (same agent)
@@ -17,8 +18,26 @@
 #   harness.sh start-service RUNDIR verifier|registrar
 #
 # Virtualenvs and sdists are kept in $IRONIC_KEYLIME_HARNESS_DIR; everything
-# of one run (configs, state, logs/) in RUNDIR. Only one stack can run on a
-# machine at a time: the ports are Keylime's defaults.
+# of one run (configs, state, logs/) in RUNDIR.
+#
+# start's options (defaults from the environment, then 1, 1, none):
+#   --agents N      (IRONIC_KEYLIME_AGENTS) N agents, each on its own swtpm
+#                   with its own state, ports and UUID, all registered with
+#                   the one registrar; agent 1 is the one of keylime.env's
+#                   AGENT_* (tamper, reset and other-tpm act on it), agent K
+#                   is KEYLIME_HARNESS_AGENT_K_{UUID,PORT,TCTI,IMA_LOG}.
+#   --verifiers 2   (IRONIC_KEYLIME_VERIFIERS) a second verifier, its own
+#                   port and database, the same CA and registrar
+#                   (KEYLIME_HARNESS_VERIFIER2_PORT).
+#   --base-port P   (IRONIC_KEYLIME_BASE_PORT) every port from P up:
+#                   verifiers P and P+1, registrar P+2 (http) and P+3
+#                   (TLS), agent K P+10+K-1, its swtpm P+200+2(K-1) and the
+#                   next; a second harness on the machine needs one.
+#                   Without it: Keylime's default ports (verifier 8881,
+#                   registrar 8890/8891, agent 9002, swtpm 2321) as before,
+#                   second verifier 8883, agent K 9002+K-1, swtpm
+#                   2321+2(K-1).
+# The options are kept in RUNDIR/harness.opts for the other subcommands.
 set -euo pipefail
 # keylime.models skips importing its submodules when TOX_ENV_NAME is set
 # (Keylime's own static checks), and its servers then fail to start
@@ -41,15 +60,40 @@ KL=$VENVS/keylime7
 AG=$VENVS/agent66
 SDIST=$IRONIC_KEYLIME_HARNESS_DIR/sdist
 AGENT_UUID=4e5a1a7e-1c0d-4e11-8b3a-1d0c0ffee001
-SWTPM_PORT=2321
-VERIFIER_PORT=8881
-REGISTRAR_PORTS=(8890 8891)
-AGENT_PORT=9002
-PORTS=("$SWTPM_PORT" 2322 "$VERIFIER_PORT" "${REGISTRAR_PORTS[@]}"
-    "$AGENT_PORT")
+MAX_AGENTS=90
+
+# Ports of a run: set_ports (reads AGENTS, VERIFIERS, BASE_PORT).
+set_ports() {
+    if [ -n "$BASE_PORT" ]; then
+        VERIFIER_PORT=$BASE_PORT
+        VERIFIER2_PORT=$((BASE_PORT + 1))
+        REGISTRAR_PORTS=($((BASE_PORT + 2)) $((BASE_PORT + 3)))
+        AGENT_PORT0=$((BASE_PORT + 10))
+        SWTPM_PORT0=$((BASE_PORT + 200))
+    else
+        VERIFIER_PORT=8881
+        VERIFIER2_PORT=8883
+        REGISTRAR_PORTS=(8890 8891)
+        AGENT_PORT0=9002
+        SWTPM_PORT0=2321
+    fi
+    SWTPM_PORT=$SWTPM_PORT0
+    AGENT_PORT=$AGENT_PORT0
+    PORTS=("$VERIFIER_PORT" "${REGISTRAR_PORTS[@]}")
+    [ "$VERIFIERS" = 2 ] && PORTS+=("$VERIFIER2_PORT")
+    local k
+    for k in $(seq "$AGENTS"); do
+        PORTS+=("$(agent_port "$k")" "$(swtpm_port "$k")"
+            $(($(swtpm_port "$k") + 1)))
+    done
+}
+
+agent_port() { echo $((AGENT_PORT0 + $1 - 1)); }
+swtpm_port() { echo $((SWTPM_PORT0 + 2 * ($1 - 1))); }
+# Agent 1 keeps the UUID of the single-agent harness.
+agent_uuid() { printf '4e5a1a7e-1c0d-4e11-8b3a-1d0c0ffee%03d\n' "$1"; }
 # Files measured into the IMA log of a clean node.
 CLEAN_FILES=(/usr/bin/bash /usr/bin/ls /usr/bin/cat)
-export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$SWTPM_PORT"
 
 make_venv() {  # make_venv DIR KEYLIME_VERSION
     [ -f "$1/.ready-$2" ] && return 0
@@ -129,39 +173,64 @@ ima() {  # ima ARGS... (see ima_tool.py)
         "$KL/bin/python" "$HERE/ima_tool.py" "$@" 2>>"$RUN/logs/ima.log"
 }
 
+# Select agent K (1..N): its names, ports, UUID, TPM and IMA log. Agent 1
+# keeps the paths of the single-agent harness (other-tpm changes its
+# TPM_STATE and AGENT_HOME afterwards).
+select_agent() {  # select_agent K
+    K=$1
+    AGENT_PORT=$(agent_port "$K")
+    SWTPM_PORT=$(swtpm_port "$K")
+    AGENT_ID=$(agent_uuid "$K")
+    export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$SWTPM_PORT"
+    if [ "$K" = 1 ]; then
+        SFX=
+        TPM_STATE=$RUN/tpm
+        AGENT_HOME=$RUN/agent
+        IMA_LOG=$RUN/ima/ascii_runtime_measurements
+        AGENT_CONF=$RUN/etc-agent/agent-harness.conf
+    else
+        SFX=-$K
+        TPM_STATE=$RUN/agents/$K/tpm
+        AGENT_HOME=$RUN/agents/$K/agent
+        IMA_LOG=$RUN/agents/$K/ascii_runtime_measurements
+        AGENT_CONF=$RUN/etc-agent/agent-harness-$K.conf
+    fi
+}
+
 start_swtpm() {
     port_free "$SWTPM_PORT"
     # PCRs start from zero at each start (startup-clear); the EK persists.
-    start_bg swtpm swtpm socket --tpm2 --tpmstate dir="$TPM_STATE" \
+    start_bg "swtpm$SFX" swtpm socket --tpm2 --tpmstate dir="$TPM_STATE" \
         --server type=tcp,port="$SWTPM_PORT",bindaddr=127.0.0.1 \
-        --ctrl type=tcp,port=2322,bindaddr=127.0.0.1 \
+        --ctrl type=tcp,port=$((SWTPM_PORT + 1)),bindaddr=127.0.0.1 \
         --flags not-need-init,startup-clear
-    wait_up swtpm "$SWTPM_PORT" 20
+    wait_up "swtpm$SFX" "$SWTPM_PORT" 20
     # An unorderly stop counts against dictionary-attack protection: after
     # a few resets the TPM would refuse the agent's AK (lockout).
-    tpm2_dictionarylockout --clear-lockout >>"$RUN/logs/swtpm.log" 2>&1 ||
-        log "could not clear the TPM's lockout (see $RUN/logs/swtpm.log)"
+    tpm2_dictionarylockout --clear-lockout >>"$RUN/logs/swtpm$SFX.log" 2>&1 ||
+        log "could not clear the TPM's lockout (see $RUN/logs/swtpm$SFX.log)"
 }
 
 stop_swtpm() {
-    tpm2_shutdown >>"$RUN/logs/swtpm.log" 2>&1 || true
-    stop_bg swtpm
+    tpm2_shutdown >>"$RUN/logs/swtpm$SFX.log" 2>&1 || true
+    stop_bg "swtpm$SFX"
 }
 
 # A clean node: boot_aggregate and CLEAN_FILES, extended into PCR 10.
 init_ima() {
     local f
-    ima init "$RUN/ima/ascii_runtime_measurements"
+    ima init "$IMA_LOG"
     for f in "${CLEAN_FILES[@]}"; do
-        ima add "$RUN/ima/ascii_runtime_measurements" "$f"
+        ima add "$IMA_LOG" "$f"
     done
-    ima check "$RUN/ima/ascii_runtime_measurements" >>"$RUN/logs/ima.log"
+    ima check "$IMA_LOG" >>"$RUN/logs/ima.log"
 }
 
-start_service() {  # start_service verifier|registrar
+start_service() {  # start_service verifier|verifier2|registrar
     local port
     case $1 in
         verifier) port=$VERIFIER_PORT ;;
+        verifier2) port=$VERIFIER2_PORT ;;
         registrar) port=${REGISTRAR_PORTS[1]} ;;
         *) log "unknown service $1"; return 2 ;;
     esac
@@ -173,7 +242,14 @@ start_service() {  # start_service verifier|registrar
     (
         # shellcheck disable=SC1091
         . "$RUN/etc/server.env"
-        start_bg "$1" "$KL/bin/keylime_$1"
+        if [ "$1" = verifier2 ]; then
+            # Same KEYLIME_DIR (the CA all clients trust), own port and
+            # database.
+            export KEYLIME_VERIFIER_CONFIG=$RUN/etc/verifier2.conf
+            start_bg verifier2 "$KL/bin/keylime_verifier"
+        else
+            start_bg "$1" "$KL/bin/keylime_$1"
+        fi
     )
     wait_up "$1" "$port" 60
     if [ "$1" = registrar ]; then
@@ -181,22 +257,40 @@ start_service() {  # start_service verifier|registrar
     fi
 }
 
-start_agent() {
+# Start the selected agent; unless "nowait", wait until it is active.
+start_agent() {  # start_agent [nowait]
     port_free "$AGENT_PORT"
+    write_agent_conf
     (
         mkdir -p "$AGENT_HOME"
         cd "$AGENT_HOME"
         export KEYLIME_TEST=on KEYLIME_DIR=$AGENT_HOME \
-            KEYLIME_AGENT_CONFIG=$RUN/etc-agent/agent-harness.conf \
+            KEYLIME_AGENT_CONFIG=$AGENT_CONF \
             KEYLIME_LOGGING_CONFIG=$RUN/etc-agent/logging.conf \
-            KL_IMA_ML=$RUN/ima/ascii_runtime_measurements KL_REG7_COMPAT=1
-        start_bg agent "$AG/bin/python" "$HERE/agent_wrapper.py"
+            KL_IMA_ML=$IMA_LOG KL_REG7_COMPAT=1
+        start_bg "agent$SFX" "$AG/bin/python" "$HERE/agent_wrapper.py"
     )
-    # The agent listens once it registered its AK, a few ms before the
-    # registrar has activated it: wait for both, so that a test (or the
-    # EK check of the conductor) never meets a half-registered agent.
-    wait_up agent "$AGENT_PORT" 90
-    wait_active 30
+    [ "${1:-}" = nowait ] || wait_agent
+}
+
+# The agent listens once it registered its AK, a few ms before the
+# registrar has activated it: wait for both, so that a test (or the EK
+# check of the conductor) never meets a half-registered agent.
+wait_agent() {
+    wait_up "agent$SFX" "$AGENT_PORT" 90
+    wait_active 60
+}
+
+write_agent_conf() {
+    sed -e "s/^uuid = .*/uuid = \"$AGENT_ID\"/" \
+        -e 's/^run_as = .*/run_as = ""/' \
+        -e "s/^port = .*/port = $AGENT_PORT/" \
+        -e "s/^contact_port = .*/contact_port = $AGENT_PORT/" \
+        -e "s/^registrar_port = .*/registrar_port = ${REGISTRAR_PORTS[0]}/" \
+        -e 's/^\(enable_revocation_notifications\) = .*/\1 = false/' \
+        -e "s#^trusted_client_ca = .*#trusted_client_ca = \
+[\"$RUN/kl/cv_ca/cacert.crt\"]#" \
+        "$RUN/etc-agent/agent.conf" >"$AGENT_CONF"
 }
 
 configure() {
@@ -212,12 +306,17 @@ configure() {
     # make the verifier generate its CA (KEYLIME_DIR/cv_ca).
     sed -i "s#^tpm_cert_store = .*#tpm_cert_store = $RUN/tpm_cert_store#" \
         "$RUN/etc/tenant.conf"
-    sed -e "s/^uuid = .*/uuid = \"$AGENT_UUID\"/" \
-        -e 's/^run_as = .*/run_as = ""/' \
-        -e 's/^\(enable_revocation_notifications\) = .*/\1 = false/' \
-        -e "s#^trusted_client_ca = .*#trusted_client_ca = \
-[\"$RUN/kl/cv_ca/cacert.crt\"]#" \
-        "$RUN/etc-agent/agent.conf" >"$RUN/etc-agent/agent-harness.conf"
+    sed -i -e "s/^port = .*/port = $VERIFIER_PORT/" "$RUN/etc/verifier.conf"
+    sed -i -e "s/^port = .*/port = ${REGISTRAR_PORTS[0]}/" \
+        -e "s/^tls_port = .*/tls_port = ${REGISTRAR_PORTS[1]}/" \
+        "$RUN/etc/registrar.conf"
+    sed -e "s/^port = .*/port = $VERIFIER2_PORT/" \
+        -e "s#^database_url = .*#database_url = \
+sqlite:///$RUN/kl/cv_data2.sqlite#" \
+        "$RUN/etc/verifier.conf" >"$RUN/etc/verifier2.conf"
+    sed -i -e "s/^registrar_port = .*/registrar_port = ${REGISTRAR_PORTS[1]}/" \
+        -e "s/^verifier_port = .*/verifier_port = $VERIFIER_PORT/" \
+        "$RUN/etc/tenant.conf"
     cat >"$RUN/etc/server.env" <<EOF
 export KEYLIME_DIR=$RUN/kl
 export KEYLIME_VERIFIER_CONFIG=$RUN/etc/verifier.conf
@@ -274,6 +373,8 @@ KEYLIME_HARNESS_TENANT_CONFIG=$RUN/etc/tenant.conf
 KEYLIME_HARNESS_CERT_DIR=$RUN/certs
 KEYLIME_HARNESS_VERIFIER=127.0.0.1
 KEYLIME_HARNESS_VERIFIER_PORT=$VERIFIER_PORT
+KEYLIME_HARNESS_VERIFIERS=$VERIFIERS
+KEYLIME_HARNESS_AGENTS=$AGENTS
 KEYLIME_HARNESS_REGISTRAR=127.0.0.1
 KEYLIME_HARNESS_REGISTRAR_PORT=${REGISTRAR_PORTS[1]}
 KEYLIME_HARNESS_AGENT_UUID=$AGENT_UUID
@@ -284,8 +385,23 @@ KEYLIME_HARNESS_EXCLUDELIST=$RUN/ima/excludelist
 KEYLIME_HARNESS_IMA_LOG=$RUN/ima/ascii_runtime_measurements
 KEYLIME_HARNESS_LOG_DIR=$RUN/logs
 KEYLIME_HARNESS_SCRIPT=$HERE/harness.sh
-KEYLIME_HARNESS_TPM2TOOLS_TCTI=$TPM2TOOLS_TCTI
+KEYLIME_HARNESS_TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$SWTPM_PORT0
 EOF
+    if [ "$VERIFIERS" = 2 ]; then
+        echo "KEYLIME_HARNESS_VERIFIER2_PORT=$VERIFIER2_PORT" \
+            >>"$RUN/keylime.env"
+    fi
+    local k
+    for k in $(seq "$AGENTS"); do
+        select_agent "$k"
+        cat >>"$RUN/keylime.env" <<EOF
+KEYLIME_HARNESS_AGENT_${k}_UUID=$AGENT_ID
+KEYLIME_HARNESS_AGENT_${k}_PORT=$AGENT_PORT
+KEYLIME_HARNESS_AGENT_${k}_TCTI=$TPM2TOOLS_TCTI
+KEYLIME_HARNESS_AGENT_${k}_IMA_LOG=$IMA_LOG
+EOF
+    done
+    select_agent 1
 }
 
 start() {
@@ -295,16 +411,37 @@ start() {
     done
     mkdir -p "$RUN/logs" "$RUN/pids"
     configure
-    start_swtpm
-    init_ima
+    local k
+    for k in $(seq "$AGENTS"); do
+        select_agent "$k"
+        [ "$k" = 1 ] || setup_tpm "$TPM_STATE"
+        start_swtpm
+        init_ima
+    done
+    # Every agent measures the same files on a TPM started the same way:
+    # one allowlist fits them all.
+    select_agent 1
     ima allowlist "$RUN/ima/ascii_runtime_measurements" "$RUN/ima/allowlist"
     printf '%s\n' '/tmp/.*' '/var/log/.*' >"$RUN/ima/excludelist"
     # The verifier first: it creates the CA the others use.
     start_service verifier
     start_service registrar
+    if [ "$VERIFIERS" = 2 ]; then
+        start_service verifier2
+    fi
     cp "$RUN"/kl/cv_ca/{cacert.crt,client-cert.crt,client-private.pem} \
         "$RUN/certs/"
-    start_agent
+    # All agents at once (each registers its own AK), then each is waited
+    # for until the registrar has activated it.
+    for k in $(seq "$AGENTS"); do
+        select_agent "$k"
+        start_agent nowait
+    done
+    for k in $(seq "$AGENTS"); do
+        select_agent "$k"
+        wait_agent
+    done
+    select_agent 1
     write_env
     log "Keylime is up; see $RUN/keylime.env"
 }
@@ -312,12 +449,20 @@ start() {
 stop() {
     local name
     [ -d "$RUN/pids" ] || return 0
-    for name in agent registrar verifier; do
+    local k
+    for k in $(seq "$AGENTS"); do
+        select_agent "$k"
+        stop_bg "agent$SFX"
+    done
+    for name in registrar verifier verifier2; do
         stop_bg "$name"
     done
-    if [ -f "$RUN/pids/swtpm" ]; then
-        stop_swtpm
-    fi
+    for k in $(seq "$AGENTS"); do
+        select_agent "$k"
+        if [ -f "$RUN/pids/swtpm$SFX" ]; then
+            stop_swtpm
+        fi
+    done
     rmdir /run/keylime 2>/dev/null || true
 }
 
@@ -354,9 +499,9 @@ wait_active() {  # wait_active SECONDS
     until curl -sf -o /dev/null --cacert "$RUN/certs/cacert.crt" \
             --cert "$RUN/certs/client-cert.crt" \
             --key "$RUN/certs/client-private.pem" \
-            "https://127.0.0.1:${REGISTRAR_PORTS[1]}/v2.1/agents/$AGENT_UUID"; do
+            "https://127.0.0.1:${REGISTRAR_PORTS[1]}/v2.1/agents/$AGENT_ID"; do
         if [ "$(date +%s)" -ge "$end" ]; then
-            log "the registrar has not activated agent $AGENT_UUID after $1 s"
+            log "the registrar has not activated agent $AGENT_ID after $1 s"
             return 1
         fi
         sleep 0.2
@@ -397,9 +542,43 @@ if [ "$cmd" != setup ]; then
     fi
     mkdir -p "$RUN"
     RUN=$(cd "$RUN" && pwd)
-    # The original TPM and the agent's data; other-tpm changes them.
-    TPM_STATE=$RUN/tpm
-    AGENT_HOME=$RUN/agent
+    AGENTS=${IRONIC_KEYLIME_AGENTS:-1}
+    VERIFIERS=${IRONIC_KEYLIME_VERIFIERS:-1}
+    BASE_PORT=${IRONIC_KEYLIME_BASE_PORT:-}
+    if [ "$cmd" = start ]; then
+        shift 2
+        while [ $# -gt 0 ]; do
+            case $1 in
+                --agents) AGENTS=$2; shift 2 ;;
+                --verifiers) VERIFIERS=$2; shift 2 ;;
+                --base-port) BASE_PORT=$2; shift 2 ;;
+                *) echo "unknown option $1" >&2; exit 2 ;;
+            esac
+        done
+        case $AGENTS in
+            ''|*[!0-9]*) echo "--agents: 1 to $MAX_AGENTS" >&2; exit 2 ;;
+        esac
+        if [ "$AGENTS" -lt 1 ] || [ "$AGENTS" -gt "$MAX_AGENTS" ]; then
+            echo "--agents: 1 to $MAX_AGENTS" >&2
+            exit 2
+        fi
+        case $VERIFIERS in
+            1|2) ;;
+            *) echo "--verifiers: 1 or 2" >&2; exit 2 ;;
+        esac
+        case $BASE_PORT in
+            *[!0-9]*) echo "--base-port: a port number" >&2; exit 2 ;;
+        esac
+        printf 'AGENTS=%s\nVERIFIERS=%s\nBASE_PORT=%s\n' "$AGENTS" \
+            "$VERIFIERS" "$BASE_PORT" >"$RUN/harness.opts"
+    elif [ -f "$RUN/harness.opts" ]; then
+        # shellcheck disable=SC1091
+        . "$RUN/harness.opts"
+    fi
+    set_ports
+    # Agent 1: the original TPM and the agent's data; other-tpm changes
+    # them.
+    select_agent 1
 fi
 case $cmd in
     setup) setup ;;

@@ -69,6 +69,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def assert_port_free(address, port):
+    """Raise IronicError when something listens on address:port."""
+    with socket.socket() as s:
+        s.settimeout(2)
+        if s.connect_ex((address, port)) == 0:
+            raise IronicError('%s:%d is already in use' % (address, port))
+
+
 def base_config(workdir, port, keylime):
     """The ironic.conf of a loopback, all-in-one Ironic.
 

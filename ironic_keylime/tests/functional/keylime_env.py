@@ -142,6 +142,40 @@ def driver_info(lists, **overrides):
     return info
 
 
+def agents():
+    """Every agent of the harness, agent 1 first.
+
+    ``harness.sh start --agents N`` starts N agents, each on its own
+    swtpm; agent 1 is the one of ``AGENT_*``.
+
+    :returns: a list of dicts with ``uuid``, ``address``, ``port``,
+        ``tcti`` and ``ima_log``.
+    """
+    count = int(os.environ.get('KEYLIME_HARNESS_AGENTS', '1'))
+    found = []
+    for k in range(1, count + 1):
+        prefix = 'AGENT_%d_' % k
+        if not os.environ.get('KEYLIME_HARNESS_' + prefix + 'UUID'):
+            break  # a keylime.env of a single-agent harness
+        found.append({'uuid': env(prefix + 'UUID'),
+                      'address': env('AGENT_ADDRESS'),
+                      'port': int(env(prefix + 'PORT')),
+                      'tcti': env(prefix + 'TCTI'),
+                      'ima_log': env(prefix + 'IMA_LOG')})
+    return found or [{'uuid': env('AGENT_UUID'),
+                      'address': env('AGENT_ADDRESS'),
+                      'port': int(env('AGENT_PORT')), 'tcti': tcti(),
+                      'ima_log': env('IMA_LOG')}]
+
+
+def verifier_ports():
+    """The ports of the harness's verifiers (one or two), first first."""
+    ports = [int(env('VERIFIER_PORT'))]
+    if os.environ.get('KEYLIME_HARNESS_VERIFIER2_PORT'):
+        ports.append(int(env('VERIFIER2_PORT')))
+    return ports
+
+
 def tcti():
     """The TCTI of the harness's swtpm, for tpm2-tools."""
     return os.environ.get('KEYLIME_HARNESS_TPM2TOOLS_TCTI',
@@ -216,14 +250,15 @@ def tenant_environment():
     return environ
 
 
-def verifier_agents():
-    """The UUIDs of the agents the verifier holds (tenant ``-c cvlist``).
+def verifier_agents(port=None):
+    """The UUIDs of the agents a verifier holds (tenant ``-c cvlist``).
 
+    :param port: the verifier's port; by default the first verifier.
     :raises: AssertionError when the tenant prints no list.
     """
     result = subprocess.run(
         [env('TENANT'), '-c', 'cvlist', '-v', env('VERIFIER'),
-         '-vp', env('VERIFIER_PORT')],
+         '-vp', str(port or env('VERIFIER_PORT'))],
         env=tenant_environment(), capture_output=True, text=True,
         timeout=60)
     lines = result.stdout.splitlines()

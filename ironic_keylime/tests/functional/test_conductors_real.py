@@ -1,0 +1,355 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Attestation on Ironic scaled out: two conductors, one real database.
+
+One cluster for the class (:mod:`conductors_env`): two
+``ironic-attest-conductor`` and one ``ironic-attest-api`` on a private
+PostgreSQL, JSON-RPC between them. Verdicts come from the real Keylime of
+tools/keylime/harness.sh started with four agents and two verifiers
+(tools/functional.sh): each node has its own agent, and the nodes are
+spread over both verifiers through their driver_info.
+
+Conductor 'a' reads verdicts with ``keylime_tenant`` (through a wrapper
+that can hold the reads, see :data:`WRAPPER`), conductor 'b' through the
+verifier's REST API.
+"""
+
+import os
+import shutil
+import signal
+import stat
+import tempfile
+import time
+import uuid
+
+import testtools
+from testtools import content
+
+from ironic_keylime.tests.functional import conductors_env
+from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.tests.functional import keylime_env
+from ironic_keylime.tests.functional import test_ironic_real
+
+TIMEOUT = 180
+#: Conductor 'a''s keylime_tenant. While HOLD exists, its reads of a
+#: verdict never answer: the conductor dies while it waits for them
+#: (nothing else makes a real attestation wait long enough to kill the
+#: conductor in CLEANWAIT reliably). While HOLD_AFTER_ADD exists, add
+#: runs the real tenant and then does not return: the conductor dies in
+#: the attest step (CLEANING), the agent on the verifier. Otherwise add,
+#: delete and --help are the real tenant's. Each held tenant records its
+#: PID, for the test's cleanup.
+WRAPPER = """#!/bin/sh
+case " $* " in
+    *" -c add "*)
+        if [ -e %(dir)s/HOLD_AFTER_ADD ]; then
+            %(tenant)s "$@"
+            echo $$ >>%(dir)s/held.pids
+            exec sleep 600
+        fi ;;
+    *" -c delete "*|*" --help "*) ;;
+    *) if [ -e %(dir)s/HOLD ]; then
+           echo $$ >>%(dir)s/held.pids
+           exec sleep 600
+       fi ;;
+esac
+exec %(tenant)s "$@"
+"""
+
+
+class ConductorsTestCase(testtools.TestCase):
+    """Nodes of one cleaning wave on two conductors and two verifiers."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.keylime = ironic_env.keylime_env()
+        cls.agents = keylime_env.agents()
+        cls.verifier_ports = keylime_env.verifier_ports()
+        if len(cls.agents) < 4 or len(cls.verifier_ports) < 2:
+            raise ironic_env.IronicError(
+                'this test needs the harness with 4 agents and 2 verifiers '
+                '(tools/functional.sh starts it so); it has %d and %d'
+                % (len(cls.agents), len(cls.verifier_ports)))
+        cls.workdir = tempfile.mkdtemp(prefix='ik-conductors-')
+        cls.hold_dir = os.path.join(cls.workdir, 'hold')
+        os.makedirs(cls.hold_dir)
+        wrapper = os.path.join(cls.workdir, 'tenant-a')
+        tenant = cls.keylime['KEYLIME_HARNESS_TENANT']
+        with open(wrapper, 'w') as f:
+            f.write(WRAPPER % {'dir': cls.hold_dir, 'tenant': tenant})
+        os.chmod(wrapper, stat.S_IRWXU)
+        cls.cluster = conductors_env.ConductorsCluster(
+            cls.workdir, cls.keylime,
+            overrides={'keylime': {'status_poll_interval': '2',
+                                   'attestation_timeout': '60'}},
+            conductor_overrides={
+                'a': {'keylime': {'tenant_path': wrapper,
+                                  'verifier_api': 'tenant'}},
+                'b': {'keylime': {'verifier_api': 'rest'}}})
+        cls.cluster.start()
+        cls.lists = test_ironic_real.IronicTestCase._write_lists.__func__(
+            cls)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+        if os.environ.get('IRONIC_KEYLIME_KEEP_IRONIC'):
+            print('cluster of %s kept in %s' % (cls.__name__, cls.workdir))
+        else:
+            shutil.rmtree(cls.workdir, ignore_errors=True)
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.addOnException(self._attach_logs)
+
+    def _attach_logs(self, exc_info):
+        self.addDetail('cluster-logs', content.text_content(
+            self.cluster.log_tail(150)))
+
+    # Helpers
+
+    def conductor_of(self, node_id):
+        """The hostname of the conductor the API maps the node to."""
+        resp = self.cluster.api('GET', '/nodes/%s' % node_id)
+        resp.raise_for_status()
+        return resp.json()['conductor']
+
+    def spread_nodes(self):
+        """Two manageable nodes per conductor, each its agent and verifier.
+
+        Nodes are enrolled until the hash ring has given each conductor
+        two; the others are deleted. A conductor's first node uses the
+        first verifier, its second the second one.
+
+        :returns: {conductor name: [node, node]}.
+        """
+        hosts = {self.cluster.hostname(n): n
+                 for n in conductors_env.CONDUCTORS}
+        nodes = {n: [] for n in conductors_env.CONDUCTORS}
+        agents = iter(self.agents[:4])
+        for _ in range(40):
+            if all(len(v) == 2 for v in nodes.values()):
+                break
+            node = self.cluster.conn.baremetal.create_node(
+                name='wave-%s' % uuid.uuid4().hex[:8],
+                driver='fake-hardware')
+            owner = hosts[self.conductor_of(node.id)]
+            if len(nodes[owner]) == 2:
+                self.cluster.conn.baremetal.delete_node(node.id)
+                continue
+            agent = next(agents)
+            info = self.cluster.keylime_driver_info(self.lists)
+            info.update(
+                keylime_vp=self.verifier_ports[len(nodes[owner])],
+                keylime_agent_uuid=agent['uuid'],
+                keylime_agent_port=agent['port'])
+            self.cluster.conn.baremetal.update_node(node.id,
+                                                    driver_info=info)
+            nodes[owner].append(self.cluster.provision(
+                node.id, 'manage', 'manageable'))
+        self.assertEqual([2, 2], [len(v) for v in nodes.values()],
+                         'the hash ring gave 40 nodes to one conductor')
+        return nodes
+
+    def verifier_uuids(self):
+        """The agents both verifiers hold, by verifier port."""
+        return {port: keylime_env.verifier_agents(port)
+                for port in self.verifier_ports}
+
+    def assertNoAgentLeft(self, nodes):
+        uuids = {n.driver_info['keylime_agent_uuid'] for n in nodes}
+        for port, held in self.verifier_uuids().items():
+            self.assertEqual(set(), uuids & set(held),
+                             'verifier on port %d still holds' % port)
+
+    def assertPassed(self, node):
+        events = self.cluster.attestation_events(node.id)
+        self.assertEqual(1, len(events), events)
+        self.assertEqual('INFO', events[0]['severity'])
+        self.assertIn('Keylime attestation PASS', events[0]['event'])
+
+    def wait_all(self, node_ids, states, timeout=TIMEOUT):
+        """Wait until every node is in a stable state; return them."""
+        deadline = time.monotonic() + timeout
+        done = {}
+        while len(done) < len(node_ids):
+            for node_id in set(node_ids) - set(done):
+                node = self.cluster.conn.baremetal.get_node(node_id)
+                if node.provision_state in states:
+                    done[node_id] = node
+            if time.monotonic() > deadline:
+                self.fail('nodes %s not in %s after %s s' % (
+                    sorted(set(node_ids) - set(done)), states, timeout))
+            time.sleep(0.5)
+        return [done[n] for n in node_ids]
+
+    # Tests
+
+    def test_wave_spread_over_conductors_and_verifiers(self):
+        nodes = self.spread_nodes()
+        every = [n for v in nodes.values() for n in v]
+        for node in every:
+            self.cluster.conn.baremetal.set_node_provision_state(node.id,
+                                                                 'provide')
+        ended = self.wait_all([n.id for n in every],
+                              ('available', 'clean failed'))
+        for node in ended:
+            self.assertEqual('available', node.provision_state,
+                             node.last_error)
+            self.assertPassed(node)
+        # Each conductor attested the nodes it owns, and only those.
+        for name, owned in nodes.items():
+            other = 'b' if name == 'a' else 'a'
+            for node in owned:
+                line = 'Node %s: Keylime attestation PASS' % node.id
+                self.assertIn(line, self.cluster.conductor_log(name))
+                self.assertNotIn(line, self.cluster.conductor_log(other))
+        self.assertNoAgentLeft(ended)
+
+    def _release_held_reads(self):
+        for name in ('HOLD', 'HOLD_AFTER_ADD'):
+            if os.path.exists(os.path.join(self.hold_dir, name)):
+                os.unlink(os.path.join(self.hold_dir, name))
+        path = os.path.join(self.hold_dir, 'held.pids')
+        if os.path.exists(path):
+            with open(path) as f:
+                for pid in f.read().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            os.unlink(path)
+
+    def _restart_a(self):
+        self.cluster.start_service('a')
+        self.cluster.wait_conductors(set(conductors_env.CONDUCTORS))
+
+    def test_takeover_of_nodes_in_clean_wait(self):
+        nodes = self.spread_nodes()
+        open(os.path.join(self.hold_dir, 'HOLD'), 'w').close()
+        self.addCleanup(self._release_held_reads)
+        every = [n for v in nodes.values() for n in v]
+        for node in every:
+            self.cluster.conn.baremetal.set_node_provision_state(node.id,
+                                                                 'provide')
+        # Conductor b's nodes are attested as usual.
+        for node in self.wait_all([n.id for n in nodes['b']],
+                                  ('available', 'clean failed')):
+            self.assertEqual('available', node.provision_state,
+                             node.last_error)
+        # Conductor a's wait in CLEANWAIT, their agents on the verifiers.
+        held = {n.driver_info['keylime_agent_uuid'] for n in nodes['a']}
+        deadline = time.monotonic() + 60
+        while True:
+            states = [self.cluster.conn.baremetal.get_node(n.id)
+                      .provision_state for n in nodes['a']]
+            on_verifiers = set().union(*self.verifier_uuids().values())
+            if states == ['clean wait'] * 2 and held <= on_verifiers:
+                break
+            self.assertLess(time.monotonic(), deadline,
+                            'conductor a\'s nodes: %s, on the verifiers: '
+                            '%s' % (states, sorted(on_verifiers)))
+            time.sleep(1)
+
+        killed_at = time.monotonic()
+        self.cluster.kill('a')
+        self.addCleanup(self._restart_a)
+        self.cluster.wait_conductors({'b'}, timeout=60)
+        b_host = self.cluster.hostname('b')
+        for node in nodes['a']:
+            self.assertEqual(b_host, self.conductor_of(node.id))
+
+        # Every node ends with a verdict, or a failure naming its cause,
+        # within attestation_timeout of the kill (and the takeover).
+        ended = self.wait_all([n.id for n in nodes['a']],
+                              ('available', 'clean failed'),
+                              timeout=60 + 30)
+        self.addDetail('takeover', content.text_content(
+            'after %.0f s: %s' % (time.monotonic() - killed_at, [
+                (n.id, n.provision_state, n.last_error) for n in ended])))
+        log_b = self.cluster.conductor_log('b')
+        for node in ended:
+            if node.provision_state == 'available':
+                self.assertPassed(node)
+                self.assertIn('Node %s: Keylime attestation PASS' % node.id,
+                              log_b)
+            else:
+                self.assertIn('ttestation', node.last_error or '')
+        # No agent is left on either verifier (a failed node's agent is
+        # removed by the abandoned-attestation periodic).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.assertNoAgentLeft(ended)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+
+    def test_takeover_of_nodes_in_the_attest_step(self):
+        """A conductor dies while its nodes run the attest step (CLEANING).
+
+        Ironic's takeover fails such nodes (``_check_orphan_nodes``:
+        CLEANING goes to clean failed, in maintenance); their agents,
+        added just before the crash, must still leave the verifiers: the
+        abandoned-attestation periodic of the surviving conductor removes
+        them.
+        """
+        nodes = self.spread_nodes()
+        open(os.path.join(self.hold_dir, 'HOLD_AFTER_ADD'), 'w').close()
+        self.addCleanup(self._release_held_reads)
+        every = [n for v in nodes.values() for n in v]
+        for node in every:
+            self.cluster.conn.baremetal.set_node_provision_state(node.id,
+                                                                 'provide')
+        for node in self.wait_all([n.id for n in nodes['b']],
+                                  ('available', 'clean failed')):
+            self.assertEqual('available', node.provision_state,
+                             node.last_error)
+        held = {n.driver_info['keylime_agent_uuid'] for n in nodes['a']}
+        deadline = time.monotonic() + 60
+        while True:
+            states = [self.cluster.conn.baremetal.get_node(n.id)
+                      .provision_state for n in nodes['a']]
+            on_verifiers = set().union(*self.verifier_uuids().values())
+            if states == ['cleaning'] * 2 and held <= on_verifiers:
+                break
+            self.assertLess(time.monotonic(), deadline,
+                            'conductor a\'s nodes: %s, on the verifiers: '
+                            '%s' % (states, sorted(on_verifiers)))
+            time.sleep(1)
+
+        self.cluster.kill('a')
+        self.addCleanup(self._restart_a)
+        self.cluster.wait_conductors({'b'}, timeout=60)
+        ended = self.wait_all([n.id for n in nodes['a']],
+                              ('available', 'clean failed'), timeout=90)
+        for node in ended:
+            self.assertEqual('clean failed', node.provision_state)
+            self.assertIn('conductor take over', node.last_error or '')
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.assertNoAgentLeft(ended)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+        log_b = self.cluster.conductor_log('b')
+        for node in ended:
+            self.assertIn('Node %s: removed the Keylime agent of an '
+                          'abandoned attestation' % node.id, log_b)
