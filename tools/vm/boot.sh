@@ -25,7 +25,8 @@
 #                      guest's agent registers at 10.0.2.2:PORT whatever
 #                      the conductor said (it reaches the registrar at
 #                      127.0.0.1, the guest at 10.0.2.2)
-#   IK_VM_MEMORY       MiB (default 2048)
+#   IK_VM_MEMORY       MiB (default 3072: the initramfs unpacks to
+#                      1.05 GiB, into a tmpfs limited to half the RAM)
 #   IK_VM_APPEND       more kernel parameters
 #
 # VMRUN keeps tpm/ (the node's TPM), serial.log (the console), qemu.log,
@@ -40,7 +41,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 IPA_PORT=${IK_VM_IPA_PORT:-19999}
 AGENT_PORT=${IK_VM_AGENT_PORT:-19002}
 MAC=${IK_VM_MAC:-52:54:00:4b:4c:01}
-MEMORY=${IK_VM_MEMORY:-2048}
+MEMORY=${IK_VM_MEMORY:-3072}
 NAME=ipa-keylime
 
 alive() {  # alive PIDFILE
