@@ -17,6 +17,11 @@ export DIB_KEYLIME_AGENT_CA_CERT=${DIB_KEYLIME_AGENT_CA_CERT:-}
 # A keylime_agent binary on the build host, for distributions without a
 # package. Empty: the distribution's package.
 export DIB_KEYLIME_AGENT_BINARY=${DIB_KEYLIME_AGENT_BINARY:-}
+# TEST ONLY, NOT FOR PRODUCTION: a Keylime Python agent version from PyPI
+# (6.6.0, the last one; Keylime 7 has none) instead of the Rust agent, for
+# distributions without a Rust agent package (Debian): what ironic-keylime's
+# own virtual-machine tests use (tools/vm). Empty: not used.
+export DIB_KEYLIME_AGENT_PYTHON_TEST_ONLY=${DIB_KEYLIME_AGENT_PYTHON_TEST_ONLY:-}
 # ironic-keylime, installed into ironic-python-agent's environment for the
 # keylime extension: a source directory, a wheel or sdist, or a pip
 # requirement. Empty: the source tree holding this element when it is
@@ -29,7 +34,9 @@ export DIB_KEYLIME_AGENT_EXCLUDELIST=${DIB_KEYLIME_AGENT_EXCLUDELIST:-}
 # Where the lists go; empty: "<image name>.keylime" next to the image.
 export DIB_KEYLIME_AGENT_LISTS_DIR=${DIB_KEYLIME_AGENT_LISTS_DIR:-}
 
-if [ -n "$DIB_KEYLIME_AGENT_BINARY" ]; then
+if [ -n "$DIB_KEYLIME_AGENT_PYTHON_TEST_ONLY" ]; then
+    export DIB_KEYLIME_AGENT_INSTALL=python-test-only
+elif [ -n "$DIB_KEYLIME_AGENT_BINARY" ]; then
     export DIB_KEYLIME_AGENT_INSTALL=binary
 else
     case "${DISTRO_NAME:-}" in

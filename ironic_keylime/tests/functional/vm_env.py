@@ -1,0 +1,124 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""A virtual machine running our deploy ramdisk, for functional tests.
+
+:func:`build_image` builds (or reuses, keyed by the elements' content) the
+ramdisk of ``tools/vm/build-ramdisk.sh``: ironic-python-agent-builder,
+Debian 12, the ``keylime-agent`` element (with its test-only Keylime 6.6.0
+Python agent) and the test-only ``ironic-keylime-vm-test`` element.
+
+:class:`VM` boots it with ``tools/vm/boot.sh`` in qemu (TCG) with its own
+swtpm, as an Ironic node's ramdisk: ironic-python-agent looks the node up
+and heartbeats to the Ironic of the test at 10.0.2.2, and the harness's
+verifier reaches the Keylime agent through a port forwarded on 127.0.0.1.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
+                                   '..'))
+BUILD = os.path.join(TOP, 'tools', 'vm', 'build-ramdisk.sh')
+BOOT = os.path.join(TOP, 'tools', 'vm', 'boot.sh')
+#: The harness registrar's agent (HTTP) port: Keylime's default, which
+#: tools/keylime/harness.sh keeps.
+REGISTRAR_AGENT_PORT = 8890
+NAME = 'ipa-keylime'
+
+
+class VMError(Exception):
+    """The ramdisk could not be built or booted."""
+
+
+def build_image(timeout=3600):
+    """Build the ramdisk, or find it already built.
+
+    :returns: a dict: ``dir`` (kernel, initramfs, lists), the paths
+        ``kernel``, ``initramfs``, ``lists`` (the element's list
+        directory), and ``build`` (build.json: build time, sizes).
+    :raises: VMError with the end of the build's output.
+    """
+    proc = subprocess.run([BUILD], capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise VMError('tools/vm/build-ramdisk.sh failed (%s):\n%s' % (
+            proc.returncode, proc.stderr[-4000:]))
+    image_dir = proc.stdout.strip().splitlines()[-1]
+    with open(os.path.join(image_dir, 'build.json')) as f:
+        build = json.load(f)
+    return {'dir': image_dir, 'build': build,
+            'kernel': os.path.join(image_dir, NAME + '.kernel'),
+            'initramfs': os.path.join(image_dir, NAME + '.initramfs'),
+            'lists': os.path.join(image_dir, NAME + '.keylime')}
+
+
+class VM(object):
+    """One boot of the ramdisk: qemu and its swtpm.
+
+    :param rundir: the node's directory; ``tpm/`` in it is the node's TPM,
+        kept between boots.
+    :param image: what :func:`build_image` returned.
+    :param ironic_port: the port of the test's Ironic API on 127.0.0.1.
+    :param harness_dir: the Keylime harness's run directory (its
+        verifier's CA and its swtpm CA, which the tenant trusts).
+    :param ipa_port: host port forwarded to ironic-python-agent.
+    :param agent_port: host port forwarded to the Keylime agent.
+    :param mac: the NIC's MAC, the node's port in Ironic.
+    :param tamper: an executable the guest runs at boot, or None.
+    """
+
+    def __init__(self, rundir, image, ironic_port, harness_dir, ipa_port,
+                 agent_port, mac, tamper=None):
+        self.rundir = rundir
+        self.image = image
+        self.env = dict(
+            os.environ,
+            IK_VM_IRONIC_URL='http://10.0.2.2:%d' % ironic_port,
+            IK_VM_IPA_PORT=str(ipa_port), IK_VM_AGENT_PORT=str(agent_port),
+            IK_VM_MAC=mac,
+            IK_VM_REGISTRAR_PORT=str(REGISTRAR_AGENT_PORT),
+            IK_VM_CACERT=os.path.join(harness_dir, 'kl', 'cv_ca',
+                                      'cacert.crt'),
+            IK_VM_SWTPM_CONF=os.path.join(harness_dir, 'swtpm-ca',
+                                          'swtpm_setup.conf'))
+        if tamper:
+            self.env['IK_VM_TAMPER'] = tamper
+        else:
+            self.env.pop('IK_VM_TAMPER', None)
+        self.started = None
+
+    def start(self):
+        """Power on: boot the ramdisk (returns once qemu runs)."""
+        os.makedirs(self.rundir, exist_ok=True)
+        proc = subprocess.run([BOOT, 'start', self.rundir, self.image['dir']],
+                              env=self.env, capture_output=True, text=True,
+                              timeout=120)
+        if proc.returncode != 0:
+            raise VMError('tools/vm/boot.sh start failed:\n%s' %
+                          proc.stderr[-4000:])
+        self.started = time.monotonic()
+
+    def stop(self):
+        """Power off: stop qemu and its swtpm (by their PIDs)."""
+        subprocess.run([BOOT, 'stop', self.rundir], env=self.env,
+                       capture_output=True, timeout=60, check=False)
+
+    def console(self, lines=200):
+        """The end of the serial console."""
+        path = os.path.join(self.rundir, 'serial.log')
+        if not os.path.exists(path):
+            return ''
+        with open(path, errors='replace') as f:
+            return ''.join(f.readlines()[-lines:])

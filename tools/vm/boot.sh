@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Boot the ramdisk of tools/vm/build-ramdisk.sh as an Ironic node's
+# ramdisk: qemu (TCG: KVM does not work on the test machines), 1 vCPU,
+# its own swtpm whose state directory is the node's TPM (kept between
+# boots), user-mode networking (the guest reaches the host's 127.0.0.1 at
+# 10.0.2.2; the host reaches ironic-python-agent and the Keylime agent
+# through ports forwarded on 127.0.0.1).
+#
+#   boot.sh start VMRUN IMAGE_DIR   boot (returns once qemu runs)
+#   boot.sh stop VMRUN              power off: stop qemu and its swtpm
+#
+# Settings (environment):
+#   IK_VM_IRONIC_URL   ipa-api-url as the guest sees it (required),
+#                      e.g. http://10.0.2.2:6385
+#   IK_VM_IPA_PORT     host port forwarded to IPA's 9999 (default 19999)
+#   IK_VM_AGENT_PORT   host port forwarded to the Keylime agent's 9002
+#                      (default 19002)
+#   IK_VM_MAC          the NIC's MAC (default 52:54:00:4b:4c:01): the
+#                      node's port in Ironic
+#   IK_VM_CACERT       the verifier's CA, handed to the guest (fw_cfg)
+#   IK_VM_SWTPM_CONF   swtpm_setup.conf making the TPM's EK certificate
+#                      (the harness's local CA); used on the first boot
+#   IK_VM_TAMPER       an executable the guest runs at boot (tamper test)
+#   IK_VM_REGISTRAR_PORT  the harness registrar's agent (HTTP) port: the
+#                      guest's agent registers at 10.0.2.2:PORT whatever
+#                      the conductor said (it reaches the registrar at
+#                      127.0.0.1, the guest at 10.0.2.2)
+#   IK_VM_MEMORY       MiB (default 3072: the initramfs unpacks to
+#                      1.05 GiB, into a tmpfs limited to half the RAM)
+#   IK_VM_APPEND       more kernel parameters
+#
+# VMRUN keeps tpm/ (the node's TPM), serial.log (the console), qemu.log,
+# swtpm.log and the pids. TEST ONLY (see tools/vm/elements).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+# shellcheck source=tools/common.sh
+. "$TOP/tools/common.sh"
+
+IPA_PORT=${IK_VM_IPA_PORT:-19999}
+AGENT_PORT=${IK_VM_AGENT_PORT:-19002}
+MAC=${IK_VM_MAC:-52:54:00:4b:4c:01}
+MEMORY=${IK_VM_MEMORY:-3072}
+NAME=ipa-keylime
+
+alive() {  # alive PIDFILE
+    [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+stop_pidfile() {  # stop_pidfile PIDFILE
+    local pid
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$1"
+}
+
+start() {
+    local run=$1 image=$2
+    if [ -z "${IK_VM_IRONIC_URL:-}" ]; then
+        log "IK_VM_IRONIC_URL (ipa-api-url as the guest sees it) is required"
+        return 2
+    fi
+    apt_install qemu-system-x86 swtpm swtpm-tools
+    local f
+    for f in "$image/$NAME.kernel" "$image/$NAME.initramfs"; do
+        [ -s "$f" ] || { log "$f is missing (tools/vm/build-ramdisk.sh)"; return 1; }
+    done
+    if alive "$run/qemu.pid"; then
+        log "a VM already runs in $run"
+        return 1
+    fi
+    port_free "$IPA_PORT"
+    port_free "$AGENT_PORT"
+    mkdir -p "$run/tpm" "$run/fwcfg"
+    # The node's TPM: made once, with an EK certificate.
+    if [ ! -f "$run/tpm/.made" ]; then
+        local conf=()
+        if [ -n "${IK_VM_SWTPM_CONF:-}" ]; then
+            conf=(--config "$IK_VM_SWTPM_CONF")
+        fi
+        swtpm_setup --tpm2 --tpmstate "$run/tpm" --create-ek-cert \
+            --overwrite "${conf[@]}" --logfile "$run/swtpm_setup.log" \
+            >/dev/null
+        touch "$run/tpm/.made"
+    fi
+    # One swtpm per boot (it exits when qemu disconnects).
+    rm -f "$run/swtpm.sock"
+    setsid swtpm socket --tpm2 --tpmstate dir="$run/tpm" \
+        --ctrl type=unixio,path="$run/swtpm.sock" \
+        --log file="$run/swtpm.log" </dev/null >/dev/null 2>&1 &
+    echo $! >"$run/swtpm.pid"
+    for _ in $(seq 100); do
+        [ -S "$run/swtpm.sock" ] && break
+        sleep 0.1
+    done
+    [ -S "$run/swtpm.sock" ] || { log "swtpm did not start ($run/swtpm.log)"; return 1; }
+
+    local fwcfg=()
+    if [ -n "${IK_VM_CACERT:-}" ]; then
+        fwcfg+=(-fw_cfg "name=opt/org.ironic-keylime/cacert,file=$IK_VM_CACERT")
+    fi
+    {
+        printf '[agent]\ncontact_port = %s\n' "$AGENT_PORT"
+        if [ -n "${IK_VM_REGISTRAR_PORT:-}" ]; then
+            printf 'registrar_ip = "10.0.2.2"\nregistrar_port = %s\n' \
+                "$IK_VM_REGISTRAR_PORT"
+        fi
+    } >"$run/fwcfg/agent.conf"
+    fwcfg+=(-fw_cfg "name=opt/org.ironic-keylime/agent.conf,file=$run/fwcfg/agent.conf")
+    if [ -n "${IK_VM_TAMPER:-}" ]; then
+        fwcfg+=(-fw_cfg "name=opt/org.ironic-keylime/tamper,file=$IK_VM_TAMPER")
+    fi
+    # IPA advertises the forwarded port on 127.0.0.1: the conductor on
+    # this host reaches it there.
+    local append="console=ttyS0 ipa-api-url=$IK_VM_IRONIC_URL"
+    append+=" ipa-advertise-host=127.0.0.1 ipa-advertise-port=$IPA_PORT"
+    append+=" ipa-insecure=1"
+    append+=" ima_template=ima-ng ima_hash=sha256"
+    append+=" systemd.journald.forward_to_console=1 ${IK_VM_APPEND:-}"
+    date +%s.%N >"$run/boot-started"
+    setsid qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$MEMORY" \
+        -nodefaults -display none -no-reboot \
+        -kernel "$image/$NAME.kernel" -initrd "$image/$NAME.initramfs" \
+        -append "$append" \
+        -chardev socket,id=chrtpm,path="$run/swtpm.sock" \
+        -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
+        -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$IPA_PORT-:9999,hostfwd=tcp:127.0.0.1:$AGENT_PORT-:9002" \
+        -device "virtio-net-pci,netdev=n0,mac=$MAC" \
+        "${fwcfg[@]}" \
+        -serial "file:$run/serial.log" </dev/null >"$run/qemu.log" 2>&1 &
+    echo $! >"$run/qemu.pid"
+    sleep 1
+    if ! alive "$run/qemu.pid"; then
+        log "qemu exited at once:"
+        cat "$run/qemu.log" >&2
+        stop_pidfile "$run/swtpm.pid"
+        return 1
+    fi
+    log "VM booting (qemu pid $(cat "$run/qemu.pid"), console $run/serial.log)"
+}
+
+stop() {
+    local run=$1
+    stop_pidfile "$run/qemu.pid"
+    stop_pidfile "$run/swtpm.pid"
+}
+
+case "${1:-}" in
+    start) start "$2" "$3" ;;
+    stop) stop "$2" ;;
+    *) sed -n '2,30p' "$0" >&2; exit 2 ;;
+esac
