@@ -381,6 +381,20 @@ class IronicEnv(object):
         resp.raise_for_status()
         return sorted(resp.json()['history'], key=lambda e: e['created_at'])
 
+    def error_message(self, node):
+        """The node's last error, from last_error or its history.
+
+        Ironic 39 clears ``last_error`` when a power state sync confirms
+        the power state (the error stays in the node history), so a test
+        that reads it a moment too late finds None: the newest error
+        event of the history is the same message.
+        """
+        if node.last_error:
+            return node.last_error
+        errors = [e for e in self.history(node.id)
+                  if e['severity'] == 'ERROR']
+        return errors[-1]['event'] if errors else None
+
     def attestation_events(self, node_id):
         """The attestation verdicts in the node's history."""
         return [e for e in self.history(node_id)

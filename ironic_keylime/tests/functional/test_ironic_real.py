@@ -200,8 +200,9 @@ class AttestationWorkflowTestCase(IronicTestCase):
         _harness('tamper', '/usr/bin/evil')
         self.addCleanup(_harness, 'reset')
         node = self.deploy(node, expected='deploy failed')
-        self.assertIn('Keylime attestation FAIL', node.last_error)
-        self.assertIn('not_in_allowlist', node.last_error)
+        error = self.ironic.error_message(node)
+        self.assertIn('Keylime attestation FAIL', error)
+        self.assertIn('not_in_allowlist', error)
         self.assertVerifierHasNoAgent()
         # The verdict is in the history, as an error.
         events = self.ironic.history(node.id)

@@ -235,8 +235,9 @@ class NodeFieldTestCase(NativeTestCase):
         test_ironic_real._harness('tamper', '/usr/bin/evil')
         self.addCleanup(test_ironic_real._harness, 'reset')
         node = self.deploy(node, expected='deploy failed')
-        self.assertIn('Keylime attestation FAIL', node.last_error)
-        self.assertIn('not_in_allowlist', node.last_error)
+        error = self.ironic.error_message(node)
+        self.assertIn('Keylime attestation FAIL', error)
+        self.assertIn('not_in_allowlist', error)
         self.assertVerifierHasNoAgent()
 
     def test_field_wins_over_driver_info(self):
