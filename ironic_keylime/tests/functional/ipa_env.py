@@ -33,7 +33,8 @@ extension restarts is a stand-in: ``standin`` is a process that reads the
 agent's configuration with the same rules as the Rust agent (main file,
 then drop-ins in order) and listens on its ``ip``/``port``;
 ``restart-standin`` and ``status-standin`` play ``systemctl restart`` and
-``systemctl is-active``.
+``systemctl is-active``. ``boot`` starts a booted ramdisk for a node and
+leaves it running (tools/demo.sh).
 
 :class:`Ramdisk` starts and stops all of it from a test.
 """
@@ -262,6 +263,17 @@ def cmd_ipa(args):
         time.sleep(3600)
 
 
+def cmd_boot(args):
+    """Boot a ramdisk for a node of an Ironic (for tools/demo.sh)."""
+    rd = Ramdisk(args.workdir, None, api_url=args.api_url,
+                 node_uuid=args.node_uuid,
+                 options={'tpm_tcti': args.tcti})
+    rd.start()
+    with open(os.path.join(args.workdir, 'ipa.pid'), 'w') as f:
+        f.write('%d\n' % rd.proc.pid)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog=MODULE)
     sub = parser.add_subparsers(dest='cmd', required=True)
@@ -278,8 +290,14 @@ def main(argv=None):
         p.add_argument('--config-file', default='')
         p.add_argument('--config-dir', default='')
         p.add_argument('--fail', action='store_true')
+    p = sub.add_parser('boot', help='start a ramdisk that looks the node '
+                       'up and heartbeats, write its PID to WORKDIR/ipa.pid')
+    p.add_argument('--workdir', required=True)
+    p.add_argument('--api-url', required=True)
+    p.add_argument('--node-uuid', required=True)
+    p.add_argument('--tcti', required=True)
     args = parser.parse_args(argv)
-    return {'ipa': cmd_ipa, 'standin': cmd_standin,
+    return {'ipa': cmd_ipa, 'boot': cmd_boot, 'standin': cmd_standin,
             'restart-standin': cmd_restart_standin,
             'status-standin': cmd_status_standin}[args.cmd](args) or 0
 
