@@ -234,18 +234,15 @@ with_ramdisk() {
     echo "$state"
 }
 
-# The last attestation event of the node's history.
+# The last verdict or enrollment of the node's history, without its
+# severity and state.
 last_event() {
-    "$BM" node history list "$NODE" --long -f json \
-        | "$IRONIC_HARNESS_BIN/python" -c 'import json, sys
-events = sorted(json.load(sys.stdin), key=lambda e: e["created_at"])
-print([e["event"] for e in events
-       if e["event_type"] == "attestation"][-1])'
+    verdicts | tail -n 1 | sed 's/^[A-Z]* \[[^]]*\] //'
 }
 
-# PCR 0 of the last enrollment, shortened: "PCR 0=1a2b3c4d5e6f...".
+# PCR 0 of the last enrollment, shortened: "PCR 0=1a2b3c4d...".
 enrolled_pcr0() {
-    last_event | grep -o 'PCR 0=[0-9a-f]\{12\}' | head -n 1 | sed 's/$/.../'
+    last_event | grep -o 'PCR 0=[0-9a-f]*\.\.\.' | head -n 1
 }
 
 stage "Golden boot state: enrolling $NODE (manual clean step" \
