@@ -11,10 +11,15 @@
 #   3. uploads the node's golden lists to Swift;
 #   4. enrolls a node with the keylime attestation interface;
 #   5. deploys it: Keylime attests it, PASS;
-#   6. tampers with the node (a file that is not in the allowlist is
+#   6. records the node's golden boot state (the manual clean step
+#      enroll_boot_state, its PCRs read by a ramdisk: ironic-python-agent
+#      with the keylime extension, run on 127.0.0.1), cleans it: PASS;
+#      changes its firmware (PCR 0 of the software TPM is extended): the
+#      cleaning fails and names PCR 0; enrolls it again: PASS;
+#   7. tampers with the node (a file that is not in the allowlist is
 #      measured) and deploys it again: FAIL, the deployment fails, and
 #      Ironic says why;
-#   7. prints a summary, and stops everything it started.
+#   8. prints a summary, and stops everything it started.
 #
 # It prints the stages, the verdicts and a summary; what the installers
 # and the services print goes to log files under .harness/ (a failing
@@ -41,7 +46,7 @@ STAGE=0
 stage() {
     STAGE=$((STAGE + 1))
     echo
-    echo "==> [$STAGE/8] $*"
+    echo "==> [$STAGE/11] $*"
 }
 
 say() {
@@ -186,6 +191,100 @@ say "verdict: $FIRST_VERDICT"
 say "undeploying (cleaning attests again) ..."
 "$BM" node undeploy "$NODE" --wait "$WAIT" >>"$SERVICES_LOG" 2>&1 || true
 
+# The golden boot state. Its steps read the node's TPM in the ramdisk:
+# the node's cleaning boots one (the direct deploy interface), which here
+# is ironic-python-agent with the keylime extension on 127.0.0.1, reading
+# the software TPM; it looks the node up and heartbeats as a ramdisk does.
+NODE_UUID=$("$BM" node show "$NODE" -f value -c uuid)
+ENROLL='[{"interface": "attestation", "step": "enroll_boot_state"}]'
+
+# wait_state STATE...: print the provision state once it is one of them.
+wait_state() {
+    local end state s
+    end=$(( $(date +%s) + WAIT ))
+    while :; do
+        state=$("$BM" node show "$NODE" -f value -c provision_state)
+        for s in "$@"; do
+            if [ "$state" = "$s" ]; then
+                echo "$state"
+                return 0
+            fi
+        done
+        if [ "$(date +%s)" -ge "$end" ]; then
+            echo "$state"
+            return 1
+        fi
+        sleep 1
+    done
+}
+
+# with_ramdisk CMD...: start a cleaning, boot the ramdisk once Ironic
+# waits for it, print the state the node settles in, power it off.
+with_ramdisk() {
+    local dir state
+    quietly "$SERVICES_LOG" "$@"
+    wait_state "clean wait" >/dev/null
+    dir=$(mktemp -d "$RUN/ramdisk.XXXXXX")
+    quietly "$SERVICES_LOG" "$IRONIC_HARNESS_BIN/python" -m \
+        ironic_keylime.tests.functional.ipa_env boot --workdir "$dir" \
+        --api-url "$IRONIC_HARNESS_URL" --node-uuid "$NODE_UUID" \
+        --tcti "$KEYLIME_HARNESS_TPM2TOOLS_TCTI"
+    state=$(wait_state manageable available "clean failed") || true
+    kill "$(cat "$dir/ipa.pid")" 2>/dev/null || true
+    echo "$state"
+}
+
+# The last verdict or enrollment of the node's history, without its
+# severity and state.
+last_event() {
+    verdicts | tail -n 1 | sed 's/^[A-Z]* \[[^]]*\] //'
+}
+
+# PCR 0 of the last enrollment, shortened: "PCR 0=1a2b3c4d...".
+enrolled_pcr0() {
+    last_event | grep -o 'PCR 0=[0-9a-f]*\.\.\.' | head -n 1
+}
+
+stage "Golden boot state: enrolling $NODE (manual clean step" \
+    "enroll_boot_state; the ramdisk reads PCRs 0-7)"
+quietly "$SERVICES_LOG" "$BM" node manage "$NODE" --wait 60
+quietly "$SERVICES_LOG" "$BM" node set "$NODE" --deploy-interface direct
+say "baremetal node clean $NODE --clean-steps '$ENROLL'"
+ENROLL_STATE=$(with_ramdisk "$BM" node clean "$NODE" --clean-steps "$ENROLL")
+say "node is $ENROLL_STATE; node history: Golden boot state enrolled" \
+    "(sha256 bank, PCRs 0-7): $(enrolled_pcr0), ..."
+say "(a software TPM: no firmware measured into it, its PCRs 0-7 are zero)"
+BOOT_PASS_STATE=$(with_ramdisk "$BM" node provide "$NODE")
+BOOT_PASS_VERDICT=$(last_event)
+say "cleaning with the golden boot state: node is $BOOT_PASS_STATE;" \
+    "verdict: $BOOT_PASS_VERDICT"
+
+stage "Changing the node's firmware (PCR 0 extended, as a firmware" \
+    "update would) and cleaning it (expect FAIL)"
+quietly "$SERVICES_LOG" "$BM" node manage "$NODE" --wait 60
+quietly "$SERVICES_LOG" env TPM2TOOLS_TCTI="$KEYLIME_HARNESS_TPM2TOOLS_TCTI" \
+    tpm2_pcrextend "0:sha256=$(echo 'new firmware' | sha256sum | cut -c1-64)"
+BOOT_FAIL_STATE=$(with_ramdisk "$BM" node provide "$NODE")
+BOOT_FAIL_ERROR=$("$BM" node show "$NODE" -f value -c last_error)
+say "node is $BOOT_FAIL_STATE (and in maintenance)"
+say "last_error: ${BOOT_FAIL_ERROR%% The node?s boot*}"
+
+stage "Enrolling $NODE again (the firmware update was deliberate) and" \
+    "cleaning it (expect PASS)"
+quietly "$SERVICES_LOG" "$BM" node maintenance unset "$NODE"
+quietly "$SERVICES_LOG" "$BM" node manage "$NODE" --wait 60
+REENROLL_STATE=$(with_ramdisk "$BM" node clean "$NODE" --clean-steps \
+    "$ENROLL")
+say "node is $REENROLL_STATE; node history: Golden boot state enrolled:" \
+    "$(enrolled_pcr0), ...; $(last_event | sed 's/.*Replaces/replaces/')"
+BOOT_REPASS_STATE=$(with_ramdisk "$BM" node provide "$NODE")
+BOOT_REPASS_VERDICT=$(last_event)
+say "node is $BOOT_REPASS_STATE; verdict: $BOOT_REPASS_VERDICT"
+# Back to the fake deploy interface for the next deployment.
+quietly "$SERVICES_LOG" "$BM" node manage "$NODE" --wait 60
+quietly "$SERVICES_LOG" "$BM" node set "$NODE" --deploy-interface fake
+quietly "$SERVICES_LOG" "$BM" node provide "$NODE" --wait "$WAIT"
+
 stage "Tampering with the node ($TAMPERED_FILE is executed and measured;" \
     "it is not in the allowlist) and deploying again (expect FAIL)"
 quietly "$SERVICES_LOG" "$KEYLIME" tamper "$RUN/keylime" "$TAMPERED_FILE"
@@ -204,16 +303,26 @@ echo "    Node $NODE (fake-hardware, attestation interface keylime, lists" \
 echo "    Attestation verdicts in the node's history (oldest first):"
 verdicts | sed 's/^/      /'
 echo "    1st deployment (untouched node): $FIRST_STATE"
+echo "    Golden boot state: enrolled -> cleaning $BOOT_PASS_STATE;" \
+    "firmware changed -> $BOOT_FAIL_STATE; enrolled again -> cleaning" \
+    "$BOOT_REPASS_STATE"
 echo "    2nd deployment (tampered node):  $SECOND_STATE"
 echo "        reason: $SECOND_ERROR"
 ok=1
 [ "$FIRST_STATE" = active ] && [[ $FIRST_VERDICT == *PASS* ]] || ok=0
+[ "$ENROLL_STATE" = manageable ] && [ "$BOOT_PASS_STATE" = available ] \
+    && [[ $BOOT_PASS_VERDICT == *PASS* ]] || ok=0
+[ "$BOOT_FAIL_STATE" = "clean failed" ] \
+    && [[ $BOOT_FAIL_ERROR == *invalid_pcr_0* ]] || ok=0
+[ "$REENROLL_STATE" = manageable ] && [ "$BOOT_REPASS_STATE" = available ] \
+    && [[ $BOOT_REPASS_VERDICT == *PASS* ]] || ok=0
 [ "$SECOND_STATE" = "deploy failed" ] && [[ $SECOND_ERROR == *FAIL* ]] \
     || ok=0
 if [ $ok = 1 ]; then
     echo "    RESULT: as expected - the untouched node passed attestation" \
-        "and was deployed; the tampered node failed it and was not" \
-        "(${SECONDS} s in all)."
+        "and was deployed; its changed firmware failed cleaning until it" \
+        "was enrolled again; the tampered node failed attestation and was" \
+        "not deployed (${SECONDS} s in all)."
 else
     echo "    RESULT: NOT as expected; see the logs in $RUN"
     IRONIC_KEYLIME_DEMO_KEEP=1

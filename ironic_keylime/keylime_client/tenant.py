@@ -60,12 +60,15 @@ CommandResult = collections.namedtuple(
     'CommandResult', ['returncode', 'stdout', 'stderr', 'elapsed'])
 
 Capabilities = collections.namedtuple(
-    'Capabilities', ['service_ports', 'runtime_policy', 'tpm_policy'])
+    'Capabilities', ['service_ports', 'runtime_policy', 'tpm_policy',
+                     'mb_policy'])
 Capabilities.__doc__ = """What a keylime_tenant supports.
 
 :ivar service_ports: ``-vp``, ``-r`` and ``-rp`` (Keylime 6.2 and newer).
 :ivar runtime_policy: ``--runtime-policy`` (Keylime 6.6 and newer).
 :ivar tpm_policy: ``--tpm_policy`` (Keylime 6.x and 7.x).
+:ivar mb_policy: ``--mb-policy``, a measured-boot policy file (Keylime
+    7.12 and newer; 6.x has only the PCR policy).
 """
 
 # Facts learnt about a tenant executable, by its path.
@@ -205,7 +208,8 @@ class Tenant(object):
                 'tenant (exit code %s).' % (self.path, result.returncode))
         caps = Capabilities(service_ports='-vp' in flags,
                             runtime_policy='--runtime-policy' in flags,
-                            tpm_policy='--tpm_policy' in flags)
+                            tpm_policy='--tpm_policy' in flags,
+                            mb_policy='--mb-policy' in flags)
         with _lock:
             _capabilities[self.path] = caps
         return caps
@@ -279,8 +283,19 @@ class Tenant(object):
                 'cannot send the node\'s TPM policy.' % self.path)
         return ['--tpm_policy', tpm_policy]
 
+    def _mb_policy_args(self, mb_policy):
+        if mb_policy is None:
+            return []
+        if not self.capabilities().mb_policy:
+            raise exception.KeylimeError(
+                'This keylime_tenant (%s) has no --mb-policy option '
+                '(Keylime before 7.12) and cannot send the node\'s '
+                'measured-boot policy; only its PCR policy applies '
+                'there.' % self.path)
+        return ['--mb-policy', mb_policy]
+
     def add(self, agent_uuid, agent, verifier, registrar, lists,
-            tpm_policy=None):
+            tpm_policy=None, mb_policy=None):
         """Add an agent to the verifier with the lists as its policy.
 
         :param agent_uuid: the agent's UUID.
@@ -295,16 +310,20 @@ class Tenant(object):
             is written next to them.
         :param tpm_policy: a TPM policy, JSON text in the tenant's format
             (``{"<pcr>": ["<digest>", ...]}``), or None for none.
+        :param mb_policy: the path of a measured-boot policy file (see
+            :mod:`.mb_policy`), or None for none.
         :returns: the :class:`CommandResult`.
         :raises: KeylimeError (a subclass naming the cause) on failure,
             also when a TPM policy is given to a tenant without
-            ``--tpm_policy``.
+            ``--tpm_policy`` or a measured-boot policy to one without
+            ``--mb-policy``.
         """
         args = (['-c', 'add', '-t', agent.host, '-tp', agent.port,
                  '-u', agent_uuid]
                 + self._service_args(verifier, registrar)
                 + self._list_args(lists)
-                + self._tpm_policy_args(tpm_policy))
+                + self._tpm_policy_args(tpm_policy)
+                + self._mb_policy_args(mb_policy))
         with self._payload_args() as payload_args:
             if self.path in _needs_payload:
                 args += payload_args

@@ -27,6 +27,11 @@ PORT=${IRONIC_HARNESS_PORT:-6385}
 
 setup() {
     ensure_venv_support
+    if [ -f "$VENV/.ready" ] && [ -x "$VENV/bin/openstack" ] \
+            && [ ! -x "$VENV/bin/ironic-python-agent" ]; then
+        log "adding ironic-python-agent (the demo's ramdisk) to $VENV"
+        "$VENV/bin/pip" install -q ironic-python-agent
+    fi
     if [ -f "$VENV/.ready" ] && [ -x "$VENV/bin/openstack" ]; then
         # Entry points (the client hooks among them) are written when the
         # package is installed: reinstall it when setup.cfg changed.
@@ -42,8 +47,10 @@ setup() {
     rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
+    # ironic-python-agent: the demo's ramdisk (its API, with the keylime
+    # extension, run on 127.0.0.1 by ironic_keylime.tests.functional.ipa_env).
     "$VENV/bin/pip" install -q "$IRONIC_VERSION" python-ironicclient \
-        python-openstackclient
+        python-openstackclient ironic-python-agent
     "$VENV/bin/pip" install -q -e "$TOP"
     touch "$VENV/.ready"
 }
@@ -63,7 +70,7 @@ tempdir = $run/tmp
 enabled_hardware_types = fake-hardware
 enabled_boot_interfaces = fake
 enabled_console_interfaces = no-console
-enabled_deploy_interfaces = fake
+enabled_deploy_interfaces = fake,direct
 enabled_firmware_interfaces = no-firmware
 enabled_inspect_interfaces = no-inspect
 enabled_management_interfaces = fake
@@ -92,6 +99,15 @@ connection = sqlite:///$run/ironic.sqlite
 
 [dhcp]
 dhcp_provider = none
+
+[service_catalog]
+# The Ironic URL the direct deploy interface gives the ramdisk.
+endpoint_override = http://127.0.0.1:$PORT
+
+[deploy]
+# The demo's ramdisk runs on this machine: no disk erasure, ever.
+erase_devices_priority = 0
+erase_devices_metadata_priority = 0
 
 [oslo_concurrency]
 lock_path = $run/locks

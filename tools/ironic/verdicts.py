@@ -16,11 +16,16 @@ Reads ``baremetal node history list NODE --long -f json`` on stdin and
 prints ``SEVERITY [PROVISION STATE] EVENT`` per attestation verdict: the
 events of type ``attestation`` (a PASS, or a FAIL that did not fail the
 operation) and the failures of an operation caused by a Keylime verdict
-(recorded by Ironic's error handler under the operation's event type).
+(recorded by Ironic's error handler under the operation's event type),
+and the enrollments of golden boot states; SHA-256 digests are shortened.
 """
 
 import json
+import re
 import sys
+
+#: A SHA-256 digest, shortened for the screen to its first 8 hex digits.
+_DIGEST = re.compile(r'\b([0-9a-f]{8})[0-9a-f]{56}\b')
 
 
 def main():
@@ -29,7 +34,7 @@ def main():
         if (event['event_type'] == 'attestation'
                 or 'Keylime attestation' in (event['event'] or '')):
             print('%s [%s] %s' % (event['severity'], event.get('state'),
-                                  event['event']))
+                                  _DIGEST.sub(r'\1...', event['event'])))
 
 
 if __name__ == '__main__':

@@ -110,7 +110,8 @@ make_venv() {  # make_venv DIR KEYLIME_VERSION
 }
 
 setup() {
-    apt_install swtpm swtpm-tools tpm2-tools python3-gpg curl
+    # libefivar1: keylime-policy create measured-boot (tpm_bootlog_enrich).
+    apt_install swtpm swtpm-tools tpm2-tools python3-gpg curl libefivar1
     ensure_venv_support
     make_venv "$KL" "$KEYLIME_VERSION"
     make_venv "$AG" "$AGENT_VERSION"
@@ -369,6 +370,7 @@ write_env() {
     cat >"$RUN/keylime.env" <<EOF
 KEYLIME_HARNESS_DIR=$RUN
 KEYLIME_HARNESS_TENANT=$RUN/bin/keylime_tenant
+KEYLIME_HARNESS_POLICY_TOOL=$KL/bin/keylime-policy
 KEYLIME_HARNESS_TENANT_CONFIG=$RUN/etc/tenant.conf
 KEYLIME_HARNESS_CERT_DIR=$RUN/certs
 KEYLIME_HARNESS_VERIFIER=127.0.0.1

@@ -16,16 +16,25 @@
 ironic-python-agent's real API application (``IronicPythonAgent`` and its
 ``Application``, with every extension installed through the entry point
 ``ironic_python_agent.extensions``, ours included) on 127.0.0.1 with an
-agent token. Only the API is started: the hardware managers, the lookup
-and the heartbeats of a real ramdisk need a real machine and a conductor
-API.
+agent token. Only the API is started: the hardware managers of a real
+ramdisk need a real machine.
+
+Given ``--api-url`` and ``--node-uuid``, it also does what a booted
+ramdisk does next, with IPA's own code: it looks the node up in the Ironic
+API (``APIClient.lookup_node``, which hands out the agent token), takes
+the lookup data (``process_lookup_data``) and starts IPA's heartbeater,
+which gives Ironic the agent's URL. Its hardware manager is then a
+stand-in without clean steps (:class:`LoopbackHardwareManager`): IPA's
+generic manager would probe and erase the disks of the machine running
+the tests.
 
 There is no init system here, so the Keylime agent service that the
 extension restarts is a stand-in: ``standin`` is a process that reads the
 agent's configuration with the same rules as the Rust agent (main file,
 then drop-ins in order) and listens on its ``ip``/``port``;
 ``restart-standin`` and ``status-standin`` play ``systemctl restart`` and
-``systemctl is-active``.
+``systemctl is-active``. ``boot`` starts a booted ramdisk for a node and
+leaves it running (tools/demo.sh).
 
 :class:`Ramdisk` starts and stops all of it from a test.
 """
@@ -150,6 +159,67 @@ def cmd_status_standin(args):
 
 # -- ironic-python-agent's API ------------------------------------------------
 
+def _loopback_hardware(tls_dir):
+    """IPA's hardware managers, replaced by one without clean steps.
+
+    :param tls_dir: a private directory for the agent's TLS certificate.
+    """
+    from ironic_python_agent import hardware
+    from ironic_python_agent import tls_utils
+
+    class LoopbackHardwareManager(hardware.HardwareManager):
+        """No hardware: no disks to wait for, no clean steps to offer.
+
+        A stand-in, because IPA's GenericHardwareManager runs mdadm,
+        modprobe and offers erase_devices on the machine it runs on,
+        which here is the machine running the tests.
+        """
+
+        HARDWARE_MANAGER_NAME = 'loopback'
+        HARDWARE_MANAGER_VERSION = '1.0'
+
+        def evaluate_hardware_support(self):
+            return hardware.HardwareSupport.SERVICE_PROVIDER
+
+        def wait_for_disks(self):
+            return None
+
+        def get_clean_steps(self, node, ports):
+            return []
+
+        def get_deploy_steps(self, node, ports):
+            return []
+
+        def generate_tls_certificate(self, ip_address):
+            # IPA's own generator, in a private directory rather than
+            # the /run/ironic-python-agent of the machine.
+            cert = os.path.join(tls_dir, 'agent.crt')
+            key = os.path.join(tls_dir, 'agent.key')
+            text = tls_utils._generate_tls_certificate(
+                cert, key, 'ironic-keylime-ramdisk', ip_address)
+            return tls_utils.TlsCertificate(text, cert, key)
+
+    manager = LoopbackHardwareManager()
+    hardware._global_managers = [{
+        'name': manager.__class__.__name__, 'manager': manager,
+        'support': manager.evaluate_hardware_support()}]
+
+
+def _lookup_and_heartbeat(ipa, node_uuid):
+    """What IronicPythonAgent.run() does after booting, with its code."""
+    from ironic_python_agent import hardware
+
+    content = ipa.api_client.lookup_node(
+        hardware_info={'interfaces': []}, timeout=120,
+        starting_interval=1, max_interval=2, node_uuid=node_uuid)
+    ipa.process_lookup_data(content)
+    hardware.save_api_client(ipa.api_client, ipa.lookup_timeout,
+                             ipa.lookup_interval)
+    ipa.heartbeater.start()
+    print('looked up node %s; heartbeating to %s' %
+          (node_uuid, ', '.join(ipa.api_urls)), flush=True)
+
+
 def cmd_ipa(args):
     from ironic_python_agent import agent
     from oslo_config import cfg
@@ -161,24 +231,47 @@ def cmd_ipa(args):
     conf(args=['--config-file', args.config_file], project='ironic-keylime',
          default_config_files=[], default_config_dirs=[])
     log.setup(conf, 'ironic-python-agent')
+    booted = bool(args.api_url)
+    if booted:
+        _loopback_hardware(os.path.dirname(os.path.abspath(
+            args.config_file)))
     ipa = agent.IronicPythonAgent(
-        api_url=None,
+        api_url=args.api_url,
         advertise_address=agent.Host(hostname='127.0.0.1', port=args.port),
         listen_address=agent.Host(hostname='127.0.0.1', port=args.port),
         ip_lookup_attempts=1, ip_lookup_sleep=0, network_interface=None,
-        lookup_timeout=1, lookup_interval=1, standalone=True,
-        agent_token=args.token)
+        lookup_timeout=120, lookup_interval=1, standalone=not booted,
+        # A booted ramdisk gets its token from the lookup.
+        agent_token=None if booted else args.token)
     if args.without_keylime:
         # An older ramdisk: every extension but ours.
         ipa.ext_mgr = extension.ExtensionManager.make_test_instance(
             [e for e in ipa.ext_mgr.extensions if e.name != 'keylime'])
-    ipa.api.start()
+    ipa.started_at = agent._time()
+    # A booted ramdisk serves its API with TLS, its certificate generated
+    # and sent to Ironic with the heartbeats (IPA's automatic TLS, which
+    # Ironic requires: [agent]require_tls).
+    cert_file, key_file = ipa._start_auto_tls() if booted else (None, None)
+    ipa.api.start(cert_file, key_file)
     # cheroot's worker threads would hold a normal exit.
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     print('ironic-python-agent API on 127.0.0.1:%d, extensions: %s' %
           (args.port, ', '.join(sorted(ipa.ext_mgr.names()))), flush=True)
+    if booted:
+        _lookup_and_heartbeat(ipa, args.node_uuid)
     while True:
         time.sleep(3600)
+
+
+def cmd_boot(args):
+    """Boot a ramdisk for a node of an Ironic (for tools/demo.sh)."""
+    rd = Ramdisk(args.workdir, None, api_url=args.api_url,
+                 node_uuid=args.node_uuid,
+                 options={'tpm_tcti': args.tcti})
+    rd.start()
+    with open(os.path.join(args.workdir, 'ipa.pid'), 'w') as f:
+        f.write('%d\n' % rd.proc.pid)
+    return 0
 
 
 def main(argv=None):
@@ -186,17 +279,25 @@ def main(argv=None):
     sub = parser.add_subparsers(dest='cmd', required=True)
     p = sub.add_parser('ipa')
     p.add_argument('--port', type=int, required=True)
-    p.add_argument('--token', required=True)
+    p.add_argument('--token', help='the agent token (without --api-url)')
     p.add_argument('--config-file', required=True)
     p.add_argument('--without-keylime', action='store_true')
+    p.add_argument('--api-url', help='look up and heartbeat to this Ironic')
+    p.add_argument('--node-uuid', help='the node to look up')
     for name in ('standin', 'restart-standin', 'status-standin'):
         p = sub.add_parser(name)
         p.add_argument('--state-dir', required=True)
         p.add_argument('--config-file', default='')
         p.add_argument('--config-dir', default='')
         p.add_argument('--fail', action='store_true')
+    p = sub.add_parser('boot', help='start a ramdisk that looks the node '
+                       'up and heartbeats, write its PID to WORKDIR/ipa.pid')
+    p.add_argument('--workdir', required=True)
+    p.add_argument('--api-url', required=True)
+    p.add_argument('--node-uuid', required=True)
+    p.add_argument('--tcti', required=True)
     args = parser.parse_args(argv)
-    return {'ipa': cmd_ipa, 'standin': cmd_standin,
+    return {'ipa': cmd_ipa, 'boot': cmd_boot, 'standin': cmd_standin,
             'restart-standin': cmd_restart_standin,
             'status-standin': cmd_status_standin}[args.cmd](args) or 0
 
@@ -214,12 +315,18 @@ class Ramdisk(object):
     :param fail_restart: make the stand-in service fail to start.
     :param options: more ``[keylime_agent]`` options of the extension,
         e.g. ``{'tpm_tcti': 'swtpm:host=127.0.0.1,port=2321'}``.
+    :param api_url: boot as a ramdisk of this Ironic API: look the node
+        up (which gives the token), then heartbeat; ``token`` is None then.
+    :param node_uuid: the node to look up, with ``api_url``.
     """
 
     def __init__(self, workdir, token, with_keylime=True, agent_port=None,
-                 uuid_mode='node', fail_restart=False, options=None):
+                 uuid_mode='node', fail_restart=False, options=None,
+                 api_url=None, node_uuid=None):
         self.workdir = workdir
         self.token = token
+        self.api_url = api_url
+        self.node_uuid = node_uuid
         self.with_keylime = with_keylime
         self.port = free_port()
         self.agent_port = agent_port or free_port()
@@ -275,7 +382,12 @@ class Ramdisk(object):
         values.update(image_values or {})
         ipa_conf = self.write_config(values)
         argv = [PY, '-m', MODULE, 'ipa', '--port', str(self.port),
-                '--token', self.token, '--config-file', ipa_conf]
+                '--config-file', ipa_conf]
+        if self.api_url:
+            argv += ['--api-url', self.api_url, '--node-uuid',
+                     self.node_uuid]
+        else:
+            argv += ['--token', self.token]
         if not self.with_keylime:
             argv.append('--without-keylime')
         self.log = open(os.path.join(self.workdir, 'ipa.log'), 'ab')
@@ -287,6 +399,13 @@ class Ramdisk(object):
                 raise RuntimeError('ironic-python-agent exited with %s; '
                                    'log:\n%s' % (self.proc.returncode,
                                                  self.read_log()))
+            if self.api_url:
+                # It serves TLS: a bare TCP probe would only put an SSL
+                # error in its log; it says when it listens.
+                if 'ironic-python-agent API on' in self.read_log():
+                    return
+                time.sleep(0.1)
+                continue
             try:
                 with socket.create_connection(('127.0.0.1', self.port),
                                               timeout=1):

@@ -121,6 +121,14 @@ def base_config(workdir, port, keylime):
         'database': {'connection': 'sqlite:///%s' % os.path.join(
             workdir, 'ironic.sqlite')},
         'dhcp': {'dhcp_provider': 'none'},
+        # The URL the agent deploy interfaces give the ramdisk (ipa-api-url)
+        # when they prepare its boot.
+        'service_catalog': {'endpoint_override':
+                            'http://127.0.0.1:%d' % port},
+        # A node with the direct deploy interface gets no disk erasure
+        # from a ramdisk: its IPA would run on the machine of the tests.
+        'deploy': {'erase_devices_priority': '0',
+                   'erase_devices_metadata_priority': '0'},
         'oslo_concurrency': {'lock_path': os.path.join(workdir, 'locks')},
         'keylime': {
             'tenant_path': keylime['KEYLIME_HARNESS_TENANT'],
@@ -374,6 +382,29 @@ class IronicEnv(object):
                 raise IronicError('node %s still in %s after %s s' % (
                     node_id, state, timeout))
             time.sleep(0.5)
+
+    def wait_for(self, node_id, state, timeout=120):
+        """Wait for a provision state, also a transitional one.
+
+        :returns: the node.
+        :raises: IronicError when it settles elsewhere or too late.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            node = self.conn.baremetal.get_node(node_id)
+            if node.provision_state == state:
+                return node
+            if (node.provision_state not in TRANSITIONAL
+                    and not node.target_provision_state):
+                raise IronicError('node %s settled in %s, not %s; '
+                                  'last_error: %s' % (
+                                      node_id, node.provision_state, state,
+                                      node.last_error))
+            if time.monotonic() > deadline:
+                raise IronicError('node %s still in %s after %s s, not %s'
+                                  % (node_id, node.provision_state, timeout,
+                                     state))
+            time.sleep(0.3)
 
     def history(self, node_id):
         """The node's history events, oldest first (dicts)."""

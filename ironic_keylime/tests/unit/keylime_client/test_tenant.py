@@ -164,6 +164,29 @@ class TenantTestCase(base.BaseTestCase):
         argv = self.fake.calls('add')[0]['argv']
         self.assertEqual(policy, argv[argv.index('--tpm_policy') + 1])
 
+    def test_add_sends_the_mb_policy_on_7x(self):
+        self.tenant.add(UUID, AGENT, VERIFIER, REGISTRAR, self.lists,
+                        mb_policy='/private/mb_policy.json')
+        argv = self.fake.calls('add')[0]['argv']
+        self.assertEqual('/private/mb_policy.json',
+                         argv[argv.index('--mb-policy') + 1])
+
+    def test_add_without_mb_policy_sends_none(self):
+        self.add()
+        self.assertNotIn('--mb-policy', self.fake.calls('add')[0]['argv'])
+
+    def test_mb_policy_refused_by_a_6x_tenant(self):
+        # 6.x has --tpm_policy but no --mb-policy (only --mb_refstate).
+        self.fake.set_commands(tenant_fixture.plan(
+            **{'--help': [{'stdout': OLD_HELP + ' -vp --uuid --tpm_policy '
+                           '--mb_refstate --runtime-policy\n'}]}))
+        error = self.assertRaises(
+            exception.KeylimeError, self.tenant.add, UUID, AGENT, VERIFIER,
+            REGISTRAR, self.lists, mb_policy='/private/mb_policy.json')
+        self.assertIn('no --mb-policy option', str(error))
+        self.assertIn('only its PCR policy applies', str(error))
+        self.assertEqual([], self.fake.calls('add'))
+
     def test_add_without_tpm_policy_sends_none(self):
         self.add()
         self.assertNotIn('--tpm_policy', self.fake.calls('add')[0]['argv'])
