@@ -94,7 +94,9 @@ class IPAExtensionTestCase(base.DbTestCase):
         state = rd.standin_state()
         self.assertEqual(node.uuid, state['uuid'])
         self.assertEqual('192.0.2.10', state['registrar_ip'])
-        self.assertEqual(8891, state['registrar_port'])
+        # The registrar's plain port, on which agents register (the
+        # tenant's TLS port 8891 is not the agent's).
+        self.assertEqual(8890, state['registrar_port'])
         self.assertTrue(reported['restarted'])
         self.assertTrue(reported['running'])
         # What the conductor recorded and will give keylime_tenant.
@@ -203,7 +205,7 @@ class IPAExtensionTestCase(base.DbTestCase):
         # parse_driver_info validates the registrar; the extension
         # refuses on its own too (IPA answers 400).
         e = self._update_refused(node, lambda info: info._replace(
-            registrar=info.registrar._replace(port=70000)))
+            agent_registrar_port=70000))
         self.assertIn('registrar_port must be a port number', str(e))
         self.assertIsNone(rd.standin_state())
 

@@ -138,6 +138,9 @@ def call(task, command, params):
 def configure_agent(task, info):
     """Point the ramdisk's Keylime agent at the node's registrar.
 
+    The agent registers on the registrar's plain port
+    (driver_info/keylime_agent_registrar_port), not on the TLS port the
+    tenant uses (keylime_rp).
     The agent's UUID is driver_info/keylime_agent_uuid, else the node's
     UUID (an image built with ``DIB_KEYLIME_AGENT_UUID_MODE`` other than
     ``node`` keeps its own and ignores it).
@@ -149,7 +152,7 @@ def configure_agent(task, info):
     :raises: AttestationFailure (see :func:`call`).
     """
     params = {'registrar_ip': info.registrar.host,
-              'registrar_port': info.registrar.port,
+              'registrar_port': info.agent_registrar_port,
               'agent_uuid': expected_uuid(task.node, info)}
     if info.agent_address:
         params['contact_ip'] = info.agent_address

@@ -40,6 +40,8 @@ AGENT_UUID = 'keylime_agent_uuid'
 AGENT_ADDRESS = 'keylime_agent_address'
 AGENT_PORT = 'keylime_agent_port'
 AGENT_KEYS = (AGENT_UUID, AGENT_ADDRESS, AGENT_PORT)
+#: The registrar port the ramdisk's agent registers on (not the tenant's).
+AGENT_REGISTRAR_PORT = 'keylime_agent_registrar_port'
 
 #: The fingerprint of the endorsement key of the node's TPM
 #: (:mod:`.tpm_binding`).
@@ -59,6 +61,13 @@ OPTIONAL_PROPERTIES = {
                     '8881.'),
     'keylime_rp': _('Port of the Keylime registrar (its TLS port). '
                     'Optional, default 8891.'),
+    AGENT_REGISTRAR_PORT: _('Port on which the node\'s Keylime agent '
+                            'registers with the registrar at keylime_r '
+                            '(the registrar\'s plain port, Keylime\'s '
+                            '[registrar]port; agents do not register on '
+                            'its TLS port keylime_rp). Given to the '
+                            'ramdisk\'s agent by the conductor. Optional, '
+                            'default 8890.'),
     'keylime_container': _('Swift container holding the objects '
                            'allowlist, allowlist_checksum and excludelist. '
                            'Give either this or keylime_allowlist.'),
@@ -124,6 +133,7 @@ PIN_KEYS = ('keylime_allowlist_sha256', 'keylime_excludelist_sha256')
 
 DEFAULT_VERIFIER_PORT = 8881
 DEFAULT_REGISTRAR_PORT = 8891
+DEFAULT_AGENT_REGISTRAR_PORT = 8890
 
 _CONTAINER_MAX = 256
 _SHA256_RE = re.compile(r'^[0-9a-fA-F]{64}$')
@@ -132,7 +142,8 @@ KeylimeInfo = collections.namedtuple(
     'KeylimeInfo',
     ['verifier', 'registrar', 'container', 'allowlist', 'checksum',
      'excludelist', 'agent_uuid', 'agent_address', 'agent_port',
-     'excludelist_checksum', 'allowlist_sha256', 'excludelist_sha256'])
+     'excludelist_checksum', 'allowlist_sha256', 'excludelist_sha256',
+     'agent_registrar_port'])
 
 
 def _invalid(key, value, expected):
@@ -238,6 +249,9 @@ def parse_driver_info(node):
         parse_address('keylime_r', info['keylime_r']),
         parse_port('keylime_rp', info.get('keylime_rp',
                                           DEFAULT_REGISTRAR_PORT)))
+    agent_registrar_port = parse_port(
+        AGENT_REGISTRAR_PORT,
+        info.get(AGENT_REGISTRAR_PORT, DEFAULT_AGENT_REGISTRAR_PORT))
 
     container = info.get('keylime_container')
     files = {key: info.get(key) for key in FILE_KEYS}
@@ -308,7 +322,8 @@ def parse_driver_info(node):
         agent_address=(parse_address(AGENT_ADDRESS, agent_address)
                        if agent_address not in (None, '') else None),
         agent_port=(parse_port(AGENT_PORT, agent_port)
-                    if agent_port not in (None, '') else None))
+                    if agent_port not in (None, '') else None),
+        agent_registrar_port=agent_registrar_port)
 
 
 def list_source(info):

@@ -70,11 +70,13 @@ class RamdiskTestCase(base.DbTestCase):
         mock_command.return_value = _ok({
             'uuid': node.uuid, 'uuid_mode': 'fixed', 'address': None,
             'port': 9102, 'registrar_ip': '10.0.0.3',
-            'registrar_port': 8891, 'running': True, 'restarted': True})
+            'registrar_port': 8890, 'running': True, 'restarted': True})
         result, (agent_uuid, endpoint) = self._update(node)
+        # The agent registers on the registrar's plain port (8890 by
+        # default), never on the tenant's TLS port keylime_rp (8891).
         mock_command.assert_called_once_with(
             mock.ANY, node=mock.ANY, method='keylime.configure_agent',
-            params={'registrar_ip': '10.0.0.3', 'registrar_port': 8891,
+            params={'registrar_ip': '10.0.0.3', 'registrar_port': 8890,
                     'agent_uuid': node.uuid}, wait=True)
         self.assertEqual(node.uuid,
                          node.driver_internal_info['keylime_agent_uuid'])
@@ -82,6 +84,15 @@ class RamdiskTestCase(base.DbTestCase):
         self.assertNotIn('keylime_agent_address', node.driver_internal_info)
         self.assertEqual(node.uuid, agent_uuid)
         self.assertEqual(('10.0.0.9', 9102), (endpoint.host, endpoint.port))
+
+    def test_agent_registrar_port_from_driver_info(self, mock_command):
+        node = self._node(driver_info=dict(
+            DRIVER_INFO, keylime_agent_registrar_port='18890'))
+        mock_command.return_value = _ok({'uuid': node.uuid, 'port': 9102,
+                                         'running': True})
+        self._update(node)
+        params = mock_command.call_args[1]['params']
+        self.assertEqual(18890, params['registrar_port'])
 
     def test_stale_values_removed(self, mock_command):
         node = self._node(keylime_agent_address='10.9.9.9',

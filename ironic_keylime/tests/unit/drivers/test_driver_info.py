@@ -117,6 +117,19 @@ class ParseDriverInfoTestCase(base.DbTestCase):
                 error = self.assertInvalid(key, **{key: value})
                 self.assertIn('1 to 65535', str(error))
 
+    def test_agent_registrar_port(self):
+        # The agent's port defaults to the registrar's plain port, apart
+        # from the tenant's TLS port.
+        info = self.parse(keylime_rp=18891)
+        self.assertEqual(8890, info.agent_registrar_port)
+        self.assertEqual(18891, info.registrar.port)
+        info = self.parse(keylime_agent_registrar_port='18890')
+        self.assertEqual(18890, info.agent_registrar_port)
+        for value in (0, 65536, 'http', True):
+            error = self.assertInvalid('keylime_agent_registrar_port',
+                                       keylime_agent_registrar_port=value)
+            self.assertIn('1 to 65535', str(error))
+
     def test_container_and_files_refused(self):
         error = self.assertRaises(
             exception.InvalidParameterValue, self.parse,
