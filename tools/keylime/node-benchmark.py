@@ -39,6 +39,10 @@ import time
 
 from ironic_keylime.tests.functional import ironic_env
 
+# Beside this script (sys.path[0]): the harness env reader of the fleet
+# benchmark.
+from fleet_benchmark import read_env  # noqa: E402,I202
+
 #: (label, attestation interface, [keylime] overrides)
 SETTINGS = (
     ('no-attestation', 'no-attestation', {'verifier_api': 'tenant'}),
@@ -47,17 +51,6 @@ SETTINGS = (
 )
 TIMEOUT = 180
 POLL = 0.1
-
-
-def read_env(run_dir):
-    """The KEYLIME_HARNESS_* variables of a running harness."""
-    env = {}
-    with open(os.path.join(run_dir, 'keylime.env')) as f:
-        for line in f:
-            if '=' in line:
-                name, value = line.rstrip('\n').split('=', 1)
-                env[name] = value
-    return env
 
 
 def timed(ironic, node_id, target, expected):
