@@ -131,12 +131,9 @@ class VerdictMixin(object):
 
         :param task: a TaskManager instance (a shared lock is upgraded).
         """
-        node = task.node
-        if node.provision_state not in record_.WAIT_STATES:
+        record = self._current_record(task)
+        if record is None:
             return
-        record = node.driver_internal_info.get(record_.STATE_KEY)
-        if not record or not record_.is_current(node, record):
-            return self._act_on_stale(task, record)
         try:
             status = self.validate_security_status(task)
         except kl_ironic_exception.AttestationFailedVerdict as e:
@@ -156,11 +153,9 @@ class VerdictMixin(object):
         :param outcome: the :class:`Outcome` of the read, or None.
         """
         node = task.node
-        if node.provision_state not in record_.WAIT_STATES:
+        record = self._current_record(task)
+        if record is None:
             return
-        record = node.driver_internal_info.get(record_.STATE_KEY)
-        if not record or not record_.is_current(node, record):
-            return self._act_on_stale(task, record)
         if outcome is None:
             return  # current since it was listed: read in the next round
         if record.get('attempt') != (record_read or {}).get('attempt'):
@@ -196,6 +191,24 @@ class VerdictMixin(object):
                 {'timeout': CONF.keylime.attestation_timeout,
                  'desc': describe(status)})
         return self._finish(task, record, status=status)
+
+    def _current_record(self, task):
+        """The record of the attempt the node waits for, if any.
+
+        A node in a wait state whose record is missing or not the
+        current one is handed to :meth:`_act_on_stale`.
+
+        :returns: the current record, or None when there is no verdict
+            to act on.
+        """
+        node = task.node
+        if node.provision_state not in record_.WAIT_STATES:
+            return None
+        record = node.driver_internal_info.get(record_.STATE_KEY)
+        if not record or not record_.is_current(node, record):
+            self._act_on_stale(task, record)
+            return None
+        return record
 
     def _act_on_stale(self, task, record):
         """A node in a wait state whose record is not the current one."""
