@@ -34,6 +34,7 @@ the extension.
 """
 
 import socket
+import ssl
 import subprocess
 import time
 
@@ -87,10 +88,10 @@ opts = [
                default=30,
                min=0,
                help='Seconds to wait, after a restart, for the agent to '
-                    'listen on its port (it registers with the registrar '
-                    'first). 0: do not wait. Keep the whole command within '
-                    'the conductor\'s [agent]command_timeout (60 s by '
-                    'default).'),
+                    'answer on its port (a TLS hello; it serves once the '
+                    'registrar activated it). 0: do not wait. Keep the '
+                    'whole command within the conductor\'s '
+                    '[agent]command_timeout (60 s by default).'),
     cfg.ListOpt('pcrread_command',
                 default=['tpm2_pcrread'],
                 help='Command (argv, comma separated) of tpm2-tools\' '
@@ -135,6 +136,35 @@ def _run(argv, merge_stderr=True):
     if not merge_stderr and proc.returncode != 0:
         out += proc.stderr.decode('utf-8', 'replace')
     return proc.returncode, out.strip()
+
+
+def _serving_error(host, port, timeout=2):
+    """Why the agent does not serve on host:port yet, or None if it does.
+
+    Listening is not enough: the Keylime 6.x Python agent binds its port
+    before it registers with the registrar and serves only once the
+    registrar activated it. A server that answers a TLS client hello (a
+    handshake, or any TLS error such as the refusal of a client without
+    a certificate) accepts connections; one that only listens leaves the
+    hello unanswered until the timeout.
+
+    :returns: None when the agent answers, else a short reason.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # Only whether it answers is probed here: nothing is sent or trusted.
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            try:
+                with context.wrap_socket(s):
+                    return None
+            except ssl.SSLError:
+                return None
+    except (TimeoutError, socket.timeout):
+        return 'it accepts no connection: no answer in %s s' % timeout
+    except OSError as e:
+        return str(e)
 
 
 def _probe_address(address):
@@ -241,7 +271,7 @@ class KeylimeExtension(base.BaseAgentExtension):
             restarted = True
         info = self._info()
         if restarted:
-            self._wait_listening(info)
+            self._wait_serving(info)
         info['restarted'] = restarted
         LOG.info('Keylime agent configured: %s', info)
         return info
@@ -300,7 +330,7 @@ class KeylimeExtension(base.BaseAgentExtension):
                 'the Keylime agent could not be (re)started: %s exited '
                 'with %s: %s' % (' '.join(argv), rc, out))
 
-    def _wait_listening(self, info):
+    def _wait_serving(self, info):
         timeout = CONF.keylime_agent.start_timeout
         if not timeout:
             return
@@ -309,16 +339,15 @@ class KeylimeExtension(base.BaseAgentExtension):
         port = int(values.get('port') or agent_config.AGENT_DEFAULTS['port'])
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                with socket.create_connection((host, port), timeout=2):
-                    return
-            except OSError as e:
-                if time.monotonic() >= deadline:
-                    raise errors.CommandExecutionError(
-                        'the Keylime agent does not listen on %s port %s '
-                        '%s s after it was (re)started (%s); it may have '
-                        'failed to register with the registrar at %s:%s. '
-                        'See its log (journalctl -u keylime_agent).' %
-                        (host, port, timeout, e, info['registrar_ip'],
-                         info['registrar_port']))
+            error = _serving_error(host, port)
+            if error is None:
+                return
+            if time.monotonic() >= deadline:
+                raise errors.CommandExecutionError(
+                    'the Keylime agent does not answer on %s port %s '
+                    '%s s after it was (re)started (%s); it may have '
+                    'failed to register with the registrar at %s:%s. '
+                    'See its log (journalctl -u keylime_agent).' %
+                    (host, port, timeout, error, info['registrar_ip'],
+                     info['registrar_port']))
             time.sleep(0.5)

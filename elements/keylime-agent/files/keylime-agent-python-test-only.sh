@@ -33,6 +33,8 @@ mkdir -p /etc/keylime "$TMPD/etc"
     --templates "$TMPD/keylime-$VERSION/templates" --out "$TMPD/etc" \
     > /dev/null
 install -m 0644 "$TMPD/etc/agent.conf" /etc/keylime/agent.conf
+# The Python agent configures its logging from this file at import time.
+install -m 0644 "$TMPD/etc/logging.conf" /etc/keylime/logging.conf
 rm -rf "$TMPD"
 
 # The element's drop-in (80-) and the conductor's (90-) come after this.
