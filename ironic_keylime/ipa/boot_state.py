@@ -157,3 +157,55 @@ def read_event_log(path, max_bytes):
     if not data:
         result['event_log_note'] = 'the UEFI event log at %s is empty' % path
     return result
+
+
+#: The first entry of the IMA log, the aggregate the kernel computed over
+#: PCRs 0-9 (0-7 for SHA-1) when IMA started: ``<pcr> <template hash>
+#: ima-ng sha256:<digest> boot_aggregate`` (``ima``: a SHA-1 digest
+#: without the algorithm).
+_AGGREGATE_RE = re.compile(
+    r'^\s*\d+\s+[0-9a-fA-F]+\s+ima(?:-ng|-sig)?\s+'
+    r'(?:(?P<alg>sha1|sha256|sha384|sha512):)?(?P<digest>[0-9a-fA-F]+)'
+    r'\s+boot_aggregate(?:\s|$)')
+_AGGREGATE_LENGTHS = {'sha1': 40, 'sha256': 64, 'sha384': 96, 'sha512': 128}
+
+
+def read_boot_aggregate(path):
+    """Read the IMA log's boot_aggregate, when IMA measured one.
+
+    :param path: the kernel's IMA log (``ascii_runtime_measurements``).
+    :returns: a dict: ``boot_aggregate`` (lower-case hex, or None),
+        ``boot_aggregate_algorithm`` (or None) and ``boot_aggregate_note``
+        (why none is returned, or None). An all-zero aggregate (IMA
+        started before the TPM driver) is not returned: it says nothing
+        of the boot.
+    """
+    result = {'boot_aggregate': None, 'boot_aggregate_algorithm': None,
+              'boot_aggregate_note': None}
+    try:
+        with open(path, encoding='ascii', errors='replace') as f:
+            line = f.readline(4096)
+    except OSError as e:
+        result['boot_aggregate_note'] = ('the IMA log at %s cannot be read: '
+                                         '%s' % (path, e))
+        return result
+    match = _AGGREGATE_RE.match(line)
+    if not match:
+        result['boot_aggregate_note'] = ('the first entry of the IMA log at '
+                                         '%s is not a boot_aggregate' % path)
+        return result
+    algorithm = match.group('alg') or 'sha1'
+    digest = match.group('digest').lower()
+    if len(digest) != _AGGREGATE_LENGTHS[algorithm]:
+        result['boot_aggregate_note'] = (
+            'the boot_aggregate of the IMA log at %s has %d hex digits, not '
+            'the %d of %s' % (path, len(digest),
+                              _AGGREGATE_LENGTHS[algorithm], algorithm))
+        return result
+    if not digest.strip('0'):
+        result['boot_aggregate_note'] = (
+            'the IMA log\'s boot_aggregate is all zeros: IMA started before '
+            'the TPM driver, or the node has no TPM')
+        return result
+    result.update(boot_aggregate=digest, boot_aggregate_algorithm=algorithm)
+    return result

@@ -106,6 +106,11 @@ opts = [
                default='/sys/kernel/security/tpm0/binary_bios_measurements',
                help='The firmware\'s UEFI event log, as the kernel exposes '
                     'it; returned by keylime.read_boot_state when present.'),
+    cfg.StrOpt('ima_log_path',
+               default='/sys/kernel/security/ima/ascii_runtime_measurements',
+               help='The kernel\'s IMA log; keylime.read_boot_state '
+                    'returns its boot_aggregate entry (what the kernel '
+                    'computed over the boot PCRs when IMA started).'),
     cfg.IntOpt('event_log_max_bytes',
                default=1048576,
                min=0,
@@ -285,7 +290,9 @@ class KeylimeExtension(base.BaseAgentExtension):
         :returns: a dict: ``bank`` (``sha256``), ``pcrs`` (``{"<pcr>":
             "<hex digest>"}``), and ``event_log`` (base64, or None),
             ``event_log_size``, ``event_log_sha256``, ``event_log_note``
-            (why no event log is returned, or None).
+            (why no event log is returned, or None); ``boot_aggregate``
+            (the IMA log's, hex, or None), ``boot_aggregate_algorithm``,
+            ``boot_aggregate_note`` (why none is returned, or None).
         :raises: InvalidCommandParamsError on a missing, unknown or bad
             parameter.
         :raises: CommandExecutionError when the PCRs cannot be read.
@@ -315,11 +322,16 @@ class KeylimeExtension(base.BaseAgentExtension):
         result = {'bank': boot_state.BANK, 'pcrs': values}
         result.update(boot_state.read_event_log(conf.event_log_path,
                                                 conf.event_log_max_bytes))
+        result.update(boot_state.read_boot_aggregate(conf.ima_log_path))
         LOG.info('Boot state read: %(pcrs)s of the %(bank)s bank; '
-                 '%(log)s', {'pcrs': values, 'bank': boot_state.BANK,
-                             'log': result['event_log_note']
-                             or 'UEFI event log of %d bytes' %
-                             result['event_log_size']})
+                 '%(log)s; %(aggregate)s',
+                 {'pcrs': values, 'bank': boot_state.BANK,
+                  'log': result['event_log_note']
+                  or 'UEFI event log of %d bytes' % result['event_log_size'],
+                  'aggregate': result['boot_aggregate_note']
+                  or 'IMA boot_aggregate %s:%s' % (
+                      result['boot_aggregate_algorithm'],
+                      result['boot_aggregate'])})
         return result
 
     def _restart(self):

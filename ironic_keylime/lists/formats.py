@@ -211,6 +211,39 @@ def count_entries(path):
         return sum(1 for line in f if allowlist_entry(line))
 
 
+def _rewrite_boot_aggregate(path, replace, first=None):
+    """Rewrite the boot_aggregate entries of a flat allowlist in place.
+
+    :param path: the allowlist file.
+    :param replace: a callable given each boot_aggregate digest; it
+        returns the line to write instead (bytes, or b'' to drop it), or
+        None to keep the line.
+    :param first: a line (bytes) to write before all others, or None.
+    :returns: True when the file was changed.
+    """
+    directory = os.path.dirname(path)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix='.fixed-')
+    changed = first is not None
+    try:
+        with open(path, 'rb') as src, os.fdopen(fd, 'wb') as out:
+            if first is not None:
+                out.write(first)
+            for raw in src:
+                entry = allowlist_entry(raw.decode('utf-8', 'replace'))
+                if entry and entry[1] == _BOOT_AGGREGATE:
+                    line = replace(entry[0])
+                    if line is not None:
+                        raw = line
+                        changed = True
+                out.write(raw)
+        if changed:
+            os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+    return changed
+
+
 def fix_boot_aggregate(path, algorithm):
     """Give an all-zero boot_aggregate entry the right length.
 
@@ -225,26 +258,28 @@ def fix_boot_aggregate(path, algorithm):
     :returns: True when the file was changed.
     """
     length = DIGEST_LENGTHS[algorithm]
-    directory = os.path.dirname(path)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix='.fixed-')
-    changed = False
-    try:
-        with open(path, 'rb') as src, os.fdopen(fd, 'wb') as out:
-            for raw in src:
-                entry = allowlist_entry(raw.decode('utf-8', 'replace'))
-                if (entry and entry[1] == _BOOT_AGGREGATE
-                        and _ZEROS_RE.match(entry[0])
-                        and len(entry[0]) != length):
-                    raw = ('%s  %s\n' % ('0' * length,
-                                         _BOOT_AGGREGATE)).encode()
-                    changed = True
-                out.write(raw)
-        if changed:
-            os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-    return changed
+
+    def replace(digest):
+        if _ZEROS_RE.match(digest) and len(digest) != length:
+            return ('%s  %s\n' % ('0' * length, _BOOT_AGGREGATE)).encode()
+        return None
+
+    return _rewrite_boot_aggregate(path, replace)
+
+
+def set_boot_aggregate(path, digest):
+    """Make ``digest`` the allowlist's only boot_aggregate entry.
+
+    The node's enrolled boot_aggregate (what its kernel computed over the
+    boot PCRs) replaces whatever the allowlist accepted, the all-zero
+    line of ramdisk allowlists included: a boot that differs no longer
+    passes.
+
+    :param path: the allowlist file; rewritten in place.
+    :param digest: the hex digest.
+    """
+    line = ('%s  %s\n' % (digest, _BOOT_AGGREGATE)).encode()
+    _rewrite_boot_aggregate(path, lambda _digest: b'', first=line)
 
 
 def _excludes_probe(pattern):

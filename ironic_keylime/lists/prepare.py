@@ -68,7 +68,8 @@ def private_directory(parent=None):
 def prepared_lists(source, use_runtime_policy=None, require_checksum=True,
                    require_excludelist_checksum=True, allowlist_sha256=None,
                    excludelist_sha256=None, fix_boot_aggregate=True,
-                   ima_hash_algorithm='sha256', parent=None):
+                   ima_hash_algorithm='sha256', boot_aggregate=None,
+                   parent=None):
     """Fetch and verify the lists of ``source`` into a private directory.
 
     Each list is checked against the digest computed while it arrived,
@@ -97,6 +98,8 @@ def prepared_lists(source, use_runtime_policy=None, require_checksum=True,
         refused: it could undo the pinned allowlist.
     :param fix_boot_aggregate: apply the boot_aggregate fix.
     :param ima_hash_algorithm: the IMA hash algorithm of the nodes.
+    :param boot_aggregate: the node's enrolled boot_aggregate (hex), or
+        None; when given it is the allowlist's only boot_aggregate entry.
     :param parent: where to create the private directory.
     :returns: a context manager yielding
         :class:`PreparedLists`.
@@ -134,6 +137,8 @@ def prepared_lists(source, use_runtime_policy=None, require_checksum=True,
             LOG.info('Gave the boot_aggregate entry of the allowlist from '
                      '%(where)s the length of %(alg)s (Keylime issue 702).',
                      {'where': where, 'alg': ima_hash_algorithm})
+        if boot_aggregate:
+            formats.set_boot_aggregate(fetched.allowlist, boot_aggregate)
         policy_path = policy_sha256 = None
         if use_runtime_policy is not None and use_runtime_policy():
             policy_path = os.path.join(workdir, RUNTIME_POLICY)

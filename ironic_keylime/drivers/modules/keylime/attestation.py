@@ -36,6 +36,7 @@ from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers import base
 from ironic_keylime.drivers.modules.keylime import agent
+from ironic_keylime.drivers.modules.keylime import boot_aggregate
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import driver_info
@@ -90,6 +91,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         """
         driver_info.list_source(driver_info.parse_driver_info(task.node))
         boot_state.node_policy(task.node)
+        boot_aggregate.node_value(task.node)
         tpm_binding.validate(task.node)
 
     def _get_steps(self, steps, priority):
@@ -123,6 +125,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         node = task.node
         info = driver_info.parse_driver_info(node)
         tpm_policy = boot_state.policy_for_attestation(node)
+        aggregate = boot_aggregate.node_value(node)
         # An attestation of an earlier operation goes first: its agent
         # leaves the verifier, or this operation fails.
         self.unregister_node(task)
@@ -151,6 +154,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                     excludelist_sha256=info.excludelist_sha256,
                     fix_boot_aggregate=CONF.keylime.fix_boot_aggregate,
                     ima_hash_algorithm=CONF.keylime.ima_hash_algorithm,
+                    boot_aggregate=aggregate,
                     parent=CONF.tempdir) as lists:
                 # Recorded before Keylime is called: whatever happens
                 # next, the agent is deleted from the verifier.

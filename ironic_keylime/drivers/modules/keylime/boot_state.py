@@ -38,6 +38,7 @@ from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import agent
+from ironic_keylime.drivers.modules.keylime import boot_aggregate
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.keylime_client import events
 
@@ -306,6 +307,7 @@ def enroll(task):
             {'step': ENROLL_STEP['step'], 'state': node.provision_state})
     reading = agent.call(task, 'keylime.read_boot_state', {'pcrs': pcrs})
     policy = policy_from_reading(node, reading, pcrs)
+    aggregate = boot_aggregate.from_reading(node, reading)
     try:
         previous = node_policy(node)
     except exception.InvalidParameterValue:
@@ -315,11 +317,16 @@ def enroll(task):
                      key=int)
     info = dict(node.driver_info or {})
     info[POLICY_KEY] = dump_policy(policy)
+    # The enrolled boot's own aggregate, or none: never a stale one.
+    info.pop(boot_aggregate.KEY, None)
+    if aggregate:
+        info[boot_aggregate.KEY] = aggregate
     node.driver_info = info
     message = _('Golden boot state enrolled (driver_info/%(key)s): '
-                '%(bank)s bank, %(summary)s; %(log)s.') % {
+                '%(bank)s bank, %(summary)s; %(aggregate)s; %(log)s.') % {
                     'key': POLICY_KEY, 'bank': BANK,
                     'summary': _summary(policy),
+                    'aggregate': boot_aggregate.summary(reading, aggregate),
                     'log': _event_log_summary(reading)}
     if previous is not None:
         message += (_(' Replaces the previous golden boot state; changed: '

@@ -48,6 +48,7 @@ AGENT_REGISTRAR_PORT = 'keylime_agent_registrar_port'
 EK_SHA256 = 'keylime_ek_sha256'
 #: The node's golden boot state (:mod:`.boot_state`).
 TPM_POLICY = 'keylime_tpm_policy'
+BOOT_AGGREGATE = 'keylime_boot_aggregate'
 
 REQUIRED_PROPERTIES = {
     'keylime_v': _('Address (IPv4, IPv6 or host name) of the Keylime '
@@ -108,6 +109,12 @@ OPTIONAL_PROPERTIES = {
     AGENT_PORT: _('Port of the Keylime agent on the node. Optional: by '
                   'default the one the ramdisk reported, else '
                   '[keylime]agent_port.'),
+    BOOT_AGGREGATE: _('The IMA boot_aggregate of the node\'s golden boot '
+                      'state (hex digest, what its kernel computed over '
+                      'the boot PCRs): it replaces the boot_aggregate '
+                      'entries of the allowlist. Written by the '
+                      'enroll_boot_state clean step when the IMA log has '
+                      'one, or by hand. Optional.'),
     TPM_POLICY: _('The node\'s golden boot state: a Keylime TPM policy '
                   '(JSON, the format of keylime_tenant --tpm_policy), '
                   '{"<PCR>": ["<sha256 hex digest>", ...], ...}, PCRs '

@@ -36,6 +36,9 @@ from ironic_keylime.tests.unit import tenant_fixture
 
 PCR0 = '7f85193790de75e46b70bfec3614098f47332a6993dabac6e38ad35f47df5da4'
 ZERO = '0' * 64
+#: The boot_aggregate of the ramdisk booted by SeaBIOS in qemu with a
+#: swtpm (tools/vm, seen in the verifier's log).
+AGGREGATE = '78461dda1817945f4835bd277dcbd30c7bf77c6b0fad895b8139ea0a93ae86f7'
 ENROLL_STEP = {'step': 'enroll_boot_state', 'interface': 'attestation',
                'priority': 0, 'argsinfo': None}
 
@@ -146,6 +149,49 @@ class AttestWithPolicyTestCase(test_attestation.KeylimeTestCase):
         self.assertEqual([], self.fake.calls())
 
 
+class BootAggregateTestCase(test_attestation.KeylimeTestCase):
+
+    def _sent_allowlist(self, node):
+        self.config(policy_format='legacy', group='keylime')
+        self.attest(node)
+        add = self.fake.calls('add')[0]
+        return add['files'][add['argv'][add['argv'].index('--allowlist')
+                                        + 1]]['head']
+
+    def test_enrolled_aggregate_replaces_the_all_zero_line(self):
+        # Security: the all-zero boot_aggregate line of a ramdisk's
+        # allowlist accepts a node whose kernel found no TPM; with an
+        # enrolled aggregate, only the enrolled boot passes.
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_boot_aggregate='sha256:' + AGGREGATE.upper()))
+        sent = self._sent_allowlist(node)
+        self.assertTrue(sent.startswith('%s  boot_aggregate\n' % AGGREGATE),
+                        sent)
+        self.assertNotIn('0' * 64, sent)
+        self.assertEqual(1, sent.count('boot_aggregate'))
+        self.assertIn('/usr/bin/bash', sent)
+
+    def test_no_aggregate_keeps_the_list(self):
+        sent = self._sent_allowlist(self.create_node())
+        self.assertTrue(sent.startswith('%s  boot_aggregate' % ('0' * 64)))
+
+    def test_bad_aggregate_refused_before_the_tenant(self):
+        for bad in ('abc', '0' * 64, 'g' * 64, 12):
+            node = self.create_node(driver_info=self.driver_info(
+                keylime_boot_aggregate=bad))
+            with task_manager.acquire(self.context, node.uuid) as task:
+                error = self.assertRaises(exception.InvalidParameterValue,
+                                          self.iface.validate, task)
+                self.assertRaises(exception.InvalidParameterValue,
+                                  self.iface.attest, task)
+            self.assertIn('driver_info/keylime_boot_aggregate', str(error))
+            self.assertIn('enroll_boot_state', str(error))
+        self.assertEqual([], self.fake.calls('add'))
+
+    def test_property_documented(self):
+        self.assertIn('keylime_boot_aggregate', self.iface.get_properties())
+
+
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                    autospec=True)
 class PcrFailureTestCase(test_attestation.KeylimeTestCase):
@@ -250,6 +296,35 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         node = self.enroll(self.create_node())
         self.assertIn('UEFI event log present (3 bytes, sha256 %s)'
                       % ('ab' * 32), self.history(node)[-1][1])
+
+    def test_boot_aggregate_recorded_and_sent(self, mock_command):
+        mock_command.return_value = _ok(_reading(
+            boot_aggregate=AGGREGATE, boot_aggregate_algorithm='sha256',
+            boot_aggregate_note=None))
+        node = self.enroll(self.create_node())
+        self.assertEqual(AGGREGATE,
+                         node.driver_info['keylime_boot_aggregate'])
+        self.assertIn('IMA boot_aggregate sha256:%s' % AGGREGATE,
+                      self.history(node)[-1][1])
+        # Enrolled again from a boot without one: no stale aggregate.
+        mock_command.return_value = _ok(_reading(
+            boot_aggregate=None, boot_aggregate_note='the IMA log\'s '
+            'boot_aggregate is all zeros'))
+        node = self.enroll(node)
+        self.assertNotIn('keylime_boot_aggregate', node.driver_info)
+        self.assertIn('no IMA boot_aggregate recorded (the IMA log\'s '
+                      'boot_aggregate is all zeros)',
+                      self.history(node)[-1][1])
+
+    def test_bad_boot_aggregate_refused(self, mock_command):
+        mock_command.return_value = _ok(_reading(boot_aggregate='xyz'))
+        node = self.create_node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(kl_exception.AttestationFailure,
+                                      self.iface.enroll_boot_state, task)
+        self.assertIn('boot_aggregate that is not a hex digest', str(error))
+        node.refresh()
+        self.assertNotIn('keylime_tpm_policy', node.driver_info)
 
     def test_configured_pcrs_asked(self, mock_command):
         self.config(boot_state_pcrs=[7, 0, 4], group='keylime')

@@ -32,6 +32,7 @@ FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures',
                         'tpm2-tools-5.4')
 PCR0 = '7f85193790de75e46b70bfec3614098f47332a6993dabac6e38ad35f47df5da4'
 ZERO = '0' * 64
+AGGREGATE = '78461dda1817945f4835bd277dcbd30c7bf77c6b0fad895b8139ea0a93ae86f7'
 
 
 def _fixture(name):
@@ -49,8 +50,10 @@ class ReadBootStateTestCase(base.DbTestCase):
         self.output = os.path.join(self.tempdir, 'output')
         self.log = os.path.join(self.tempdir, 'binary_bios_measurements')
         self._pcrread(_fixture('pcrread-sha256-0-7.txt'))
+        self.ima_log = os.path.join(self.tempdir,
+                                    'ascii_runtime_measurements')
         self.config(event_log_path=self.log, tpm_tcti='',
-                    group='keylime_agent')
+                    ima_log_path=self.ima_log, group='keylime_agent')
         self.ext = extension.KeylimeExtension()
 
     def _pcrread(self, output, rc=0, stderr=''):
@@ -110,6 +113,43 @@ class ReadBootStateTestCase(base.DbTestCase):
         result = self._run(pcrs=list(range(8)))
         self.assertIsNone(result['event_log'])
         self.assertIn('larger than 100 bytes', result['event_log_note'])
+
+    def _ima_log(self, first_line):
+        with open(self.ima_log, 'w') as f:
+            f.write(first_line + '\n10 %s ima-ng sha256:%s /init\n'
+                    % ('1' * 40, '2' * 64))
+
+    def test_boot_aggregate_returned(self):
+        self._ima_log('10 %s ima-ng sha256:%s boot_aggregate'
+                      % ('e' * 40, AGGREGATE.upper()))
+        result = self._run(pcrs=list(range(8)))
+        self.assertEqual(AGGREGATE, result['boot_aggregate'])
+        self.assertEqual('sha256', result['boot_aggregate_algorithm'])
+        self.assertIsNone(result['boot_aggregate_note'])
+
+    def test_sha1_ima_template(self):
+        self._ima_log('10 %s ima %s boot_aggregate' % ('e' * 40, 'ab' * 20))
+        result = self._run(pcrs=list(range(8)))
+        self.assertEqual('ab' * 20, result['boot_aggregate'])
+        self.assertEqual('sha1', result['boot_aggregate_algorithm'])
+
+    def test_boot_aggregate_not_returned(self):
+        cases = [
+            ('10 %s ima-ng sha256:%s boot_aggregate' % ('e' * 40, ZERO),
+             'all zeros'),
+            ('10 %s ima-ng sha256:%s /init' % ('e' * 40, AGGREGATE),
+             'is not a boot_aggregate'),
+            ('10 %s ima-ng sha256:%s boot_aggregate' % ('e' * 40, 'ab'),
+             'has 2 hex digits, not the 64 of sha256'),
+        ]
+        for line, note in cases:
+            self._ima_log(line)
+            result = self._run(pcrs=list(range(8)))
+            self.assertIsNone(result['boot_aggregate'], line)
+            self.assertIn(note, result['boot_aggregate_note'])
+        os.unlink(self.ima_log)
+        result = self._run(pcrs=list(range(8)))
+        self.assertIn('cannot be read', result['boot_aggregate_note'])
 
     def test_bad_pcrs_refused_before_any_command(self):
         cases = [None, [], '0-7', ['0'], [True], [24], [-1], [0.5],
