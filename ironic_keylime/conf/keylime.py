@@ -225,7 +225,29 @@ step_opts = [
                        'measurements alone and its firmware and boot '
                        'chain are not checked. True is recommended once '
                        'every node was enrolled with the enroll_boot_state '
-                       'clean step.')),
+                       'clean step. A node with a measured-boot policy '
+                       '(driver_info/keylime_mb_policy_sha256 or '
+                       'keylime_mb_policy) counts as enrolled.')),
+    cfg.StrOpt('policy_tool',
+               default='keylime-policy',
+               help=_('Path of Keylime\'s keylime-policy executable '
+                      '(Keylime 7.12 or newer), with which the '
+                      'enroll_boot_state clean step builds a node\'s '
+                      'measured-boot policy from the UEFI event log its '
+                      'ramdisk returns (keylime-policy create '
+                      'measured-boot). A bare name is looked up in the '
+                      'PATH of the conductor. It runs with '
+                      '[keylime]command_timeout.')),
+    cfg.BoolOpt('mb_policy_require_secure_boot',
+                default=False,
+                help=_('Refuse to enroll a node whose UEFI event log says '
+                       'Secure Boot is disabled: the enroll_boot_state '
+                       'step then fails instead of recording a '
+                       'measured-boot policy built with keylime-policy\'s '
+                       '--without-secureboot. When False (the default), '
+                       'the policy records whether Secure Boot was on in '
+                       'the enrolled boot, and the node history says '
+                       'which.')),
     cfg.BoolOpt('allow_user_step_override',
                 default=False,
                 help=_('Allow the deploy steps of a request, or the deploy '

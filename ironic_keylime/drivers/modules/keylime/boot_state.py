@@ -11,7 +11,7 @@
 #    under the License.
 
 
-"""The node's golden boot state: its TPM policy.
+"""The node's golden boot state: its TPM policy, and its enrollment.
 
 The golden boot state of a node is a Keylime TPM policy, in the tenant's
 ``--tpm_policy`` format: the acceptable SHA-256 digests of each PCR of a
@@ -26,6 +26,8 @@ sent with every attestation; the verifier then checks the PCRs of every
 TPM quote against it. The ramdisk's reading is not trusted as such: it is
 only what the operator asked to record, at a time the operator trusts,
 and the verifier compares it with the TPM's signed quotes from then on.
+The measured-boot half of the golden boot state (Keylime 7.12 and newer)
+is :mod:`.mb_state`; the enrollment records both.
 """
 
 import json
@@ -39,6 +41,8 @@ from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import keylime_api
+from ironic_keylime.drivers.modules.keylime import mb_state
 from ironic_keylime.keylime_client import events
 
 LOG = logging.getLogger(__name__)
@@ -167,8 +171,9 @@ def policy_for_attestation(node):
     """The TPM policy to send with the node's attestation.
 
     :param node: an Ironic node.
-    :returns: the policy as JSON text, or None when the node has no golden
-        boot state and ``[keylime]require_boot_state`` is False.
+    :returns: the policy as JSON text, or None when the node has no TPM
+        policy (it may still have a measured-boot policy) or no golden
+        boot state at all and ``[keylime]require_boot_state`` is False.
     :raises: InvalidParameterValue when driver_info holds a bad policy.
     :raises: AttestationFailure when the node has none and
         ``[keylime]require_boot_state`` is True, saying how to enroll it.
@@ -176,6 +181,8 @@ def policy_for_attestation(node):
     policy = node_policy(node)
     if policy is not None:
         return dump_policy(policy)
+    if mb_state.configured(node):
+        return None
     if CONF.keylime.require_boot_state:
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
@@ -200,6 +207,11 @@ def explain_failure(event_id):
         or an empty string when the failure is not about a PCR.
     """
     what = events.pcr_failure(event_id)
+    keys = POLICY_KEY
+    if events.measured_boot_failure(event_id):
+        what = what or events.measured_boot_failure(event_id)
+        keys = _('%(pin)s or %(file)s, the measured-boot policy') % {
+            'pin': mb_state.PIN_KEY, 'file': mb_state.FILE_KEY}
     if not what:
         return ''
     return _(': %(what)s. The node\'s boot state differs from its golden '
@@ -207,7 +219,7 @@ def explain_failure(event_id):
              'settings or boot chain changed. If you changed them '
              'yourself, enroll the node again with the clean step '
              '%(step)s; otherwise treat the node as compromised') % {
-                 'what': what, 'key': POLICY_KEY,
+                 'what': what, 'key': keys,
                  'step': json.dumps(ENROLL_STEP)}
 
 
@@ -271,28 +283,20 @@ def _summary(policy):
                      for pcr in sorted(policy, key=int))
 
 
-def _event_log_summary(reading):
-    if reading.get('event_log') and reading.get('event_log_sha256'):
-        return _('UEFI event log present (%(size)s bytes, sha256 '
-                 '%(sha)s); not yet used (PCR policy only)') % {
-                     'size': reading.get('event_log_size'),
-                     'sha': reading['event_log_sha256']}
-    return _('no UEFI event log (%s)') % (reading.get('event_log_note')
-                                          or _('none reported'))
-
-
 def enroll(task):
     """Record the node's current boot state as its golden boot state.
 
     Asks the running ramdisk to read the PCRs of
-    ``[keylime]boot_state_pcrs``, writes the policy to
-    driver_info/keylime_tpm_policy and records what was recorded in the
+    ``[keylime]boot_state_pcrs`` and the UEFI event log, writes the TPM
+    policy to driver_info/keylime_tpm_policy, records the measured-boot
+    policy (:func:`.mb_state.enroll`) and says what was recorded in the
     node history.
 
     :param task: a TaskManager instance with an exclusive lock.
     :returns: the policy recorded.
     :raises: AttestationFailure when the ramdisk is not running, has no
-        keylime extension, cannot read the PCRs, or returns a bad reading;
+        keylime extension, cannot read the PCRs, or returns a bad reading,
+        or when the measured-boot policy cannot be built or stored;
         nothing is recorded then.
     """
     node = task.node
@@ -314,13 +318,14 @@ def enroll(task):
                       if previous and previous.get(pcr) != policy[pcr]),
                      key=int)
     info = dict(node.driver_info or {})
+    measured_boot = mb_state.enroll(task, reading, info,
+                                    keylime_api.tenant())
     info[POLICY_KEY] = dump_policy(policy)
     node.driver_info = info
     message = _('Golden boot state enrolled (driver_info/%(key)s): '
-                '%(bank)s bank, %(summary)s; %(log)s.') % {
+                '%(bank)s bank, %(summary)s; %(mb)s.') % {
                     'key': POLICY_KEY, 'bank': BANK,
-                    'summary': _summary(policy),
-                    'log': _event_log_summary(reading)}
+                    'summary': _summary(policy), 'mb': measured_boot}
     if previous is not None:
         message += (_(' Replaces the previous golden boot state; changed: '
                       'PCR %s.') % ', '.join(changed) if changed
