@@ -159,6 +159,8 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                 # Checked against its pin before anything reaches Keylime.
                 mb_policy = mb_state.prepare(node, info, source,
                                              lists.workdir)
+                if mb_policy:
+                    tpm_policy = boot_state.beside_mb_policy(tpm_policy)
                 # Recorded before Keylime is called: whatever happens
                 # next, the agent is deleted from the verifier.
                 node.set_driver_internal_info(record_.STATE_KEY, record)

@@ -44,6 +44,7 @@ from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import mb_state
 from ironic_keylime.keylime_client import events
+from ironic_keylime.keylime_client import mb_policy
 
 LOG = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def policy_for_attestation(node):
     policy = node_policy(node)
     if policy is not None:
         return dump_policy(policy)
-    if mb_state.configured(node):
+    if mb_state.will_send(node):
         return None
     if CONF.keylime.require_boot_state:
         raise kl_ironic_exception.AttestationFailure(
@@ -197,6 +198,24 @@ def policy_for_attestation(node):
     LOG.debug('Node %s has no golden boot state; its firmware and boot '
               'chain are not checked', node.uuid)
     return None
+
+
+def beside_mb_policy(policy_text):
+    """The TPM policy to send with a measured-boot policy.
+
+    Keylime then checks PCRs 0-9 and 11-15 through the measured-boot
+    policy (replaying the event log) and its tenant refuses a TPM policy
+    that names any of them: they are left out.
+
+    :param policy_text: the TPM policy (JSON text), or None.
+    :returns: the policy of the other PCRs as JSON text, or None when
+        none is left.
+    """
+    if policy_text is None:
+        return None
+    policy = {pcr: values for pcr, values in json.loads(policy_text).items()
+              if int(pcr) not in mb_policy.MEASURED_BOOT_PCRS}
+    return dump_policy(policy) if policy else None
 
 
 def explain_failure(event_id):

@@ -23,7 +23,13 @@ is not trusted, the pin is. With conductor files the admin builds the
 policy and names it in ``driver_info/keylime_mb_policy`` (the conductors
 do not write files: there may be several). Every attestation of a node
 with a pinned or named policy fetches it, checks the pin, validates it
-and sends it with ``keylime_tenant --mb-policy``.
+and, with ``[keylime]send_mb_policy``, sends it with ``keylime_tenant
+--mb-policy``. Keylime then checks PCRs 0-9 and 11-15 through it (it
+replays the event log against the quoted PCRs and judges the log with the
+verifier's measured-boot engine) and not through the TPM policy, which is
+sent without them (Keylime's tenant refuses them beside a measured-boot
+policy). Keylime's default engine, accept-all, does not compare the log
+with the policy: hence the option, off by default.
 """
 
 import base64
@@ -55,14 +61,17 @@ _SECURE_BOOT_OFF = 'SecureBoot disabled'
 _ENROLL = _('enroll the node again (manual clean step enroll_boot_state)')
 
 
-def configured(node):
-    """Whether the node has a measured-boot policy to send.
+def will_send(node):
+    """Whether attestations send a measured-boot policy for the node.
+
+    They do with ``[keylime]send_mb_policy`` for a node that has one.
 
     :param node: an Ironic node.
     """
     info = node.driver_info or {}
-    return any(info.get(key) not in (None, '')
-               for key in (PIN_KEY, FILE_KEY))
+    named = any(info.get(key) not in (None, '')
+                for key in (PIN_KEY, FILE_KEY))
+    return bool(CONF.keylime.send_mb_policy and named)
 
 
 def policy_file(info):
@@ -96,12 +105,15 @@ def prepare(node, info, source, workdir):
         list_source`); its connection reads the Swift object.
     :param workdir: the attestation's private directory.
     :returns: the path of the verified policy, or None when the node has
-        none (nothing pinned, no file named).
+        none (nothing pinned, no file named) or ``[keylime]send_mb_policy``
+        is False.
     :raises: AttestationFailure when it is missing, does not match its
         pin or is not a measured-boot policy; nothing is sent then.
     :raises: InvalidParameterValue when the file is outside the allowed
         directories.
     """
+    if not CONF.keylime.send_mb_policy:
+        return None
     path = os.path.join(workdir, FILENAME)
     if info.container:
         if not info.mb_policy_sha256:

@@ -229,6 +229,10 @@ class EnrollTestCase(MbTestCase):
 
 class AttestTestCase(MbTestCase):
 
+    def setUp(self):
+        super().setUp()
+        self.config(send_mb_policy=True, group='keylime')
+
     def argv(self):
         return self.fake.calls('add')[0]
 
@@ -329,6 +333,46 @@ class AttestTestCase(MbTestCase):
             keylime_mb_policy=path)))
         self.assertIn('--mb-policy', self.argv()['argv'])
         self.assertNotIn('--tpm_policy', self.argv()['argv'])
+
+    def test_not_sent_unless_configured(self):
+        # Keylime's default measured-boot engine (accept-all) does not
+        # compare the event log with the policy: without send_mb_policy
+        # the PCR policy is what is sent, whole.
+        self.config(send_mb_policy=False, group='keylime')
+        self.swift.put(CONTAINER, 'mb_policy', POLICY)
+        tpm_policy = {str(p): [test_boot_state.ZERO] for p in range(8)}
+        self.attest(self.create_node(driver_info=self.swift_info(
+            keylime_mb_policy_sha256=POLICY_SHA256,
+            keylime_tpm_policy=tpm_policy)))
+        argv = self.argv()['argv']
+        self.assertNotIn('--mb-policy', argv)
+        self.assertEqual(tpm_policy, json.loads(
+            argv[argv.index('--tpm_policy') + 1]))
+
+    def test_not_sent_does_not_count_as_enrolled(self):
+        self.config(send_mb_policy=False, require_boot_state=True,
+                    group='keylime')
+        path = self.write('mb_policy.json', POLICY)
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_mb_policy=path))
+        self.refused(node, 'no golden boot state')
+
+    def test_tpm_policy_without_the_measured_boot_pcrs(self):
+        # Keylime 7.14.3's tenant exits on a TPM policy naming PCRs 0-9
+        # or 11-15 beside a measured-boot policy (seen on the real one):
+        # those PCRs are checked through the event log then.
+        self.swift.put(CONTAINER, 'mb_policy', POLICY)
+        zero = test_boot_state.ZERO
+        self.attest(self.create_node(driver_info=self.swift_info(
+            keylime_mb_policy_sha256=POLICY_SHA256,
+            keylime_tpm_policy={'0': [zero], '7': [zero], '17': [zero]})))
+        argv = self.argv()['argv']
+        self.assertIn('--mb-policy', argv)
+        self.assertEqual({'17': [zero]}, json.loads(
+            argv[argv.index('--tpm_policy') + 1]))
+        # Only boot PCRs: no --tpm_policy at all.
+        self.assertIsNone(boot_state.beside_mb_policy(
+            json.dumps({'0': [zero], '15': [zero]})))
 
 
 class DriverInfoTestCase(MbTestCase):
