@@ -89,3 +89,12 @@ def measured_boot_failure(event_id):
                 'needs')
     return pcr_failure(event_id) or ('the measured-boot policy failed '
                                      '(%s)' % event_id)
+
+
+def missing_event_log(event_id):
+    """Whether a failure event says the agent sent no UEFI event log.
+
+    :param event_id: Keylime's ``last_event_id``, or None.
+    """
+    match = _PCR_EVENT_RE.match(str(event_id or '').strip())
+    return bool(match and match.group('event') == 'unused_pcr')

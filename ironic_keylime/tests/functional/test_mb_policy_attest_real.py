@@ -181,9 +181,11 @@ class MeasuredBootRealTestCase(base.DbTestCase):
         self.assertIn('pcr_validation.unused_pcr_', node.last_error)
         self.assertIn('covered by the measured-boot policy, but the agent '
                       'sent no UEFI event log', node.last_error)
-        self.assertIn('golden boot state (driver_info/%s or '
-                      'keylime_mb_policy, the measured-boot policy)' % PIN,
+        self.assertIn('The node has a measured-boot policy (driver_info/'
+                      '%s or keylime_mb_policy, the measured-boot policy), '
+                      'but its Keylime agent sent no UEFI event log' % PIN,
                       node.last_error)
+        self.assertIn('Keylime attestation FAIL', self._history(node)[-1])
 
     def _wait_verdict(self, node):
         deadline = time.monotonic() + 40

@@ -231,6 +231,14 @@ def explain_failure(event_id):
         what = what or events.measured_boot_failure(event_id)
         keys = _('%(pin)s or %(file)s, the measured-boot policy') % {
             'pin': mb_state.PIN_KEY, 'file': mb_state.FILE_KEY}
+        if events.missing_event_log(event_id):
+            return _(': %(what)s. The node has a measured-boot policy '
+                     '(driver_info/%(key)s), but its Keylime agent sent no '
+                     'UEFI event log to check it with: the node\'s firmware '
+                     'exposes none, or its agent does not send it. Use an '
+                     'agent that sends the event log, or turn '
+                     '[keylime]send_mb_policy off so that the PCR policy '
+                     'is checked instead') % {'what': what, 'key': keys}
     if not what:
         return ''
     return _(': %(what)s. The node\'s boot state differs from its golden '

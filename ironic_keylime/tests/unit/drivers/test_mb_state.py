@@ -418,6 +418,12 @@ class ExplainTestCase(test_attestation.KeylimeTestCase):
             self.assertIn(what, text)
             self.assertIn('keylime_mb_policy_sha256 or keylime_mb_policy, '
                           'the measured-boot policy', text)
+            if 'unused_pcr' in event:
+                self.assertIn('its Keylime agent sent no UEFI event log',
+                              text)
+                self.assertIn('[keylime]send_mb_policy off', text)
+            else:
+                self.assertIn('enroll the node again', text)
         self.assertIn('driver_info/keylime_tpm_policy',
                       boot_state.explain_failure(
                           'pcr_validation.invalid_pcr_0'))
