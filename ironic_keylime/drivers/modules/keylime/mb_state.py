@@ -115,22 +115,24 @@ def prepare(node, info, source, workdir):
     if not CONF.keylime.send_mb_policy:
         return None
     path = os.path.join(workdir, FILENAME)
+    src = None
     if info.container:
         if not info.mb_policy_sha256:
             return None
         where = _('the object %(o)s of the Swift container %(c)s') % {
             'o': mb_store.OBJECT, 'c': info.container}
-        fetch = lambda: mb_store.fetch_swift(  # noqa: E731
-            source.connection, info.container, path)
     else:
         src = policy_file(info)
         if src is None:
             return None
-        where = _('the conductor file %s (driver_info/%s)') % (src,
-                                                               FILE_KEY)
-        fetch = lambda: mb_store.fetch_file(src, path)  # noqa: E731
+        where = _('the conductor file %(path)s (driver_info/%(key)s)') % {
+            'path': src, 'key': FILE_KEY}
     try:
-        digest = fetch()
+        if src is None:
+            digest = mb_store.fetch_swift(source.connection, info.container,
+                                          path)
+        else:
+            digest = mb_store.fetch_file(src, path)
     except list_exception.ListError as e:
         raise _fail(node, _('the node\'s measured-boot policy cannot be '
                             'read: %(err)s Nothing was sent to Keylime. '
