@@ -225,7 +225,48 @@ step_opts = [
                        'measurements alone and its firmware and boot '
                        'chain are not checked. True is recommended once '
                        'every node was enrolled with the enroll_boot_state '
-                       'clean step.')),
+                       'clean step. With [keylime]send_mb_policy, a node '
+                       'with a measured-boot policy '
+                       '(driver_info/keylime_mb_policy_sha256 or '
+                       'keylime_mb_policy) counts as enrolled.')),
+    cfg.StrOpt('policy_tool',
+               default='keylime-policy',
+               help=_('Path of Keylime\'s keylime-policy executable '
+                      '(Keylime 7.12 or newer), with which the '
+                      'enroll_boot_state clean step builds a node\'s '
+                      'measured-boot policy from the UEFI event log its '
+                      'ramdisk returns (keylime-policy create '
+                      'measured-boot). A bare name is looked up in the '
+                      'PATH of the conductor. It runs with '
+                      '[keylime]command_timeout.')),
+    cfg.BoolOpt('send_mb_policy',
+                default=False,
+                help=_('Send the node\'s measured-boot policy '
+                       '(keylime_tenant --mb-policy) with every '
+                       'attestation, in place of the PCR policy\'s PCRs '
+                       '0-9 and 11-15. Keylime checks these PCRs one way '
+                       'or the other, never both (its tenant refuses a '
+                       'TPM policy naming them with a measured-boot '
+                       'policy): with the measured-boot policy the '
+                       'verifier replays the node\'s UEFI event log '
+                       'against the quoted PCRs and judges the log with '
+                       'its [verifier]measured_boot_policy_name engine, '
+                       'whose default, accept-all, does not compare the '
+                       'log with the policy at all. Turn this on only '
+                       'with verifiers whose engine checks the policy '
+                       '(example). When False, the measured-boot policy '
+                       'is still recorded at enrollment, and the PCR '
+                       'policy is sent.')),
+    cfg.BoolOpt('mb_policy_require_secure_boot',
+                default=False,
+                help=_('Refuse to enroll a node whose UEFI event log says '
+                       'Secure Boot is disabled: the enroll_boot_state '
+                       'step then fails instead of recording a '
+                       'measured-boot policy built with keylime-policy\'s '
+                       '--without-secureboot. When False (the default), '
+                       'the policy records whether Secure Boot was on in '
+                       'the enrolled boot, and the node history says '
+                       'which.')),
     cfg.BoolOpt('allow_user_step_override',
                 default=False,
                 help=_('Allow the deploy steps of a request, or the deploy '

@@ -18,7 +18,12 @@ then the event (``keylime/failure.py``), e.g. in Keylime 7.14.3
 ``pcr_validation.invalid_pcr_0`` for a PCR whose quoted value is not in
 the agent's ``tpm_policy``, ``pcr_validation.missing_pcrs`` for PCRs of
 the policy missing from the quote, and ``measured_boot.invalid_pcr_0``
-for a PCR that does not match the measured-boot event log.
+for a PCR that does not match the measured-boot event log. With a
+measured-boot policy (``mb_policy``) the verifier also reports
+``pcr_validation.unused_pcr_0`` when the agent sent no event log,
+``measured_boot.policy_<name>`` when the event log breaks the policy
+(evaluated by the verifier's ``[verifier]measured_boot_policy_name``),
+and ``measured_boot.parser.*`` when it cannot parse the log.
 """
 
 import re
@@ -55,6 +60,41 @@ def pcr_failure(event_id):
         return ('PCR %d does not match the boot event log the agent sent'
                 % pcr)
     if match.group('event') == 'unused_pcr':
-        return ('PCR %d is in the policy but the agent sent no measurement '
-                'list for it' % pcr)
+        return ('PCR %d is covered by the measured-boot policy, but the '
+                'agent sent no UEFI event log' % pcr)
     return 'PCR %d differs from every value the TPM policy allows' % pcr
+
+
+def measured_boot_failure(event_id):
+    """Describe a failure event of the measured-boot policy.
+
+    :param event_id: Keylime's ``last_event_id``, or None.
+    :returns: a sentence saying what failed, or None when the event is
+        not about the measured-boot policy.
+    """
+    event_id = str(event_id or '').strip()
+    if not event_id.startswith('measured_boot.'):
+        match = _PCR_EVENT_RE.match(event_id)
+        if match and match.group('event') == 'unused_pcr':
+            return pcr_failure(event_id)
+        return None
+    event = event_id[len('measured_boot.'):]
+    if event.startswith('policy_'):
+        return ('the UEFI event log breaks the measured-boot policy '
+                '(Keylime\'s policy engine %s)' % event[len('policy_'):])
+    if event.startswith('parser.'):
+        return 'the verifier could not parse the agent\'s UEFI event log'
+    if event == 'missing_pcrs':
+        return ('the TPM quote lacks PCRs that the measured-boot policy '
+                'needs')
+    return pcr_failure(event_id) or ('the measured-boot policy failed '
+                                     '(%s)' % event_id)
+
+
+def missing_event_log(event_id):
+    """Whether a failure event says the agent sent no UEFI event log.
+
+    :param event_id: Keylime's ``last_event_id``, or None.
+    """
+    match = _PCR_EVENT_RE.match(str(event_id or '').strip())
+    return bool(match and match.group('event') == 'unused_pcr')

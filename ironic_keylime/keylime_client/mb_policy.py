@@ -33,6 +33,10 @@ from ironic_keylime.keylime_client import exception
 
 #: The policy's keys, as keylime-policy 7.14.3 writes them.
 REQUIRED_KEYS = ('has_secureboot', 'scrtm_and_bios')
+#: The PCRs Keylime checks through the measured-boot policy when it has
+#: one (keylime.config.MEASUREDBOOT_PCRS, 7.14.3); its tenant then refuses
+#: a TPM policy that names any of them.
+MEASURED_BOOT_PCRS = frozenset(list(range(10)) + list(range(11, 16)))
 #: The largest event log accepted (a firmware log is a few to a few
 #: hundred kilobytes).
 MAX_EVENT_LOG_BYTES = 4 * 1024 * 1024

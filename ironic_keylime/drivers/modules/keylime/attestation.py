@@ -41,6 +41,7 @@ from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import keylime_api
+from ironic_keylime.drivers.modules.keylime import mb_state
 from ironic_keylime.drivers.modules.keylime import record as record_
 from ironic_keylime.drivers.modules.keylime import removal
 from ironic_keylime.drivers.modules.keylime import tpm_binding
@@ -89,7 +90,9 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         :raises: InvalidParameterValue if a key has a bad value or a list
             path is outside ``[keylime]allowed_list_directories``.
         """
-        driver_info.list_source(driver_info.parse_driver_info(task.node))
+        info = driver_info.parse_driver_info(task.node)
+        driver_info.list_source(info)
+        mb_state.policy_file(info)
         boot_state.node_policy(task.node)
         boot_aggregate.node_value(task.node)
         tpm_binding.validate(task.node)
@@ -113,8 +116,9 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
     def start_attestation(self, task):
         """Add the node's Keylime agent to the verifier.
 
-        Fetches and verifies the lists into a private directory, which is
-        removed before this returns, and runs ``keylime_tenant -c add``.
+        Fetches and verifies the lists (and the node's measured-boot
+        policy, if it has one) into a private directory, which is removed
+        before this returns, and runs ``keylime_tenant -c add``.
         Records what the periodic check needs in driver_internal_info.
 
         :param task: a TaskManager instance with an exclusive lock.
@@ -156,6 +160,11 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                     ima_hash_algorithm=CONF.keylime.ima_hash_algorithm,
                     boot_aggregate=aggregate,
                     parent=CONF.tempdir) as lists:
+                # Checked against its pin before anything reaches Keylime.
+                mb_policy = mb_state.prepare(node, info, source,
+                                             lists.workdir)
+                if mb_policy:
+                    tpm_policy = boot_state.beside_mb_policy(tpm_policy)
                 # Recorded before Keylime is called: whatever happens
                 # next, the agent is deleted from the verifier.
                 node.set_driver_internal_info(record_.STATE_KEY, record)
@@ -164,7 +173,8 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                 # make add fail; deleting an unknown agent is harmless.
                 tenant.delete(agent_uuid, info.verifier)
                 tenant.add(agent_uuid, endpoint, info.verifier,
-                           info.registrar, lists, tpm_policy=tpm_policy)
+                           info.registrar, lists, tpm_policy=tpm_policy,
+                           mb_policy=mb_policy)
         except (kl_exception.KeylimeError, list_exception.ListError) as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))

@@ -11,7 +11,7 @@
 #    under the License.
 
 
-"""The node's golden boot state: its TPM policy.
+"""The node's golden boot state: its TPM policy, and its enrollment.
 
 The golden boot state of a node is a Keylime TPM policy, in the tenant's
 ``--tpm_policy`` format: the acceptable SHA-256 digests of each PCR of a
@@ -26,6 +26,8 @@ sent with every attestation; the verifier then checks the PCRs of every
 TPM quote against it. The ramdisk's reading is not trusted as such: it is
 only what the operator asked to record, at a time the operator trusts,
 and the verifier compares it with the TPM's signed quotes from then on.
+The measured-boot half of the golden boot state (Keylime 7.12 and newer)
+is :mod:`.mb_state`; the enrollment records both.
 """
 
 import json
@@ -40,7 +42,10 @@ from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import boot_aggregate
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import keylime_api
+from ironic_keylime.drivers.modules.keylime import mb_state
 from ironic_keylime.keylime_client import events
+from ironic_keylime.keylime_client import mb_policy
 
 LOG = logging.getLogger(__name__)
 
@@ -168,8 +173,9 @@ def policy_for_attestation(node):
     """The TPM policy to send with the node's attestation.
 
     :param node: an Ironic node.
-    :returns: the policy as JSON text, or None when the node has no golden
-        boot state and ``[keylime]require_boot_state`` is False.
+    :returns: the policy as JSON text, or None when the node has no TPM
+        policy (it may still have a measured-boot policy) or no golden
+        boot state at all and ``[keylime]require_boot_state`` is False.
     :raises: InvalidParameterValue when driver_info holds a bad policy.
     :raises: AttestationFailure when the node has none and
         ``[keylime]require_boot_state`` is True, saying how to enroll it.
@@ -177,6 +183,8 @@ def policy_for_attestation(node):
     policy = node_policy(node)
     if policy is not None:
         return dump_policy(policy)
+    if mb_state.will_send(node):
+        return None
     if CONF.keylime.require_boot_state:
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
@@ -193,6 +201,24 @@ def policy_for_attestation(node):
     return None
 
 
+def beside_mb_policy(policy_text):
+    """The TPM policy to send with a measured-boot policy.
+
+    Keylime then checks PCRs 0-9 and 11-15 through the measured-boot
+    policy (replaying the event log) and its tenant refuses a TPM policy
+    that names any of them: they are left out.
+
+    :param policy_text: the TPM policy (JSON text), or None.
+    :returns: the policy of the other PCRs as JSON text, or None when
+        none is left.
+    """
+    if policy_text is None:
+        return None
+    policy = {pcr: values for pcr, values in json.loads(policy_text).items()
+              if int(pcr) not in mb_policy.MEASURED_BOOT_PCRS}
+    return dump_policy(policy) if policy else None
+
+
 def explain_failure(event_id):
     """Name the PCR of a FAIL verdict and the way out, for the operator.
 
@@ -201,6 +227,19 @@ def explain_failure(event_id):
         or an empty string when the failure is not about a PCR.
     """
     what = events.pcr_failure(event_id)
+    keys = POLICY_KEY
+    if events.measured_boot_failure(event_id):
+        what = what or events.measured_boot_failure(event_id)
+        keys = _('%(pin)s or %(file)s, the measured-boot policy') % {
+            'pin': mb_state.PIN_KEY, 'file': mb_state.FILE_KEY}
+        if events.missing_event_log(event_id):
+            return _(': %(what)s. The node has a measured-boot policy '
+                     '(driver_info/%(key)s), but its Keylime agent sent no '
+                     'UEFI event log to check it with: the node\'s firmware '
+                     'exposes none, or its agent does not send it. Use an '
+                     'agent that sends the event log, or turn '
+                     '[keylime]send_mb_policy off so that the PCR policy '
+                     'is checked instead') % {'what': what, 'key': keys}
     if not what:
         return ''
     return _(': %(what)s. The node\'s boot state differs from its golden '
@@ -208,7 +247,7 @@ def explain_failure(event_id):
              'settings or boot chain changed. If you changed them '
              'yourself, enroll the node again with the clean step '
              '%(step)s; otherwise treat the node as compromised') % {
-                 'what': what, 'key': POLICY_KEY,
+                 'what': what, 'key': keys,
                  'step': json.dumps(ENROLL_STEP)}
 
 
@@ -272,28 +311,20 @@ def _summary(policy):
                      for pcr in sorted(policy, key=int))
 
 
-def _event_log_summary(reading):
-    if reading.get('event_log') and reading.get('event_log_sha256'):
-        return _('UEFI event log present (%(size)s bytes, sha256 '
-                 '%(sha)s); not yet used (PCR policy only)') % {
-                     'size': reading.get('event_log_size'),
-                     'sha': reading['event_log_sha256']}
-    return _('no UEFI event log (%s)') % (reading.get('event_log_note')
-                                          or _('none reported'))
-
-
 def enroll(task):
     """Record the node's current boot state as its golden boot state.
 
     Asks the running ramdisk to read the PCRs of
-    ``[keylime]boot_state_pcrs``, writes the policy to
-    driver_info/keylime_tpm_policy and records what was recorded in the
+    ``[keylime]boot_state_pcrs`` and the UEFI event log, writes the TPM
+    policy to driver_info/keylime_tpm_policy, records the measured-boot
+    policy (:func:`.mb_state.enroll`) and says what was recorded in the
     node history.
 
     :param task: a TaskManager instance with an exclusive lock.
     :returns: the policy recorded.
     :raises: AttestationFailure when the ramdisk is not running, has no
-        keylime extension, cannot read the PCRs, or returns a bad reading;
+        keylime extension, cannot read the PCRs, or returns a bad reading,
+        or when the measured-boot policy cannot be built or stored;
         nothing is recorded then.
     """
     node = task.node
@@ -316,6 +347,8 @@ def enroll(task):
                       if previous and previous.get(pcr) != policy[pcr]),
                      key=int)
     info = dict(node.driver_info or {})
+    measured_boot = mb_state.enroll(task, reading, info,
+                                    keylime_api.tenant())
     info[POLICY_KEY] = dump_policy(policy)
     # The enrolled boot's own aggregate, or none: never a stale one.
     info.pop(boot_aggregate.KEY, None)
@@ -323,11 +356,11 @@ def enroll(task):
         info[boot_aggregate.KEY] = aggregate
     node.driver_info = info
     message = _('Golden boot state enrolled (driver_info/%(key)s): '
-                '%(bank)s bank, %(summary)s; %(aggregate)s; %(log)s.') % {
+                '%(bank)s bank, %(summary)s; %(aggregate)s; %(mb)s.') % {
                     'key': POLICY_KEY, 'bank': BANK,
                     'summary': _summary(policy),
                     'aggregate': boot_aggregate.summary(reading, aggregate),
-                    'log': _event_log_summary(reading)}
+                    'mb': measured_boot}
     if previous is not None:
         message += (_(' Replaces the previous golden boot state; changed: '
                       'PCR %s.') % ', '.join(changed) if changed

@@ -48,7 +48,13 @@ AGENT_REGISTRAR_PORT = 'keylime_agent_registrar_port'
 EK_SHA256 = 'keylime_ek_sha256'
 #: The node's golden boot state (:mod:`.boot_state`).
 TPM_POLICY = 'keylime_tpm_policy'
+#: Its IMA boot_aggregate (:mod:`.boot_aggregate`).
 BOOT_AGGREGATE = 'keylime_boot_aggregate'
+#: The node's measured-boot policy (:mod:`.mb_state`): a conductor file,
+#: and the pin of its SHA-256 digest (with a Swift container, the pin of
+#: its object ``mb_policy``).
+MB_POLICY = 'keylime_mb_policy'
+MB_POLICY_SHA256 = 'keylime_mb_policy_sha256'
 
 REQUIRED_PROPERTIES = {
     'keylime_v': _('Address (IPv4, IPv6 or host name) of the Keylime '
@@ -122,6 +128,20 @@ OPTIONAL_PROPERTIES = {
                   'clean step, or by hand from known-good values. '
                   'Optional; required when [keylime]require_boot_state '
                   'is True.'),
+    MB_POLICY: _('Absolute path of the node\'s measured-boot policy on '
+                 'the conductor (JSON written by keylime-policy create '
+                 'measured-boot from the node\'s UEFI event log), inside '
+                 '[keylime]allowed_list_directories; sent to the verifier '
+                 'with every attestation (Keylime 7.12 or newer). Only '
+                 'with conductor files (keylime_allowlist); set by hand. '
+                 'Optional.'),
+    MB_POLICY_SHA256: _('SHA-256 hex digest the node\'s measured-boot '
+                        'policy must have. With keylime_container: the '
+                        'digest of the object mb_policy of the '
+                        'container, written by the enroll_boot_state '
+                        'clean step with the object; when set, every '
+                        'attestation sends that policy. With '
+                        'keylime_mb_policy: optional pin of that file.'),
     EK_SHA256: _('SHA-256 fingerprint (64 hex characters) of the '
                  'endorsement key of the node\'s TPM, compared with the '
                  'one the Keylime registrar holds for the node\'s agent '
@@ -150,7 +170,8 @@ KeylimeInfo = collections.namedtuple(
     ['verifier', 'registrar', 'container', 'allowlist', 'checksum',
      'excludelist', 'agent_uuid', 'agent_address', 'agent_port',
      'excludelist_checksum', 'allowlist_sha256', 'excludelist_sha256',
-     'agent_registrar_port'])
+     'agent_registrar_port', 'mb_policy', 'mb_policy_sha256'],
+    defaults=(None, None))
 
 
 def _invalid(key, value, expected):
@@ -313,6 +334,7 @@ def parse_driver_info(node):
                   'path of the excludelist\'s SHA-256 checksum, or pin it '
                   'with driver_info/keylime_excludelist_sha256.'))
 
+    mb_policy, mb_pin = _parse_mb_policy(info, container)
     agent_uuid = info.get(AGENT_UUID)
     agent_address = info.get(AGENT_ADDRESS)
     agent_port = info.get(AGENT_PORT)
@@ -330,7 +352,34 @@ def parse_driver_info(node):
                        if agent_address not in (None, '') else None),
         agent_port=(parse_port(AGENT_PORT, agent_port)
                     if agent_port not in (None, '') else None),
-        agent_registrar_port=agent_registrar_port)
+        agent_registrar_port=agent_registrar_port,
+        mb_policy=mb_policy, mb_policy_sha256=mb_pin)
+
+
+def _parse_mb_policy(info, container):
+    """The measured-boot policy's file and pin, checked together."""
+    path = info.get(MB_POLICY)
+    pin = info.get(MB_POLICY_SHA256)
+    pin = _parse_sha256(MB_POLICY_SHA256, pin) if pin not in (None, '') \
+        else None
+    if path in (None, ''):
+        if pin and not container:
+            raise exception.InvalidParameterValue(
+                _('driver_info/%(pin)s pins a measured-boot policy, but '
+                  'driver_info/%(key)s names no file. With conductor '
+                  'files, set driver_info/%(key)s to the policy\'s path, '
+                  'or remove the pin.') % {'pin': MB_POLICY_SHA256,
+                                           'key': MB_POLICY})
+        return None, pin
+    if container:
+        raise exception.InvalidParameterValue(
+            _('driver_info/%(key)s names a conductor file, but the lists '
+              'are in the Swift container %(c)s: there the measured-boot '
+              'policy is the container\'s object mb_policy, written and '
+              'pinned (driver_info/%(pin)s) by the enroll_boot_state '
+              'clean step. Remove driver_info/%(key)s.') %
+            {'key': MB_POLICY, 'c': container, 'pin': MB_POLICY_SHA256})
+    return _parse_path(MB_POLICY, path), pin
 
 
 def list_source(info):

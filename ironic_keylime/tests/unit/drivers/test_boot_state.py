@@ -20,6 +20,8 @@ replaced where the enroll step asks it for the PCRs (the functional tests
 run the real ironic-python-agent on a swtpm).
 """
 
+import base64
+import hashlib
 import json
 from unittest import mock
 
@@ -289,13 +291,28 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
             node.driver_info['keylime_tpm_policy'])['0'])
         self.assertIn('changed: PCR 0.', self.history(node)[-1][1])
 
-    def test_event_log_recorded(self, mock_command):
+    def test_event_log_with_conductor_files(self, mock_command):
+        # Conductor files: the conductors write no file; the history
+        # says how to set the measured-boot policy by hand.
+        log = b'\x03\x00\x00\x00'
+        mock_command.return_value = _ok(_reading(
+            event_log=base64.b64encode(log).decode(), event_log_size=4,
+            event_log_sha256=hashlib.sha256(log).hexdigest(),
+            event_log_note=None))
+        node = self.enroll(self.create_node())
+        event = self.history(node)[-1][1]
+        self.assertIn('UEFI event log of 4 bytes, sha256 %s returned'
+                      % hashlib.sha256(log).hexdigest(), event)
+        self.assertIn('keylime-policy create measured-boot -e', event)
+        self.assertIn('set driver_info/keylime_mb_policy', event)
+        self.assertNotIn('keylime_mb_policy_sha256', node.driver_info)
+
+    def test_event_log_not_matching_its_digest_refused(self, mock_command):
         mock_command.return_value = _ok(_reading(
             event_log='AAAA', event_log_size=3, event_log_sha256='ab' * 32,
             event_log_note=None))
-        node = self.enroll(self.create_node())
-        self.assertIn('UEFI event log present (3 bytes, sha256 %s)'
-                      % ('ab' * 32), self.history(node)[-1][1])
+        self._refused(self.create_node(), 'its UEFI event log does not '
+                                          'match the size and SHA-256')
 
     def test_boot_aggregate_recorded_and_sent(self, mock_command):
         mock_command.return_value = _ok(_reading(
