@@ -7,6 +7,7 @@
 # glean) made locally from PyPI sdists.
 #
 #   build-ramdisk.sh          build (or reuse) the image; print its directory
+#                             (one build at a time: others wait for it)
 #
 # The image is kept in $IRONIC_KEYLIME_VM_DIR/images/<key>/ (default
 # ~/.cache/ironic-keylime-vm, outside the tree: CI reuses it), <key> being a hash of the elements, this
@@ -168,4 +169,9 @@ EOJ
     echo "$out"
 }
 
+# One build at a time: a second caller (the functional tests while
+# tools/functional.sh builds it in the background) waits, then reuses it.
+mkdir -p "$VMDIR"
+exec 9>"$VMDIR/build.lock"
+flock 9
 build

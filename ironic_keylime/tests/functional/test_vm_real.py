@@ -36,6 +36,7 @@ takes minutes to build and to boot under TCG. The rest of the functional
 suite reports it as skipped, naming that command.
 """
 
+import json
 import os
 import random
 import shutil
@@ -55,6 +56,7 @@ BOOT_TIMEOUT = 900
 CLEAN_TIMEOUT = 900
 #: The tamper: one extra executable, run at boot, in no allowlist.
 TAMPER = '/usr/local/bin/ironic-keylime-tamper'
+ENROLL_STEP = {'interface': 'attestation', 'step': 'enroll_boot_state'}
 
 
 def _figure(name, value):
@@ -162,30 +164,54 @@ class VMChainTest(testtools.TestCase):
         del k
         return node
 
-    def _boot(self, node, tamper=None):
+    def _boot(self, node, tamper=None, smbios_serial=None):
+        if self.vm is not None:
+            self.vm.stop()
+        previous = (self.ironic.conn.baremetal.get_node(
+            node.id).driver_internal_info or {}).get('agent_last_heartbeat')
         self.vm = vm_env.VM(os.path.join(self.workdir, 'vm-' + node.id),
                             self.image, self.ironic.port,
                             self.keylime['KEYLIME_HARNESS_DIR'],
                             self.ipa_port, self.agent_port, self.mac,
-                            tamper=tamper)
+                            tamper=tamper, smbios_serial=smbios_serial)
         self.vm.start()
-        return self._wait_heartbeat(node)
+        return self._wait_heartbeat(node, previous)
 
-    def _wait_heartbeat(self, node):
+    def _wait_heartbeat(self, node, previous=None):
         deadline = time.monotonic() + BOOT_TIMEOUT
         while time.monotonic() < deadline:
             internal = self.ironic.conn.baremetal.get_node(
                 node.id).driver_internal_info or {}
-            if internal.get('agent_url') and internal.get(
-                    'agent_last_heartbeat'):
+            beat = internal.get('agent_last_heartbeat')
+            if internal.get('agent_url') and beat and beat != previous:
                 return time.monotonic() - self.vm.started
             time.sleep(2)
         self.fail('no heartbeat from the VM within %s s' % BOOT_TIMEOUT)
+
+    def _enroll(self, node):
+        """The operator's manual clean step, in the running ramdisk."""
+        start = time.monotonic()
+        self.ironic.provision(node.id, 'clean', 'manageable',
+                              timeout=CLEAN_TIMEOUT,
+                              clean_steps=[ENROLL_STEP])
+        node = self.ironic.conn.baremetal.get_node(node.id)
+        info = node.driver_info
+        self.assertIn('keylime_tpm_policy', info)
+        self.assertIn('keylime_boot_aggregate', info)
+        _figure('enroll_boot_state seconds', round(time.monotonic() - start))
+        return node
 
     def test_provide_attests_the_booted_ramdisk(self):
         node = self._node()
         seconds = self._boot(node)
         _figure('boot to first heartbeat seconds (TCG)', round(seconds))
+        # SeaBIOS measures into the vTPM: the kernel's boot_aggregate is
+        # not the all-zero line the element's build-time allowlist carries;
+        # the enrolled golden boot state supplies it (and the PCR policy).
+        node = self._enroll(node)
+        policy = json.loads(node.driver_info['keylime_tpm_policy'])
+        self.assertNotEqual(['0' * 64], policy['0'],
+                            'SeaBIOS measured nothing into PCR 0')
         start = time.monotonic()
         node = self.ironic.provision(node.id, 'provide', 'available',
                                      timeout=CLEAN_TIMEOUT)
@@ -210,6 +236,21 @@ class VMChainTest(testtools.TestCase):
         self.assertEqual(len(events),
                          len(self.ironic.attestation_events(node.id)))
 
+        # A firmware setting changes (the SMBIOS serial number, which
+        # SeaBIOS measures into PCR 1): the same node, its golden boot
+        # state unchanged, fails cleaning.
+        self.ironic.conn.baremetal.patch_node(node.id, [
+            {'op': 'add', 'path': '/driver_info/attestation_interface',
+             'value': 'keylime'}])
+        self.ironic.provision(node.id, 'manage', 'manageable')
+        self._boot(node, smbios_serial='changed-by-the-lessee')
+        node = self.ironic.provision(node.id, 'provide', 'clean failed',
+                                     timeout=CLEAN_TIMEOUT)
+        error = self.ironic.error_message(node)
+        self.assertIn('Keylime attestation FAIL', error)
+        self.assertIn('golden boot state', error)
+        self.assertIn('PCR 1', error)
+
     def test_tampered_ramdisk_fails_cleaning(self):
         node = self._node()
         tamper = os.path.join(self.workdir, 'tamper-' + node.id)
@@ -217,9 +258,16 @@ class VMChainTest(testtools.TestCase):
             f.write('#!/bin/sh\n# ironic-keylime VM tamper test\nexit 0\n')
         os.chmod(tamper, 0o755)
         self._boot(node, tamper=tamper)
+        # The firmware and boot chain are the trusted ones (enrolled); the
+        # ramdisk runs one executable its allowlist does not know.
+        self._enroll(node)
         node = self.ironic.provision(node.id, 'provide', 'clean failed',
                                      timeout=CLEAN_TIMEOUT)
-        text = '\n'.join([node.last_error or ''] + [
-            e['event'] for e in self.ironic.attestation_events(node.id)])
-        self.assertIn('Invalid Quote', text)
-        self.assertIn(TAMPER, text)
+        error = self.ironic.error_message(node)
+        self.assertIn('Invalid Quote', error)
+        self.assertIn('not_in_allowlist', error)
+        # Keylime's API gives the event, not the file: its verifier's log
+        # names the file.
+        with open(os.path.join(os.environ['KEYLIME_HARNESS_LOG_DIR'],
+                               'verifier.log'), errors='replace') as f:
+            self.assertIn(TAMPER, f.read())
