@@ -13,7 +13,10 @@
 #      the same machine);
 #   3. runs the tests of ironic_keylime/tests/functional one at a time
 #      (they share the services; each real Ironic is started by its test);
-#   4. stops every process it started, also when a test fails, and prints
+#   4. builds the deploy ramdisk of the virtual-machine test in the
+#      background (tools/vm/build-ramdisk.sh, reused while its content
+#      does not change);
+#   5. stops every process it started, also when a test fails, and prints
 #      the service logs when one did.
 set -euo pipefail
 
@@ -41,11 +44,26 @@ fi
 
 mkdir -p "$IRONIC_KEYLIME_HARNESS_DIR"
 RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/run.XXXXXX")
+# The whole chain on a virtual machine (test_vm_real): qemu and swtpm,
+# and the deploy ramdisk built from our elements (tools/vm), once per
+# image content. With the whole suite it builds in the background while
+# the services start and the other tests run (system packages first:
+# apt is not shared); test_vm_real waits for it (one build at a time).
+apt_install qemu-system-x86 swtpm swtpm-tools
+if [ $# -eq 0 ]; then
+    "$TOP/tools/vm/build-ramdisk.sh" prepare
+    setsid "$TOP/tools/vm/build-ramdisk.sh" >"$RUN/vm-build.log" 2>&1 &
+    VM_BUILD_PID=$!
+    log "building the VM ramdisk in the background ($RUN/vm-build.log)"
+fi
 export IRONIC_KEYLIME_RUN_DIR=$RUN
 log "run directory (services, logs): $RUN"
 
 # shellcheck disable=SC2329  # run by the EXIT trap
 stop_all() {
+    if [ -n "${VM_BUILD_PID:-}" ] && kill -0 "$VM_BUILD_PID" 2>/dev/null; then
+        kill -- -"$VM_BUILD_PID" || true
+    fi
     "$TOP/tools/swift/harness.sh" stop "$RUN/swift" || true
     "$TOP/tools/keylime/harness.sh" stop "$RUN/keylime" || true
 }

@@ -8,6 +8,8 @@
 #
 #   build-ramdisk.sh          build (or reuse) the image; print its directory
 #                             (one build at a time: others wait for it)
+#   build-ramdisk.sh prepare  only install what the build needs (system
+#                             packages: run it before a background build)
 #
 # The image is kept in $IRONIC_KEYLIME_VM_DIR/images/<key>/ (default
 # ~/.cache/ironic-keylime-vm, outside the tree: CI reuses it), <key> being a hash of the elements, this
@@ -174,4 +176,8 @@ EOJ
 mkdir -p "$VMDIR"
 exec 9>"$VMDIR/build.lock"
 flock 9
-build
+if [ "${1:-}" = prepare ]; then
+    tools
+else
+    build
+fi
