@@ -314,7 +314,8 @@ class Ramdisk(object):
     :param uuid_mode: ``[keylime_agent]uuid_mode`` of the extension.
     :param fail_restart: make the stand-in service fail to start.
     :param options: more ``[keylime_agent]`` options of the extension,
-        e.g. ``{'tpm_tcti': 'swtpm:host=127.0.0.1,port=2321'}``.
+        e.g. ``{'tpm_tcti': 'swtpm:host=127.0.0.1,port=2321'}``;
+        ``ima_log_path`` defaults to the harness agent's IMA log.
     :param api_url: boot as a ramdisk of this Ironic API: look the node
         up (which gives the token), then heartbeat; ``token`` is None then.
     :param node_uuid: the node to look up, with ``api_url``.
@@ -333,6 +334,12 @@ class Ramdisk(object):
         self.uuid_mode = uuid_mode
         self.fail_restart = fail_restart
         self.options = dict(options or {})
+        # The node's IMA log is the harness agent's (its first line, the
+        # boot_aggregate, is what read_boot_state returns), never the
+        # test host's own.
+        self.options.setdefault(
+            'ima_log_path', os.environ.get('KEYLIME_HARNESS_IMA_LOG')
+            or os.path.join(workdir, 'no-ima-log'))
         self.url = 'http://127.0.0.1:%d' % self.port
         self.state_dir = os.path.join(workdir, 'state')
         self.etc = os.path.join(workdir, 'etc-keylime')

@@ -184,6 +184,14 @@ class BootStateRealTestCase(base.DbTestCase):
         self.assertIn('Golden boot state enrolled', events[-1])
         self.assertIn('PCR 0=%s' % before['0'], events[-1])
         self.assertIn('no UEFI event log', events[-1])
+        # ... and the boot_aggregate of the node's IMA log (its first
+        # line), which replaces the allowlist's from now on.
+        with open(os.environ['KEYLIME_HARNESS_IMA_LOG']) as f:
+            aggregate = f.readline().split()[3].split(':')[1]
+        node.refresh()
+        self.assertEqual(aggregate,
+                         node.driver_info['keylime_boot_aggregate'])
+        self.assertIn('IMA boot_aggregate sha256:%s' % aggregate, events[-1])
         # 2. Attest with it: PASS.
         node = self._attest(node)
         self._assert_pass(node)

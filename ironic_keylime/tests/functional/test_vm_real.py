@@ -161,7 +161,13 @@ class VMChainTest(testtools.TestCase):
 
     def _boot(self, node, tamper=None, smbios_serial=None):
         if self.vm is not None:
+            # A reboot as Ironic sees one: powering off wipes the agent's
+            # token and URL (the new boot's ramdisk looks up again; with
+            # the old token kept, it would lock itself down).
+            baremetal = self.ironic.conn.baremetal
+            baremetal.set_node_power_state(node.id, 'power off', wait=True)
             self.vm.stop()
+            baremetal.set_node_power_state(node.id, 'power on', wait=True)
         previous = (self.ironic.conn.baremetal.get_node(
             node.id).driver_internal_info or {}).get('agent_last_heartbeat')
         self.vm = vm_env.VM(os.path.join(self.workdir, 'vm-' + node.id),
