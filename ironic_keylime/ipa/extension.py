@@ -121,7 +121,8 @@ opts = [
 
 CONF.register_opts(opts, group='keylime_agent')
 
-_PARAMS = ('registrar_ip', 'registrar_port', 'agent_uuid', 'contact_ip')
+_PARAMS = ('registrar_ip', 'registrar_port', 'agent_uuid', 'contact_ip',
+           'restart')
 
 
 def _run(argv, merge_stderr=True):
@@ -231,6 +232,9 @@ class KeylimeExtension(base.BaseAgentExtension):
             ``[keylime_agent]uuid_mode`` is ``image``). Optional.
         :param contact_ip: the address the verifier reaches the agent at.
             Optional.
+        :param restart: True to restart the agent even when its
+            configuration did not change (the conductor deleted its
+            registration: it must register again). Optional.
         :returns: what ``get_agent_info`` returns, plus ``restarted``.
         :raises: InvalidCommandParamsError on a missing, unknown or bad
             parameter.
@@ -271,7 +275,8 @@ class KeylimeExtension(base.BaseAgentExtension):
         except agent_config.AgentConfigError as e:
             raise errors.CommandExecutionError(str(e))
         restarted = False
-        if changed or self._running() is False:
+        if changed or kwargs.get('restart') is True or (
+                self._running() is False):
             self._restart()
             restarted = True
         info = self._info()

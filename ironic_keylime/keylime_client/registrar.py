@@ -142,11 +142,15 @@ class RegistrarClient(object):
 
     def _get(self, path):
         """GET a path; returns (HTTP status, parsed JSON body or None)."""
+        return self._request('GET', path)
+
+    def _request(self, method, path):
+        """Send a request; returns (HTTP status, parsed body or None)."""
         context = self._tls_context()
         connection = http.client.HTTPSConnection(
             self.host, self.port, timeout=self.timeout, context=context)
         try:
-            connection.request('GET', path,
+            connection.request(method, path,
                                headers={'Accept': 'application/json'})
             response = connection.getresponse()
             body = response.read(_MAX_BODY + 1)
@@ -232,6 +236,37 @@ class RegistrarClient(object):
                 % (self.where, path, status,
                    data.get('status') or 'no agent record'))
         return results
+
+    def delete_agent(self, agent_uuid):
+        """Delete the registrar's record of an agent.
+
+        Keylime 7.14's registrar refuses an agent that registers again
+        under the same UUID with another attestation key, which a
+        ramdisk's agent makes at every boot; the record must go first.
+
+        :param agent_uuid: the agent's UUID.
+        :returns: True when a record was deleted, False when there was
+            none.
+        :raises: RegistrarUnreachable, RegistrarTLSError, RegistrarError.
+        """
+        version = self.api_version()
+        path = '/v%s/agents/%s' % (version,
+                                   urlparse.quote(str(agent_uuid), safe=''))
+        status, data = self._request('DELETE', path)
+        data = data if isinstance(data, dict) else {}
+        if status == 200:
+            return True
+        if status == 404:
+            return False
+        if status in (401, 403):
+            raise exception.RegistrarTLSError(
+                '%s refused the client certificate %s (HTTP %s). Use the '
+                'client certificate of the verifier\'s cv_ca.'
+                % (self.where, os.path.join(self.cert_dir, CERT_FILE),
+                   status))
+        raise exception.RegistrarError(
+            '%s answered DELETE %s with HTTP %s: %s'
+            % (self.where, path, status, data.get('status') or 'no status'))
 
     def ek_fingerprint(self, agent_uuid):
         """The fingerprint of an agent's EK, as the registrar knows it.

@@ -109,7 +109,10 @@ class FakeRegistrar(fixtures.Fixture):
     :ivar port: the TLS port.
     :ivar routes: path -> (HTTP status, body bytes); other paths of
         ``/v*/agents/<uuid>`` get the recorded "not found" answer.
-    :ivar requests: the paths requested, in order.
+    :ivar requests: the paths requested (GET), in order.
+    :ivar deletes: the paths deleted (DELETE), in order.
+    :ivar delete_answer: (status, body) every DELETE gets, or None for
+        the registrar's own answers.
     :ivar client_certs: whether each request came with a client
         certificate the server verified.
     """
@@ -129,6 +132,8 @@ class FakeRegistrar(fixtures.Fixture):
             '/v2.6/agents/%s' % AGENT_UUID: (200, recorded('agent.json')),
         }
         self.requests = []
+        self.deletes = []
+        self.delete_answer = None
         self.client_certs = []
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(
@@ -162,6 +167,24 @@ class FakeRegistrar(fixtures.Fixture):
         fixture = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def do_DELETE(self):
+                fixture.deletes.append(self.path)
+                # Keylime 7.14.3's agents_controller.delete: 200
+                # "Success" for a known agent (forgotten from then on),
+                # 404 "Agent with ID '...' not found" otherwise.
+                if fixture.delete_answer is not None:
+                    status, body = fixture.delete_answer
+                elif fixture.routes.pop(self.path, None) is not None:
+                    status, body = 200, (b'{"code": 200, "status": '
+                                         b'"Success", "results": {}}')
+                else:
+                    status, body = fixture._answer(self.path)
+                self.send_response(status)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_GET(self):
                 fixture.requests.append(self.path)
                 fixture.client_certs.append(

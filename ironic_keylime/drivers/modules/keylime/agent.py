@@ -35,6 +35,7 @@ from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import record as record_
+from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.keylime_client import tenant
 
 LOG = logging.getLogger(__name__)
@@ -156,6 +157,11 @@ def configure_agent(task, info):
               'agent_uuid': expected_uuid(task.node, info)}
     if info.agent_address:
         params['contact_ip'] = info.agent_address
+    if tpm_binding.forget_registration(
+            task, tpm_binding.registrar_client(info.registrar),
+            params['agent_uuid']):
+        # Its record is gone: the agent registers again only if restarted.
+        params['restart'] = True
     return call(task, 'keylime.configure_agent', params)
 
 

@@ -116,6 +116,47 @@ def registrar_client(endpoint):
         timeout=CONF.keylime.command_timeout)
 
 
+def forget_registration(task, registrar_client, agent_uuid):
+    """Let the ramdisk's agent register again, when the EK pin allows it.
+
+    Keylime 7.14's registrar takes the agent's attestation key as part of
+    its TPM identity and refuses a second registration of the UUID with
+    another one; a ramdisk keeps no state and makes a new key at every
+    boot. The registrar's record of the agent is deleted, so that the
+    agent registers anew, only when driver_info pins the node's EK: the
+    pin, checked by :func:`check` once the agent registered, then binds
+    the UUID to the node's TPM instead of the registrar's record.
+
+    :param task: a TaskManager instance.
+    :param registrar_client: a registrar client (:func:`registrar_client`).
+    :param agent_uuid: the UUID under which the agent registers.
+    :returns: True when the node's EK is pinned and checked (its record,
+        if any, was deleted: the agent must restart to register again),
+        False otherwise (nothing was done: with ``[keylime]ek_binding``
+        off, or no pin yet, the registrar's record is the only binding).
+    :raises: AttestationFailure when the registrar cannot delete it.
+    """
+    node = task.node
+    if (CONF.keylime.ek_binding == OFF or not parse_fingerprint(
+            (node.driver_info or {}).get(DRIVER_INFO_KEY))):
+        return False
+    try:
+        deleted = registrar_client.delete_agent(agent_uuid)
+    except kl_exception.KeylimeError as e:
+        raise _failure(node, _(
+            'the registrar\'s record of the Keylime agent %(agent)s could '
+            'not be deleted before the ramdisk\'s agent registers again '
+            '(the registrar refuses a new attestation key for a known '
+            'UUID): %(err)s') % {'agent': agent_uuid, 'err': e})
+    if deleted:
+        LOG.info('Node %(node)s: deleted the registrar\'s record of the '
+                 'Keylime agent %(agent)s; the ramdisk\'s agent registers '
+                 'again, its EK checked against driver_info/%(key)s',
+                 {'node': node.uuid, 'agent': agent_uuid,
+                  'key': DRIVER_INFO_KEY})
+    return True
+
+
 def _failure(node, reason):
     return kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                   reason=reason)

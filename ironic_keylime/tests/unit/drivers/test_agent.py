@@ -33,6 +33,7 @@ from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests import base
+from ironic_keylime.tests.unit import registrar_fixture
 
 DRIVER_INFO = {'keylime_v': '10.0.0.2', 'keylime_r': '10.0.0.3',
                'keylime_rp': 8891, 'keylime_container': 'lists'}
@@ -347,3 +348,76 @@ class AgentIdentityTestCase(base.DbTestCase):
         error = self.assertRaises(exception.MissingParameterValue,
                                   self.identity)
         self.assertIn('driver_info/keylime_agent_address', str(error))
+
+
+# The HTTP call to the ramdisk: no ramdisk runs in a unit test. The
+# registrar is a TLS server replaying a real 7.14.3 registrar's answers.
+@mock.patch.object(agent_client.AgentClient, '_command', autospec=True)
+class ReRegistrationTestCase(base.DbTestCase):
+    """A new ramdisk boot: the agent registers with a new AK."""
+
+    def setUp(self):
+        super().setUp()
+        self.registrar = self.useFixture(registrar_fixture.FakeRegistrar())
+        self.config(ek_binding='trust_on_first_use',
+                    tenant_cert_dir=self.registrar.cert_dir,
+                    group='keylime')
+        self.path = '/v2.6/agents/%s' % registrar_fixture.AGENT_UUID
+
+    def _node(self, **info):
+        driver_info_ = dict(DRIVER_INFO, keylime_r='127.0.0.1',
+                            keylime_rp=self.registrar.port,
+                            keylime_agent_uuid=registrar_fixture.AGENT_UUID)
+        driver_info_.update(info)
+        return obj_utils.create_test_node(
+            self.context, uuid=uuidutils.generate_uuid(),
+            driver='fake-hardware', provision_state=states.CLEANWAIT,
+            driver_info=driver_info_,
+            driver_internal_info={'agent_url': 'http://10.0.0.9:9999'})
+
+    def _configure(self, node, mock_command):
+        mock_command.return_value = _ok({
+            'uuid': registrar_fixture.AGENT_UUID, 'port': 9102,
+            'running': True, 'restarted': True})
+        with task_manager.acquire(self.context, node.uuid) as task:
+            agent.update_agent_info(task,
+                                    driver_info.parse_driver_info(task.node))
+        return mock_command.call_args[1]['params'] if (
+            mock_command.called) else None
+
+    def test_pinned_node_registers_again(self, mock_command):
+        # Keylime 7.14's registrar refuses the new AK of a known UUID
+        # ("re-registration with different TPM identity is forbidden"):
+        # with the node's EK pinned, the record is deleted and the agent
+        # restarted, so that it registers anew (its EK is then checked
+        # against the pin).
+        node = self._node(
+            keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256)
+        params = self._configure(node, mock_command)
+        self.assertEqual([self.path], self.registrar.deletes)
+        self.assertIs(True, params['restart'])
+
+    def test_unpinned_node_keeps_the_registrar_record(self, mock_command):
+        # Without a pin, the registrar's record is the only binding of
+        # the UUID to a TPM: it stays.
+        params = self._configure(self._node(), mock_command)
+        self.assertEqual([], self.registrar.deletes)
+        self.assertNotIn('restart', params)
+
+    def test_binding_off_keeps_the_registrar_record(self, mock_command):
+        self.config(ek_binding='off', group='keylime')
+        node = self._node(
+            keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256)
+        params = self._configure(node, mock_command)
+        self.assertEqual([], self.registrar.deletes)
+        self.assertNotIn('restart', params)
+
+    def test_delete_failure_fails_before_the_ramdisk(self, mock_command):
+        self.registrar.delete_answer = (500, b'{"code": 500}')
+        node = self._node(
+            keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256)
+        e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                              self._configure, node, mock_command)
+        self.assertIn('could not be deleted', str(e))
+        self.assertIn('HTTP 500', str(e))
+        mock_command.assert_not_called()

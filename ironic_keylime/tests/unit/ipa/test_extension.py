@@ -105,6 +105,13 @@ class ExtensionTestCase(base.DbTestCase):
                           registrar_port=8891, agent_uuid=NODE_UUID)
         self.assertTrue(third['restarted'])
         self.assertEqual(2, self._restarts())
+        # Same values, agent running, restart asked (the conductor deleted
+        # its registration): restarted, so that it registers again.
+        fourth = self._run('configure_agent', registrar_ip='10.0.0.5',
+                           registrar_port=8891, agent_uuid=NODE_UUID,
+                           restart=True)
+        self.assertTrue(fourth['restarted'])
+        self.assertEqual(3, self._restarts())
 
     def test_uuid_mode_image_keeps_image_uuid(self):
         self.config(uuid_mode='image', group='keylime_agent')

@@ -93,6 +93,26 @@ class RegistrarClientTestCase(test_base.BaseTestCase):
                                   self._client().ek_fingerprint, AGENT)
         self.assertIn('GET /version', str(error))
 
+    def test_delete_agent(self):
+        client = self._client()
+        self.assertTrue(client.delete_agent(AGENT))
+        self.assertEqual(['/v2.6/agents/%s' % AGENT], self.registrar.deletes)
+        # Gone: a second delete finds nothing, a read says not found.
+        self.assertFalse(client.delete_agent(AGENT))
+        self.assertRaises(exception.AgentNotRegistered,
+                          client.ek_fingerprint, AGENT)
+
+    def test_delete_refused(self):
+        self.registrar.delete_answer = (500, b'{"code": 500, "status": '
+                                             b'"Internal Server Error"}')
+        error = self.assertRaises(exception.RegistrarError,
+                                  self._client().delete_agent, AGENT)
+        self.assertIn('DELETE /v2.6/agents/%s with HTTP 500' % AGENT,
+                      str(error))
+        self.registrar.delete_answer = (403, b'{}')
+        self.assertRaises(exception.RegistrarTLSError,
+                          self._client().delete_agent, AGENT)
+
     def test_unknown_agent(self):
         other = '00000000-dead-4bee-8000-000000000000'
         error = self.assertRaises(exception.AgentNotRegistered,
