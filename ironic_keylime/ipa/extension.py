@@ -161,16 +161,23 @@ def _serving_error(host, port, timeout=2):
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            try:
-                with context.wrap_socket(s):
-                    return None
-            except ssl.SSLError:
-                return None
+        sock = socket.create_connection((host, port), timeout=timeout)
     except (TimeoutError, socket.timeout):
-        return 'it accepts no connection: no answer in %s s' % timeout
+        return 'no connection in %s s' % timeout
     except OSError as e:
         return str(e)
+    with sock:
+        try:
+            with context.wrap_socket(sock):
+                return None
+        except ssl.SSLError:
+            return None  # a TLS answer, or not TLS: it serves
+        except (TimeoutError, socket.timeout):
+            return 'it accepts no connection: no answer in %s s' % timeout
+        except OSError:
+            # Reset or closed once accepted: something accepted it (a
+            # port that only listens leaves the connection unanswered).
+            return None
 
 
 def _probe_address(address):

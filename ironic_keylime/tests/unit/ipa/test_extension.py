@@ -200,6 +200,24 @@ class ExtensionTestCase(base.DbTestCase):
         self.assertIn('does not answer', str(e))
         self.assertIn('no answer in 2 s', str(e))
 
+    def test_wait_succeeds_when_the_server_closes_at_once(self):
+        # A server that accepts and closes without reading (a reset or an
+        # end of stream to the hello) accepted the connection: it serves.
+        sock = self._listening_socket()
+
+        def serve():
+            for _ in range(2):
+                conn, _addr = sock.accept()
+                conn.close()
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        self.config(start_timeout=5, group='keylime_agent')
+        self._agent_port(sock)
+        info = self._run('configure_agent', registrar_ip='10.0.0.5',
+                         registrar_port=8891)
+        self.assertTrue(info['restarted'])
+
     def test_wait_succeeds_when_the_agent_answers(self):
         # A server that answers the hello (here with a plain HTTP error,
         # as a TLS server refusing the client would with an alert).
