@@ -21,6 +21,8 @@
 #   IK_VM_SWTPM_CONF   swtpm_setup.conf making the TPM's EK certificate
 #                      (the harness's local CA); used on the first boot
 #   IK_VM_TAMPER       an executable the guest runs at boot (tamper test)
+#   IK_VM_SMBIOS_SERIAL  the SMBIOS system serial number: a firmware
+#                      setting SeaBIOS measures (PCR 1)
 #   IK_VM_REGISTRAR_PORT  the harness registrar's agent (HTTP) port: the
 #                      guest's agent registers at 10.0.2.2:PORT whatever
 #                      the conductor said (it reaches the registrar at
@@ -124,6 +126,11 @@ start() {
     append+=" ipa-insecure=1"
     append+=" ima_template=ima-ng ima_hash=sha256"
     append+=" systemd.journald.forward_to_console=1 ${IK_VM_APPEND:-}"
+    # A firmware setting: SeaBIOS measures the SMBIOS tables into PCR 1.
+    local smbios=()
+    if [ -n "${IK_VM_SMBIOS_SERIAL:-}" ]; then
+        smbios=(-smbios "type=1,serial=$IK_VM_SMBIOS_SERIAL")
+    fi
     date +%s.%N >"$run/boot-started"
     setsid qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$MEMORY" \
         -nodefaults -display none -no-reboot \
@@ -133,7 +140,7 @@ start() {
         -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$IPA_PORT-:9999,hostfwd=tcp:127.0.0.1:$AGENT_PORT-:9002" \
         -device "virtio-net-pci,netdev=n0,mac=$MAC" \
-        "${fwcfg[@]}" \
+        "${fwcfg[@]}" "${smbios[@]}" \
         -serial "file:$run/serial.log" </dev/null >"$run/qemu.log" 2>&1 &
     echo $! >"$run/qemu.pid"
     sleep 1

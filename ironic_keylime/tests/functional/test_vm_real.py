@@ -159,22 +159,33 @@ class VMChainTest(testtools.TestCase):
         del k
         return node
 
-    def _boot(self, node, tamper=None):
+    def _boot(self, node, tamper=None, smbios_serial=None):
+        previous = None
+        if self.vm is not None:
+            # A reboot as Ironic sees one: powering off wipes the agent's
+            # token and URL (the new boot's ramdisk looks up again; with
+            # the old token kept, it would lock itself down).
+            baremetal = self.ironic.conn.baremetal
+            previous = (baremetal.get_node(node.id).driver_internal_info
+                        or {}).get('agent_last_heartbeat')
+            baremetal.set_node_power_state(node.id, 'power off', wait=True)
+            self.vm.stop()
+            baremetal.set_node_power_state(node.id, 'power on', wait=True)
         self.vm = vm_env.VM(os.path.join(self.workdir, 'vm-' + node.id),
                             self.image, self.ironic.port,
                             self.keylime['KEYLIME_HARNESS_DIR'],
                             self.ipa_port, self.agent_port, self.mac,
-                            tamper=tamper)
+                            tamper=tamper, smbios_serial=smbios_serial)
         self.vm.start()
-        return self._wait_heartbeat(node)
+        return self._wait_heartbeat(node, previous)
 
-    def _wait_heartbeat(self, node):
+    def _wait_heartbeat(self, node, previous=None):
         deadline = time.monotonic() + BOOT_TIMEOUT
         while time.monotonic() < deadline:
             internal = self.ironic.conn.baremetal.get_node(
                 node.id).driver_internal_info or {}
-            if (internal.get('agent_url')
-                    and internal.get('agent_last_heartbeat')):
+            beat = internal.get('agent_last_heartbeat')
+            if internal.get('agent_url') and beat and beat != previous:
                 return time.monotonic() - self.vm.started
             time.sleep(2)
         self.fail('no heartbeat from the VM within %s s' % BOOT_TIMEOUT)
@@ -227,6 +238,27 @@ class VMChainTest(testtools.TestCase):
                 round(time.monotonic() - start))
         self.assertEqual(len(events),
                          len(self.ironic.attestation_events(node.id)))
+
+    def test_changed_firmware_setting_fails_cleaning(self):
+        node = self._node()
+        self._boot(node)
+        self._enroll(node)
+        self.ironic.provision(node.id, 'provide', 'available',
+                              timeout=CLEAN_TIMEOUT)
+        # The first PASS recorded the node's EK (trust on first use): the
+        # next boot's agent, with a new attestation key, registers again.
+        node = self.ironic.conn.baremetal.get_node(node.id)
+        self.assertIn('keylime_ek_sha256', node.driver_info)
+        # A firmware setting changes (the SMBIOS serial number, which
+        # SeaBIOS measures into PCR 1); the node reboots with its TPM.
+        self.ironic.provision(node.id, 'manage', 'manageable')
+        self._boot(node, smbios_serial='changed-by-the-lessee')
+        node = self.ironic.provision(node.id, 'provide', 'clean failed',
+                                     timeout=CLEAN_TIMEOUT)
+        error = self.ironic.error_message(node)
+        self.assertIn('Keylime attestation FAIL', error)
+        self.assertIn('golden boot state', error)
+        self.assertIn('PCR 1', error)
 
     def test_tampered_ramdisk_fails_cleaning(self):
         node = self._node()

@@ -77,10 +77,12 @@ class VM(object):
     :param agent_port: host port forwarded to the Keylime agent.
     :param mac: the NIC's MAC, the node's port in Ironic.
     :param tamper: an executable the guest runs at boot, or None.
+    :param smbios_serial: the SMBIOS serial number (a firmware setting
+        SeaBIOS measures into PCR 1), or None for qemu's default.
     """
 
     def __init__(self, rundir, image, ironic_port, harness_dir, ipa_port,
-                 agent_port, mac, tamper=None):
+                 agent_port, mac, tamper=None, smbios_serial=None):
         self.rundir = rundir
         self.image = image
         self.env = dict(
@@ -93,10 +95,12 @@ class VM(object):
                                       'cacert.crt'),
             IK_VM_SWTPM_CONF=os.path.join(harness_dir, 'swtpm-ca',
                                           'swtpm_setup.conf'))
-        if tamper:
-            self.env['IK_VM_TAMPER'] = tamper
-        else:
-            self.env.pop('IK_VM_TAMPER', None)
+        for key, value in (('IK_VM_TAMPER', tamper),
+                           ('IK_VM_SMBIOS_SERIAL', smbios_serial)):
+            if value:
+                self.env[key] = value
+            else:
+                self.env.pop(key, None)
         self.started = None
 
     def start(self):
