@@ -42,6 +42,7 @@ import random
 import shutil
 import tempfile
 import time
+import uuid
 
 
 import testtools
@@ -148,7 +149,8 @@ class VMChainTest(testtools.TestCase):
             info['keylime_agent_address'] = '127.0.0.1'
             info['keylime_agent_port'] = self.agent_port
         node = self.ironic.conn.baremetal.create_node(
-            name='vm-%s' % self.getUniqueString()[-8:],
+            # Unique in the class's Ironic (test names share their ends).
+            name='vm-%s' % uuid.uuid4().hex[:12],
             driver='fake-hardware', deploy_interface='direct',
             driver_info=info)
         self.ironic.conn.baremetal.create_port(
