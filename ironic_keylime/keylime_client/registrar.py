@@ -183,6 +183,15 @@ class RegistrarClient(object):
             data = None
         return response.status, data
 
+    def _check_client_accepted(self, status):
+        """Raise RegistrarTLSError when the registrar refused our client."""
+        if status in (401, 403):
+            raise exception.RegistrarTLSError(
+                '%s refused the client certificate %s (HTTP %s). Use the '
+                'client certificate of the verifier\'s cv_ca.'
+                % (self.where, os.path.join(self.cert_dir, CERT_FILE),
+                   status))
+
     def api_version(self):
         """Agree on an API version with the registrar (``GET /version``).
 
@@ -223,12 +232,7 @@ class RegistrarClient(object):
                 'UUID and reached the registrar.'
                 % (agent_uuid, self.where,
                    data.get('status') or 'HTTP 404'))
-        if status in (401, 403):
-            raise exception.RegistrarTLSError(
-                '%s refused the client certificate %s (HTTP %s). Use the '
-                'client certificate of the verifier\'s cv_ca.'
-                % (self.where, os.path.join(self.cert_dir, CERT_FILE),
-                   status))
+        self._check_client_accepted(status)
         results = data.get('results')
         if status != 200 or not isinstance(results, dict):
             raise exception.RegistrarError(
@@ -258,12 +262,7 @@ class RegistrarClient(object):
             return True
         if status == 404:
             return False
-        if status in (401, 403):
-            raise exception.RegistrarTLSError(
-                '%s refused the client certificate %s (HTTP %s). Use the '
-                'client certificate of the verifier\'s cv_ca.'
-                % (self.where, os.path.join(self.cert_dir, CERT_FILE),
-                   status))
+        self._check_client_accepted(status)
         raise exception.RegistrarError(
             '%s answered DELETE %s with HTTP %s: %s'
             % (self.where, path, status, data.get('status') or 'no status'))

@@ -167,6 +167,13 @@ class FakeRegistrar(fixtures.Fixture):
         fixture = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, status, body):
+                self.send_response(status)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_DELETE(self):
                 fixture.deletes.append(self.path)
                 # Keylime 7.14.3's agents_controller.delete: 200
@@ -179,22 +186,14 @@ class FakeRegistrar(fixtures.Fixture):
                                          b'"Success", "results": {}}')
                 else:
                     status, body = fixture._answer(self.path)
-                self.send_response(status)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self._send(status, body)
 
             def do_GET(self):
                 fixture.requests.append(self.path)
                 fixture.client_certs.append(
                     bool(self.connection.getpeercert()))
                 status, body = fixture._answer(self.path)
-                self.send_response(status)
-                self.send_header('Content-Type', 'application/json')
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self._send(status, body)
 
             def log_message(self, *args):
                 pass
