@@ -244,11 +244,12 @@ def register_attestation_interface_type():
             sys.modules['ironic.conductor.manager'].ConductorManager)
 
     # 10. Not one of the six either. The API sends deploy, provide,
-    # clean and service requests to the conductor that owns the node in
-    # the hash ring; a stock ironic-conductor would run them without
-    # attestation. ConductorAPI (Ironic's RPC client) refuses them for a
-    # node whose attestation interface that conductor did not register,
-    # and refuses node updates and deployments that turn attestation off
+    # clean, service and undeploy requests to the conductor that owns the
+    # node in Ironic's hash ring; a stock ironic-conductor would run them
+    # without attestation. ConductorAPI (Ironic's RPC client) refuses them
+    # for a node whose attestation interface (its own, else the default
+    # its conductors registered) that conductor did not register, and
+    # refuses node updates and deployments that turn attestation off
     # (api_guard). If Ironic stops calling these ConductorAPI methods,
     # the API no longer refuses them (the conductor's checks of 7. and 9.
     # remain).

@@ -56,6 +56,8 @@ CALLABLES = (
     ('ironic.conductor.rpcapi', 'ConductorAPI.do_node_service',
      ('self', 'context', 'node_id', 'service_steps', 'disable_ramdisk',
       'topic')),
+    ('ironic.conductor.rpcapi', 'ConductorAPI.do_node_tear_down',
+     ('self', 'context', 'node_id', 'topic')),
     ('ironic.conductor.rpcapi', 'ConductorAPI.update_node',
      ('self', 'context', 'node_obj', 'topic', 'reset_interfaces')),
     ('ironic.conductor.rpcapi', 'ConductorAPI.get_conductor_for',
@@ -71,6 +73,8 @@ CALLABLES = (
      ('context', 'hostname', 'online')),
     ('ironic.db.api', 'Connection.list_conductor_hardware_interfaces',
      ('self', 'conductor_id')),
+    ('ironic.db.api', 'Connection.get_active_hardware_type_dict',
+     ('self', 'use_groups')),
 )
 
 #: Modules that import Ironic's API modules, which copy the step interface

@@ -29,11 +29,13 @@ from ironic.api.controllers.v1 import versions
 from ironic.common import driver_factory
 from ironic.common import hash_ring
 from ironic.common import states
+from ironic.conductor import manager
 from ironic.conductor import rpcapi
 from ironic.drivers import fake_hardware
 from ironic import objects
 from ironic.tests.unit.api import base as api_base
 from ironic.tests.unit.objects import utils as obj_utils
+from oslo_utils import uuidutils
 
 KEYLIME = {'attestation_interface': 'keylime', 'keylime_v': '127.0.0.1',
            'keylime_r': '127.0.0.1', 'keylime_container': 'lists'}
@@ -52,7 +54,7 @@ class GuardedApiTestCase(api_base.BaseApiTest):
         super().setUp()
         self.config(enabled_attestation_interfaces=['no-attestation',
                                                     'keylime'])
-        self._register_conductor()
+        self._register_conductor(self.conductor, self.attests)
         # The hash ring is cached per process: rebuild it from this
         # test's conductors.
         self.patch(hash_ring.HashRingManager, '_hash_rings', (None, 0))
@@ -64,29 +66,38 @@ class GuardedApiTestCase(api_base.BaseApiTest):
         self.addCleanup(p.stop)
         self.calls = self.mock_prepare.return_value.call
 
-    def _register_conductor(self):
+    def _register_conductor(self, hostname, attests, default=None,
+                            group=''):
         """Register a conductor with the rows Ironic's conductor writes.
 
         The rows come from Ironic's own driver_factory in this process
         (with the attestation type); a stock conductor writes the same
         rows without the attestation ones (the functional test
         test_stock_conductor reads them from a real one).
+
+        :param default: the attestation interface the conductor registers
+            as its default (its [DEFAULT]default_attestation_interface),
+            or None for the one this process computes.
+        :param group: its conductor group.
         """
         conductor = self.dbapi.register_conductor(
-            {'hostname': self.conductor, 'drivers': [],
-             'conductor_group': '',
+            {'hostname': hostname, 'drivers': [],
+             'conductor_group': group,
              'version': objects.Conductor.VERSION})
         hw_type = fake_hardware.FakeHardware()
         rows = []
         for iface_type, names in driver_factory.enabled_supported_interfaces(
                 hw_type).items():
-            if iface_type == 'attestation' and not self.attests:
+            if iface_type == 'attestation' and not attests:
                 continue
-            default = driver_factory.default_interface(hw_type, iface_type)
+            default_name = driver_factory.default_interface(hw_type,
+                                                            iface_type)
+            if iface_type == 'attestation' and default is not None:
+                default_name = default
             rows.extend({'hardware_type': 'fake-hardware',
                          'interface_type': iface_type,
                          'interface_name': name,
-                         'default': name == default} for name in names)
+                         'default': name == default_name} for name in names)
         self.dbapi.register_conductor_hardware_interfaces(conductor.id, rows)
 
     def _node(self, driver_info=KEYLIME, state=states.AVAILABLE, **kw):
@@ -158,11 +169,29 @@ class StockConductorTestCase(GuardedApiTestCase):
         self.assertEqual(['do_node_deploy', 'do_provisioning_action'],
                          self._sent())
 
-    def test_other_actions_go_through(self):
-        # Tearing down and managing do not attest.
-        node = self._node(state=states.ACTIVE)
+    def test_undeploy_refused(self):
+        # Tearing down runs automated cleaning, whose attest step a stock
+        # conductor would skip.
+        for target in ('deleted', 'undeploy'):
+            node = self._node(state=states.ACTIVE,
+                              uuid=uuidutils.generate_uuid())
+            message = self._provision(node, {'target': target}, 409)
+            self.assertIn('Refusing to undeploy node %s: the conductor '
+                          'that manages it, stock-conductor, has not '
+                          'registered the attestation interface keylime'
+                          % node.uuid, message)
+        self.assertEqual([], self._sent())
+
+    def test_undeploy_without_attestation_goes_through(self):
+        node = self._node(driver_info={}, state=states.ACTIVE)
         self._provision(node, {'target': 'deleted'}, 202)
         self.assertEqual(['do_node_tear_down'], self._sent())
+
+    def test_other_actions_go_through(self):
+        # Managing does not attest.
+        node = self._node()
+        self._provision(node, {'target': 'manage'}, 202)
+        self.assertEqual(['do_provisioning_action'], self._sent())
 
 
 class AttestConductorTestCase(GuardedApiTestCase):
@@ -175,6 +204,11 @@ class AttestConductorTestCase(GuardedApiTestCase):
         node = self._node()
         self._provision(node, {'target': 'active'}, 202)
         self.assertEqual(['do_node_deploy'], self._sent())
+
+    def test_undeploy_goes_through(self):
+        node = self._node(state=states.ACTIVE)
+        self._provision(node, {'target': 'deleted'}, 202)
+        self.assertEqual(['do_node_tear_down'], self._sent())
 
     def test_provide_and_clean_go_through(self):
         node = self._node(state=states.MANAGEABLE)
@@ -191,7 +225,7 @@ class AttestConductorTestCase(GuardedApiTestCase):
             self.dbapi.get_conductor(self.conductor).id)
         self.attests = False
         self.dbapi.unregister_conductor(self.conductor)
-        self._register_conductor()
+        self._register_conductor(self.conductor, False)
         node = self._node()
         self._provision(node, {'target': 'active'}, 409)
 
@@ -250,3 +284,111 @@ class AttestConductorTestCase(GuardedApiTestCase):
                       'for one deployment, not turn attestation off',
                       resp.json['error_message'])
         self.assertEqual([], self._sent())
+
+
+class ConductorsDefaultTestCase(GuardedApiTestCase):
+    """The default comes from the node's conductors, not the API's options.
+
+    This API process keeps its own [DEFAULT]default_attestation_interface
+    (unset: no-attestation); the conductors registered theirs in Ironic's
+    conductor hardware interfaces table.
+    """
+
+    conductor = 'stock-conductor'
+    attests = False
+
+    def _owned_by(self, hostname, **kw):
+        """A node without an attestation setting, owned by ``hostname``."""
+        api = rpcapi.ConductorAPI()
+        for _ in range(64):
+            node = self._node(driver_info={}, uuid=uuidutils.generate_uuid(),
+                              **kw)
+            if api.get_conductor_for(node) == hostname:
+                return node
+        self.fail('no node maps to %s' % hostname)
+
+    def test_conductors_default_keylime_refused_on_stock_conductor(self):
+        # The API's own default is no-attestation: the old guard let the
+        # stock conductor provide the node, which the other conductor of
+        # its group would have attested.
+        self._register_conductor('attest-conductor', True, default='keylime')
+        node = self._owned_by('stock-conductor', state=states.MANAGEABLE)
+        message = self._provision(node, {'target': 'provide'}, 409)
+        self.assertIn('Refusing to provide node %s: the conductor that '
+                      'manages it, stock-conductor, has not registered the '
+                      'attestation interface keylime' % node.uuid, message)
+        self.assertEqual([], self._sent())
+
+    def test_real_conductor_registers_its_default(self):
+        # Ironic's own conductor registration (what a conductor runs at
+        # start), in a process where the attestation type was added and
+        # [DEFAULT]default_attestation_interface is keylime.
+        self.config(default_attestation_interface='keylime')
+        service = manager.ConductorManager('attest-conductor', 'test-topic')
+        hardware_types = driver_factory.hardware_types()
+        service.conductor = objects.Conductor.register(
+            self.context, 'attest-conductor', list(hardware_types), '')
+        service._register_and_validate_hardware_interfaces(hardware_types)
+        rows = {(r.interface_name, r.default)
+                for r in self.dbapi.list_hardware_type_interfaces(
+                    ['fake-hardware'])
+                if r.interface_type == 'attestation'}
+        self.assertEqual({('keylime', True), ('no-attestation', False)},
+                         rows)
+        # This API process's own option is not what decides.
+        self.config(default_attestation_interface=None)
+        node = self._owned_by('stock-conductor', state=states.MANAGEABLE)
+        message = self._provision(node, {'target': 'provide'}, 409)
+        self.assertIn('has not registered the attestation interface keylime',
+                      message)
+
+    def test_conductors_default_keylime_on_attesting_owner(self):
+        self._register_conductor('attest-conductor', True, default='keylime')
+        node = self._owned_by('attest-conductor', state=states.MANAGEABLE)
+        self._provision(node, {'target': 'provide'}, 202)
+        self.assertEqual(['do_provisioning_action'], self._sent())
+
+    def test_conductors_default_keylime_deploy_steps_checked(self):
+        self._register_conductor('attest-conductor', True, default='keylime')
+        node = self._owned_by('attest-conductor')
+        message = self._provision(node, {
+            'target': 'active',
+            'deploy_steps': [dict(ATTEST, priority=0)]}, 400)
+        self.assertIn('The deploy step attestation.attest of node %s '
+                      'cannot be skipped' % node.uuid, message)
+        self.assertEqual([], self._sent())
+
+    def test_conductors_disagree_refused(self):
+        self._register_conductor('attest-a', True, default='keylime')
+        self._register_conductor('attest-b', True, default='no-attestation')
+        node = self._owned_by('attest-b', state=states.MANAGEABLE)
+        message = self._provision(node, {'target': 'provide'}, 409)
+        self.assertIn('Refusing to provide node %s: it selects no '
+                      'attestation interface' % node.uuid, message)
+        self.assertIn('registered different defaults: keylime on '
+                      'attest-a, no-attestation on attest-b', message)
+        self.assertEqual([], self._sent())
+        # A node that selects its interface does not depend on defaults.
+        node = self._node(driver_info={'attestation_interface':
+                                       'no-attestation'},
+                          uuid=uuidutils.generate_uuid(),
+                          state=states.MANAGEABLE)
+        self._provision(node, {'target': 'provide'}, 202)
+
+    def test_conductors_default_wins_over_api_option(self):
+        # The API's own option says keylime; the conductors run
+        # no-attestation by default, so the node is not attested
+        # whichever of them runs it.
+        self.config(default_attestation_interface='keylime')
+        self._register_conductor('attest-conductor', True,
+                                 default='no-attestation')
+        node = self._owned_by('stock-conductor', state=states.MANAGEABLE)
+        self._provision(node, {'target': 'provide'}, 202)
+        self.assertEqual(['do_provisioning_action'], self._sent())
+
+    def test_other_conductor_group_ignored(self):
+        # A conductor of another group never runs the node.
+        self._register_conductor('attest-conductor', True, default='keylime',
+                                 group='other')
+        node = self._owned_by('stock-conductor', state=states.MANAGEABLE)
+        self._provision(node, {'target': 'provide'}, 202)
