@@ -15,9 +15,14 @@
 Paths come from a node's ``driver_info`` and so from API users: each one
 is resolved (symbolic links followed) and must lie inside one of the
 directories the operator allowed in ``[keylime]allowed_list_directories``.
+A file is read through :func:`open_confined`, which opens it once and
+checks what it opened, so that a link swapped in after the check is not
+followed out of those directories.
 """
 
+import errno
 import os
+import stat
 
 from ironic_keylime.lists import base
 from ironic_keylime.lists import exception
@@ -46,16 +51,82 @@ def confine(path, allowed_directories, field):
             'driver_info/%s must be an absolute path, got %r.'
             % (field, path))
     resolved = os.path.realpath(path)
-    for directory in allowed_directories:
-        root = os.path.realpath(directory)
-        if os.path.commonpath([root, resolved]) == root:
-            return resolved
+    if _inside(resolved, allowed_directories):
+        return resolved
     raise exception.ListError(
         'driver_info/%(field)s %(path)r is not inside any of the '
         'directories in [keylime]allowed_list_directories (%(dirs)s), '
         'once symbolic links are resolved. Move the file into one of them.'
         % {'field': field, 'path': path,
            'dirs': ', '.join(allowed_directories)})
+
+
+def _inside(path, allowed_directories):
+    """Whether a resolved path lies in one of the allowed directories."""
+    return any(os.path.commonpath([root, path]) == root
+               for root in map(os.path.realpath, allowed_directories))
+
+
+#: How a confined file is opened: read only, never through a symbolic link
+#: as its last component, without blocking on a FIFO or taking a terminal.
+_OPEN_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+               | os.O_CLOEXEC)
+
+
+def open_confined(path, allowed_directories, field):
+    """Open a file given in driver_info, confined to the allowed directories.
+
+    The path is checked (:func:`confine`), then its resolved form is
+    opened once, without following a symbolic link in its last component,
+    and what was opened is checked: a regular file whose path, as the
+    kernel reports it for the open file (``/proc/self/fd``), lies in an
+    allowed directory. A symbolic link or a directory swapped in between
+    the check and the open is refused, never read.
+
+    :param path: the path given by the user.
+    :param allowed_directories: the directories it may be in.
+    :param field: the driver_info key it came from, for messages.
+    :returns: the file, open for reading in binary mode.
+    :raises: ListError naming the field when the path is refused, cannot
+        be opened, or what was opened is not a regular file inside the
+        allowed directories.
+    """
+    resolved = confine(path, allowed_directories, field)
+    try:
+        fd = os.open(resolved, _OPEN_FLAGS)
+    except OSError as e:
+        why = (_SWAPPED if e.errno == errno.ELOOP else e.strerror)
+        raise exception.ListError(
+            'Cannot read %(path)s given in driver_info/%(field)s: %(err)s'
+            % {'path': resolved, 'field': field, 'err': why})
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _refused(resolved, field, 'it is not a regular file')
+        try:
+            opened = os.readlink('/proc/self/fd/%d' % fd)
+        except OSError as e:
+            raise _refused(resolved, field, 'what was opened cannot be '
+                           'checked (/proc/self/fd: %s)' % e.strerror)
+        if not _inside(opened, allowed_directories):
+            raise _refused(resolved, field, 'what was opened, %s, is '
+                           'outside [keylime]allowed_list_directories: %s'
+                           % (opened, _SWAPPED))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, 'rb')
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _refused(path, field, why):
+    return exception.ListError(
+        'Refusing %(path)s given in driver_info/%(field)s: %(why)s'
+        % {'path': path, 'field': field, 'why': why})
+
+
+_SWAPPED = ('the file or one of its directories was replaced by a '
+            'symbolic link after the path was checked; check who can write '
+            'to the allowed directories')
 
 
 class LocalListSource(base.ListSource):
@@ -95,16 +166,8 @@ class LocalListSource(base.ListSource):
                 confine(path, self.allowed_directories, self.FIELDS[name])
 
     def _open(self, name):
-        path = confine(self.paths[name], self.allowed_directories,
-                       self.FIELDS[name])
-        try:
-            return open(path, 'rb')
-        except OSError as e:
-            raise exception.ListError(
-                'Cannot read the %(name)s %(path)s given in '
-                'driver_info/%(field)s: %(err)s' %
-                {'name': name.replace('_', ' '), 'path': path,
-                 'field': self.FIELDS[name], 'err': e.strerror})
+        return open_confined(self.paths[name], self.allowed_directories,
+                             self.FIELDS[name])
 
     def _copy(self, name, workdir):
         """Copy a list; return its path and digest, or (None, None)."""

@@ -26,6 +26,7 @@ import os
 
 from ironic_keylime.lists import exception
 from ironic_keylime.lists import formats
+from ironic_keylime.lists import local
 from ironic_keylime.lists import swift_connection
 
 #: The object name of the policy in a node's container.
@@ -109,16 +110,21 @@ def fetch_swift(connection, container, path):
             'measured-boot policy).' % {'c': container, 'o': OBJECT})
 
 
-def fetch_file(source, path):
+def fetch_file(source, path, allowed_directories, field):
     """Copy a conductor file holding the policy to ``path``.
 
-    :param source: the file, already confined to the allowed directories.
+    :param source: the file named in driver_info.
     :param path: a new file in a private directory.
+    :param allowed_directories: ``[keylime]allowed_list_directories``.
+    :param field: the driver_info key naming it, for messages.
     :returns: the SHA-256 hex digest of the bytes written.
-    :raises: ListError when it cannot be read or is too large.
+    :raises: ListError when it is outside the allowed directories (also
+        when it was swapped for a link after it was checked), cannot be
+        read or is too large.
     """
     try:
-        with open(source, 'rb') as src:
+        with local.open_confined(source, allowed_directories,
+                                 field) as src:
             return _write(formats.read_chunks(src), path, source)
     except OSError as e:
         raise exception.ListError(

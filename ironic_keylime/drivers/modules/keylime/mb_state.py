@@ -132,7 +132,8 @@ def prepare(node, info, source, workdir):
             digest = mb_store.fetch_swift(source.connection, info.container,
                                           path)
         else:
-            digest = mb_store.fetch_file(src, path)
+            digest = mb_store.fetch_file(
+                src, path, CONF.keylime.allowed_list_directories, FILE_KEY)
     except list_exception.ListError as e:
         raise _fail(node, _('the node\'s measured-boot policy cannot be '
                             'read: %(err)s Nothing was sent to Keylime. '

@@ -41,6 +41,7 @@ from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.keylime_client import events
 from ironic_keylime.lists import cache as list_cache
+from ironic_keylime.lists import local
 from ironic_keylime.lists import swift
 from ironic_keylime.lists import swift_connection
 from ironic_keylime.tests.unit.drivers import test_attestation
@@ -325,6 +326,31 @@ class AttestTestCase(MbTestCase):
         self.assertIn('allowed_list_directories', str(error))
         self.refused(node, 'allowed_list_directories',
                      exception.InvalidParameterValue)
+
+    def test_conductor_file_swapped_after_check_not_read(self):
+        # The file is replaced by a link to a file outside the allowed
+        # directories right after its path was checked (a wrapper
+        # around the check makes the moment deterministic).
+        path = self.write('mb_policy.json', POLICY)
+        outside = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                               'other.json')
+        with open(outside, 'wb') as f:
+            f.write(b'{"outside": true}')
+        checked = local.confine
+
+        def confine(given, allowed_directories, field):
+            resolved = checked(given, allowed_directories, field)
+            if resolved == path and not os.path.islink(path):
+                os.unlink(path)
+                os.symlink(outside, path)
+            return resolved
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'ironic_keylime.lists.local.confine', confine))
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_mb_policy=path))
+        message = self.refused(node, 'cannot be read')
+        self.assertIn('driver_info/keylime_mb_policy', message)
 
     def test_a_measured_boot_policy_counts_as_enrolled(self):
         self.config(require_boot_state=True, group='keylime')

@@ -125,3 +125,86 @@ class LocalListSourceTestCase(base.BaseTestCase):
                                   self.source(checksum='/etc/hostname')
                                   .validate)
         self.assertIn('driver_info/keylime_allowlist_checksum', str(error))
+
+
+class SwappedAfterCheckTestCase(base.BaseTestCase):
+    """A file swapped between the check of its path and its open.
+
+    The swap runs right after :func:`local.confine` has checked the path
+    (a wrapper around it): what someone who can write to an allowed
+    directory could do at that moment, made deterministic.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.allowed = self.useFixture(fixtures.TempDir()).path
+        self.other = self.useFixture(fixtures.TempDir()).path
+        self.workdir = self.useFixture(fixtures.TempDir()).path
+        self.secret = os.path.join(self.other, 'allowlist')
+        with open(self.secret, 'wb') as f:
+            f.write(b'SECRET\n')
+
+    def _swap_after_check(self, swap):
+        checked = local.confine
+
+        def confine(path, allowed_directories, field):
+            resolved = checked(path, allowed_directories, field)
+            swap(resolved)
+            return resolved
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'ironic_keylime.lists.local.confine', confine))
+
+    def _source(self, path):
+        return local.LocalListSource(path, None, None, [self.allowed])
+
+    def test_file_swapped_for_a_link_refused(self):
+        path = os.path.join(self.allowed, 'allowlist')
+        with open(path, 'wb') as f:
+            f.write(CONTENT)
+
+        def swap(resolved):
+            os.unlink(resolved)
+            os.symlink(self.secret, resolved)
+
+        self._swap_after_check(swap)
+        error = self.assertRaises(exception.ListError,
+                                  self._source(path).fetch, self.workdir)
+        self.assertIn('driver_info/keylime_allowlist', str(error))
+        self.assertIn('replaced by a symbolic link', str(error))
+        self.assertEqual([], os.listdir(self.workdir))
+
+    def test_directory_swapped_for_a_link_refused(self):
+        sub = os.path.join(self.allowed, 'node')
+        os.mkdir(sub)
+        path = os.path.join(sub, 'allowlist')
+        with open(path, 'wb') as f:
+            f.write(CONTENT)
+
+        def swap(resolved):
+            os.rename(sub, sub + '.old')
+            os.symlink(self.other, sub)
+
+        self._swap_after_check(swap)
+        error = self.assertRaises(exception.ListError,
+                                  self._source(path).fetch, self.workdir)
+        self.assertIn('what was opened, %s, is outside' % self.secret,
+                      str(error))
+        self.assertEqual([], os.listdir(self.workdir))
+
+    def test_open_confined_reads_an_allowed_file(self):
+        path = os.path.join(self.allowed, 'allowlist')
+        with open(path, 'wb') as f:
+            f.write(CONTENT)
+        with local.open_confined(path, [self.allowed],
+                                 'keylime_allowlist') as f:
+            self.assertEqual(CONTENT, f.read())
+
+    def test_fifo_refused_without_blocking(self):
+        # A FIFO would block the conductor's worker in open() for good.
+        path = os.path.join(self.allowed, 'allowlist')
+        os.mkfifo(path)
+        self.useFixture(fixtures.Timeout(10, gentle=True))
+        error = self.assertRaises(exception.ListError, local.open_confined,
+                                  path, [self.allowed], 'keylime_allowlist')
+        self.assertIn('not a regular file', str(error))
