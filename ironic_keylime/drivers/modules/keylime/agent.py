@@ -32,9 +32,11 @@ from oslo_serialization import jsonutils
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
+from ironic_keylime.common import untrusted
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import record as record_
+from ironic_keylime.drivers.modules.keylime import report
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.keylime_client import tenant
 
@@ -118,21 +120,24 @@ def call(task, command, params):
                                  wait=True)
     except exception.AgentAPIError as e:
         if _is_missing(e):
-            raise _missing_extension(node, command, _kwarg(e, 'error'))
+            raise _missing_extension(node, command,
+                                     untrusted.text(_kwarg(e, 'error')))
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
             reason=_('the ramdisk refused %(cmd)s: %(err)s') %
-            {'cmd': command, 'err': _kwarg(e, 'error') or e})
+            {'cmd': command,
+             'err': untrusted.text(_kwarg(e, 'error') or str(e))})
     except exception.IronicException as e:
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
             reason=_('%(cmd)s could not be run in the ramdisk: %(err)s') %
-            {'cmd': command, 'err': e})
+            {'cmd': command, 'err': untrusted.text(str(e))})
     if result.get('command_status') != 'SUCCEEDED':
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
             reason=_('%(cmd)s failed in the ramdisk: %(err)s') %
-            {'cmd': command, 'err': agent_client.get_command_error(result)})
+            {'cmd': command, 'err': untrusted.text(
+                agent_client.get_command_error(result))})
     return result.get('command_result') or {}
 
 
@@ -186,13 +191,15 @@ def _uuid_refused(node, reported, expected):
                  'the verifier. Check the ramdisk image (a tampered or '
                  'wrongly built ramdisk), or set driver_info/'
                  'keylime_agent_uuid if the node\'s agent has a fixed '
-                 'UUID.') % {'reported': reported, 'expected': expected})
+                 'UUID.') % {'reported': untrusted.text(reported),
+                             'expected': expected})
 
 
 def save_report(node, reported, info):
     """Record the agent's identity, as the ramdisk reported it.
 
-    Written to driver_internal_info under :data:`.driver_info.AGENT_KEYS`.
+    Validated first (:func:`.report.checked`), then written to
+    driver_internal_info under :data:`.driver_info.AGENT_KEYS`.
     A value the agent did not report is removed, so that nothing stale
     remains; :func:`identity` then falls back to the ramdisk's address
     and ``[keylime]agent_port``. In ``[keylime]agent_uuid_mode`` ``node``
@@ -201,17 +208,19 @@ def save_report(node, reported, info):
     :param node: an Ironic node (saved here).
     :param reported: what the agent reported.
     :param info: the node's KeylimeInfo.
-    :raises: AttestationFailure when the agent reports another UUID than
-        the one asked for, or (mode ``image``) computes its UUID itself
-        and did not report it while driver_info has none.
+    :returns: the values recorded: (uuid, address, port), each or None.
+    :raises: AttestationFailure when a value is malformed, when the agent
+        reports another UUID than the one asked for, or (mode ``image``)
+        computes its UUID itself and did not report it while driver_info
+        has none.
     """
-    uuid = reported.get('uuid')
+    uuid, address, port = report.checked(node, reported, info)
     if CONF.keylime.agent_uuid_mode == 'node':
         expected = expected_uuid(node, info)
-        if not isinstance(uuid, str) or uuid.strip().lower() != expected:
+        if uuid != expected:
             raise _uuid_refused(
                 node, uuid if uuid else _('none (uuid mode "%s")') %
-                reported.get('uuid_mode'), expected)
+                untrusted.text(reported.get('uuid_mode')), expected)
     elif not uuid and not info.agent_uuid:
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
@@ -219,18 +228,18 @@ def save_report(node, reported, info):
                      '(uuid mode "%s") and the conductor cannot know it. '
                      'Build the ramdisk with DIB_KEYLIME_AGENT_UUID_MODE='
                      'node (the default), or set driver_info/'
-                     'keylime_agent_uuid.') % reported.get('uuid_mode'))
-    if isinstance(uuid, str):
-        uuid = uuid.strip().lower()
+                     'keylime_agent_uuid.') %
+            untrusted.text(reported.get('uuid_mode')))
     values = {driver_info.AGENT_UUID: uuid,
-              driver_info.AGENT_ADDRESS: reported.get('address'),
-              driver_info.AGENT_PORT: reported.get('port')}
+              driver_info.AGENT_ADDRESS: address,
+              driver_info.AGENT_PORT: port}
     for key, value in values.items():
-        if value in (None, ''):
+        if value is None:
             node.del_driver_internal_info(key)
         else:
             node.set_driver_internal_info(key, value)
     node.save()
+    return uuid, address, port
 
 
 def update_agent_info(task, info):
@@ -259,14 +268,13 @@ def update_agent_info(task, info):
                                  'state': node.provision_state})
         return None
     reported = configure_agent(task, info)
-    save_report(node, reported, info)
+    uuid, address, port = save_report(node, reported, info)
     LOG.info('Node %(node)s: the ramdisk\'s Keylime agent %(uuid)s listens '
              'on %(addr)s port %(port)s, registrar %(rip)s:%(rport)s',
-             {'node': node.uuid, 'uuid': reported.get('uuid'),
-              'addr': reported.get('address') or 'the ramdisk\'s address',
-              'port': reported.get('port'),
-              'rip': reported.get('registrar_ip'),
-              'rport': reported.get('registrar_port')})
+             {'node': node.uuid, 'uuid': uuid,
+              'addr': address or 'the ramdisk\'s address', 'port': port,
+              'rip': untrusted.text(reported.get('registrar_ip')),
+              'rport': untrusted.text(reported.get('registrar_port'))})
     return reported
 
 

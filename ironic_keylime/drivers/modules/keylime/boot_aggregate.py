@@ -31,12 +31,15 @@ from ironic.common import exception
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
+from ironic_keylime.common import untrusted
 from ironic_keylime.drivers.modules.keylime import driver_info
 
 #: The driver_info key.
 KEY = driver_info.BOOT_AGGREGATE
 #: Hex digits of the IMA hash algorithms' digests.
 LENGTHS = (40, 64, 96, 128)
+#: The algorithms the ramdisk may name, and their digests' hex digits.
+ALGORITHMS = {'sha1': 40, 'sha256': 64, 'sha384': 96, 'sha512': 128}
 #: The clean step that records it (as boot_state.ENROLL_STEP).
 ENROLL_STEP = {'interface': 'attestation', 'step': 'enroll_boot_state'}
 
@@ -96,13 +99,23 @@ def from_reading(node, reading):
     if not digest:
         return None
     try:
-        return parse(digest)
+        value = parse(digest)
     except exception.InvalidParameterValue:
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
             reason=_('the ramdisk\'s boot state reading was refused (a '
                      'boot_aggregate that is not a hex digest: %s); '
                      'nothing was recorded.') % _shorten(digest))
+    algorithm = reading.get('boot_aggregate_algorithm')
+    if algorithm is not None and ALGORITHMS.get(algorithm) != len(value):
+        raise kl_ironic_exception.AttestationFailure(
+            node=node.uuid,
+            reason=_('the ramdisk\'s boot state reading was refused (the '
+                     'boot_aggregate algorithm %(alg)s is not one of '
+                     '%(known)s with a digest of its length); nothing was '
+                     'recorded.') % {'alg': untrusted.text(algorithm),
+                                     'known': ', '.join(ALGORITHMS)})
+    return value
 
 
 def summary(reading, aggregate):
@@ -116,7 +129,9 @@ def summary(reading, aggregate):
         return _('IMA boot_aggregate %(alg)s:%(digest)s (driver_info/'
                  '%(key)s; it replaces the allowlist\'s boot_aggregate '
                  'entries)') % {
-                     'alg': reading.get('boot_aggregate_algorithm') or '?',
+                     'alg': untrusted.text(
+                         reading.get('boot_aggregate_algorithm') or '?'),
                      'digest': aggregate, 'key': KEY}
     return _('no IMA boot_aggregate recorded (%s)') % (
-        reading.get('boot_aggregate_note') or _('none reported'))
+        untrusted.text(reading.get('boot_aggregate_note')
+                       or _('none reported'), untrusted.NOTE_LIMIT))

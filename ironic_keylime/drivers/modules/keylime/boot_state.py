@@ -38,6 +38,7 @@ from oslo_log import log as logging
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
+from ironic_keylime.common import untrusted
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import boot_aggregate
@@ -294,7 +295,7 @@ def policy_from_reading(node, reading, pcrs):
     if sorted(values) != sorted(str(p) for p in pcrs):
         got = sorted(values, key=_pcr_key)
         raise refuse(_('PCRs %(got)s instead of %(asked)s') %
-                     {'got': ', '.join(str(k) for k in got),
+                     {'got': untrusted.text(', '.join(str(k) for k in got)),
                       'asked': ', '.join(map(str, pcrs))})
     try:
         return parse_policy({pcr: [values[str(pcr)]] for pcr in pcrs})

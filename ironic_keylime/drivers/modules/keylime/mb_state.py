@@ -42,6 +42,7 @@ from oslo_log import log as logging
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
+from ironic_keylime.common import untrusted
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.keylime_client import exception as kl_exception
@@ -178,6 +179,12 @@ def _event_log(node, reading):
     return log
 
 
+def _note(reading):
+    """The ramdisk's note on a missing event log, safe to show."""
+    return untrusted.text(reading.get('event_log_note')
+                          or _('none reported'), untrusted.NOTE_LIMIT)
+
+
 def _describe_log(log):
     return _('UEFI event log of %(size)d bytes, sha256 %(sha)s') % {
         'size': len(log), 'sha': hashlib.sha256(log).hexdigest()}
@@ -237,8 +244,7 @@ def enroll(task, reading, new_info, tenant):
     log = _event_log(node, reading)
     if not info.container:
         if log is None:
-            return _('no UEFI event log (%s)') % (
-                reading.get('event_log_note') or _('none reported'))
+            return _('no UEFI event log (%s)') % _note(reading)
         message = _(
             '%(log)s returned; with conductor files the conductor does not '
             'write the measured-boot policy: build it on the conductors '
@@ -252,8 +258,7 @@ def enroll(task, reading, new_info, tenant):
         return message
     why_not = None
     if log is None:
-        why_not = _('no UEFI event log (%s)') % (
-            reading.get('event_log_note') or _('none reported'))
+        why_not = _('no UEFI event log (%s)') % _note(reading)
     else:
         try:
             offered = tenant.capabilities().mb_policy

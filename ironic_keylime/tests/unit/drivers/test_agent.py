@@ -18,8 +18,10 @@ test. The functional test ``test_ipa_extension`` runs the real
 ironic-python-agent.
 """
 
+import logging
 from unittest import mock
 
+import fixtures
 from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import task_manager
@@ -39,6 +41,8 @@ DRIVER_INFO = {'keylime_v': '10.0.0.2', 'keylime_r': '10.0.0.3',
                'keylime_rp': 8891, 'keylime_container': 'lists'}
 IDENTITY_NODE_UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c124'
 AGENT_UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c123'
+#: A control character (C0, DEL or C1) in a message or a log.
+CONTROL = '[\x00-\x1f\x7f-\x9f]'
 
 
 def _ok(result):
@@ -253,6 +257,82 @@ class RamdiskTestCase(base.DbTestCase):
                                   agent.update_agent_info, task,
                                   driver_info.parse_driver_info(task.node))
         self.assertIn('uuid mode "hash_ek"', str(e))
+
+    def _refused(self, node, mock_command, reported):
+        mock_command.return_value = _ok(reported)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  agent.update_agent_info, task,
+                                  driver_info.parse_driver_info(task.node))
+        node.refresh()
+        for key in driver_info.AGENT_KEYS:
+            self.assertNotIn(key, node.driver_internal_info)
+        self.assertNotRegex(str(e), CONTROL)
+        return str(e)
+
+    def test_malformed_reports_refused_before_recording(self, mock_command):
+        # What a tampered ramdisk could report; nothing of it is recorded,
+        # and the message shows it without control characters.
+        self.config(agent_uuid_mode='image', group='keylime')
+        node = self._node()
+        good = {'uuid': AGENT_UUID, 'address': '10.0.0.7', 'port': 9002}
+        for change, shown in [
+                ({'uuid': 'not-a-uuid\n\x1b[31mFORGED'},
+                 'an agent UUID that is not a UUID: '
+                 'not-a-uuid\\n\\x1b[31mFORGED'),
+                ({'uuid': ' %s' % AGENT_UUID}, 'is not a UUID'),
+                ({'uuid': 42}, 'is not a UUID: 42'),
+                ({'address': '10.0.0.7\nFORGED'},
+                 'not an IP address it can be reached at: 10.0.0.7\\n'),
+                ({'address': 'evil.example'}, 'not an IP address'),
+                ({'address': '0.0.0.0'}, 'not an IP address'),
+                ({'address': '224.0.0.1'}, 'not an IP address'),
+                ({'port': 70000}, 'not from 1 to 65535: 70000'),
+                ({'port': True}, 'not from 1 to 65535: True'),
+                ({'port': '9002\r'}, 'not from 1 to 65535: 9002\\r')]:
+            message = self._refused(node, mock_command,
+                                    dict(good, **change))
+            self.assertIn(shown, message)
+            self.assertIn('nothing was recorded', message)
+        message = self._refused(node, mock_command, ['uuid', AGENT_UUID])
+        self.assertIn('not a JSON object', message)
+
+    def test_reported_uuid_shown_safely_in_node_mode(self, mock_command):
+        node = self._node()
+        message = self._refused(node, mock_command, {
+            'uuid': '\x1b]0;FORGED\x07' + 'x' * 1000, 'port': 9002})
+        self.assertIn('\\x1b]0;FORGED\\x07', message)
+        self.assertLess(len(message), 1000)
+
+    def test_ramdisk_error_shown_safely(self, mock_command):
+        node = self._node()
+        mock_command.return_value = {
+            'command_status': 'FAILED', 'command_result': None,
+            'command_error': 'no agent\n2026-12-06 INFO FORGED LINE\x1b[2J'}
+        with task_manager.acquire(self.context, node.uuid) as task:
+            e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  agent.update_agent_info, task,
+                                  driver_info.parse_driver_info(task.node))
+        self.assertIn('no agent\\n2026-12-06 INFO FORGED LINE', str(e))
+        self.assertNotRegex(str(e), CONTROL)
+
+    def test_logged_values_are_validated_or_shown_safely(self, mock_command):
+        # The database setup (alembic's fileConfig) disabled the loggers
+        # that existed before it: enable this module's for the test.
+        self.useFixture(fixtures.MockPatchObject(
+            logging.getLogger(agent.__name__), 'disabled', False))
+        logger = self.useFixture(fixtures.FakeLogger(
+            name='ironic_keylime', level=logging.INFO))
+        node = self._node()
+        mock_command.return_value = _ok({
+            'uuid': node.uuid.upper(), 'address': '10.0.0.7', 'port': '9102',
+            'registrar_ip': '10.0.0.3\nFORGED LINE', 'registrar_port': 8890})
+        self._update(node)
+        self.assertIn('Keylime agent %s listens on 10.0.0.7 port 9102, '
+                      'registrar 10.0.0.3\\nFORGED LINE:8890' % node.uuid,
+                      logger.output)
+        self.assertNotIn('\nFORGED', logger.output)
+        self.assertEqual(9102, node.driver_internal_info['keylime_agent_port'])
 
     def test_get_agent_info(self, mock_command):
         mock_command.return_value = _ok({'uuid': AGENT_UUID})

@@ -33,6 +33,7 @@ from ironic.drivers.modules import agent_client
 
 from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import boot_state
+from ironic_keylime.tests.unit.drivers import test_agent
 from ironic_keylime.tests.unit.drivers import test_attestation
 from ironic_keylime.tests.unit import tenant_fixture
 
@@ -361,6 +362,7 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         node.refresh()
         self.assertNotIn('keylime_tpm_policy', node.driver_info)
         self.assertEqual([], self.history(node))
+        return str(error)
 
     def test_bad_readings_refused(self, mock_command):
         bad = [
@@ -376,6 +378,32 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         for reading, message in bad:
             mock_command.return_value = _ok(reading)
             self._refused(node, message)
+
+    def test_ramdisk_text_shown_safely(self, mock_command):
+        # A tampered ramdisk's text reaches messages and the node history
+        # without control characters, and bounded.
+        node = self.create_node()
+        for reading, message in [
+                (_reading({'8\x1b[2J\nFORGED': ZERO}),
+                 'PCRs 8\\x1b[2J\\nFORGED, 0, 1, 2, 3, 4, 5, 6, 7 instead'),
+                (_reading(boot_aggregate=AGGREGATE,
+                          boot_aggregate_algorithm='sha256\nFORGED'),
+                 'the boot_aggregate algorithm sha256\\nFORGED is not one '
+                 'of sha1, sha256, sha384, sha512'),
+                (_reading(boot_aggregate=AGGREGATE,
+                          boot_aggregate_algorithm='sha1'),
+                 'the boot_aggregate algorithm sha1 is not one of')]:
+            mock_command.return_value = _ok(reading)
+            self.assertNotRegex(self._refused(node, message),
+                                test_agent.CONTROL)
+        mock_command.return_value = _ok(_reading(
+            boot_aggregate=None, boot_aggregate_note='none\n\x1b[31mFORGED',
+            event_log_note='x' * 5000 + '\r\n'))
+        event = self.history(self.enroll(node))[-1][1]
+        self.assertIn('no IMA boot_aggregate recorded '
+                      '(none\\n\\x1b[31mFORGED)', event)
+        self.assertIn('no UEFI event log (%s...)' % ('x' * 200), event)
+        self.assertNotRegex(event, test_agent.CONTROL)
 
     def test_reserved_pcr_refused_before_the_ramdisk(self, mock_command):
         self.config(boot_state_pcrs=[0, 10], group='keylime')
