@@ -110,7 +110,8 @@ list_check_opts = [
                 help=_('Directories of the conductor from which '
                        'driver_info/keylime_allowlist, '
                        'keylime_allowlist_checksum and keylime_excludelist '
-                       'may be read (symbolic links are resolved first). '
+                       'may be read (symbolic links are resolved first; '
+                       'what is opened must be a regular file inside them). '
                        'Empty: lists from conductor files are refused and '
                        'only keylime_container (Swift) can be used.')),
 ]

@@ -198,7 +198,7 @@ def _conflict(name):
     return _conflict_classes[name]
 
 
-def check_deploy_request(context, node, deploy_steps):
+def check_deploy_request(context, node, deploy_steps, action='deploy'):
     """Refuse a deployment request that turns the node's attestation off.
 
     Checks what the API can see without the node's driver: the
@@ -207,7 +207,9 @@ def check_deploy_request(context, node, deploy_steps):
     conductor checks the whole merged step list
     (:func:`.steps_guard.check_attestation_steps_kept`).
 
+    :param action: ``deploy`` or ``rebuild``, for messages.
     :raises: InvalidParameterValue naming the field or the step.
+    :raises: AttestationDefaultsDiffer (see :func:`conductors_default`).
     """
     from ironic.common import exception
     from ironic import objects
@@ -215,7 +217,7 @@ def check_deploy_request(context, node, deploy_steps):
     names.check_instance_info_name(node)
     if (CONF.keylime.allow_user_step_override
             or not common.requires_attestation(
-                effective_interface(context, node, 'deploy'))):
+                effective_interface(context, node, action))):
         return
     disabled = steps_guard.disabling_steps(deploy_steps)
     why = _('the deploy_steps of the request set its priority to 0')
@@ -264,9 +266,9 @@ def guard_conductor_api(api_class):
     def do_node_deploy(self, context, node_id, rebuild, configdrive,
                        topic=None, deploy_steps=None):
         node = _node(context, node_id)
-        check_deploy_request(context, node, deploy_steps)
-        check_owner_attests(self, context, node, topic,
-                            'rebuild' if rebuild else 'deploy')
+        action = 'rebuild' if rebuild else 'deploy'
+        check_deploy_request(context, node, deploy_steps, action)
+        check_owner_attests(self, context, node, topic, action)
         return base['do_node_deploy'](self, context, node_id, rebuild,
                                       configdrive, topic=topic,
                                       deploy_steps=deploy_steps)

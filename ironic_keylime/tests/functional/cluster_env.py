@@ -20,6 +20,7 @@ database file and talk JSON-RPC (noauth) on loopback. No Keylime is
 needed: the requests under test are refused before any attestation.
 """
 
+import configparser
 import os
 import signal
 import sqlite3
@@ -39,9 +40,13 @@ class StockConductorCluster(ironic_env.IronicEnv):
     """ironic-attest-api and a stock ironic-conductor, one database.
 
     :param workdir: an empty directory for this cluster.
+    :param attest_default: when given, an ``ironic-attest-conductor``
+        runs next to the stock one, with this
+        ``[DEFAULT]default_attestation_interface`` (the API keeps its
+        own option unset).
     """
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, attest_default=None):
         # The configuration of the all-in-one Ironic of the other tests,
         # without the Keylime harness (nothing here reaches Keylime).
         placeholders = {k: '/nonexistent' for k in keylime_harness.REQUIRED}
@@ -60,6 +65,10 @@ class StockConductorCluster(ironic_env.IronicEnv):
         self.config['conductor']['automated_clean'] = 'false'
         self.config['api']['api_workers'] = '1'
         self.processes = {}
+        self.attest_default = attest_default
+        self.attest_rpc_port = self.rpc_port
+        while self.attest_rpc_port == self.rpc_port:
+            self.attest_rpc_port = ironic_env.free_port()
 
     @property
     def conductor_hostname(self):
@@ -71,14 +80,32 @@ class StockConductorCluster(ironic_env.IronicEnv):
         """
         return '%s:%d' % (CONDUCTOR_HOST, self.rpc_port)
 
-    def _start_service(self, name, command):
+    @property
+    def attest_conductor_hostname(self):
+        """The name of the ironic-attest-conductor (see above)."""
+        return '%s:%d' % (CONDUCTOR_HOST, self.attest_rpc_port)
+
+    def _write_attest_config(self):
+        """The attesting conductor's ironic.conf: its port and default."""
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(self.conf_file)
+        parser.set('json_rpc', 'port', str(self.attest_rpc_port))
+        parser.set('DEFAULT', 'default_attestation_interface',
+                   self.attest_default)
+        path = os.path.join(self.workdir, 'ironic-attest-conductor.conf')
+        with open(path, 'w') as f:
+            parser.write(f)
+        return path
+
+    def _start_service(self, name, command, conf_file=None):
         log_file = os.path.join(self.workdir, '%s.log' % name)
         out = open(os.path.join(self.workdir, '%s.out' % name), 'wb')
         # Its own session: stop() signals the group of the process
         # started here and nothing else.
         self.processes[name] = subprocess.Popen(
             [os.path.join(ironic_env.BIN_DIR, command),
-             '--config-file', self.conf_file, '--log-file', log_file],
+             '--config-file', conf_file or self.conf_file,
+             '--log-file', log_file],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         out.close()
@@ -97,6 +124,10 @@ class StockConductorCluster(ironic_env.IronicEnv):
                            stdout=out, stderr=subprocess.STDOUT,
                            check=True, timeout=120)
         self._start_service('conductor', 'ironic-conductor')
+        if self.attest_default:
+            self._start_service('attest-conductor',
+                                'ironic-attest-conductor',
+                                self._write_attest_config())
         self._start_service('api', 'ironic-attest-api')
         try:
             self._wait_up(timeout)
@@ -117,7 +148,11 @@ class StockConductorCluster(ironic_env.IronicEnv):
                     self.url + '/v1/drivers', timeout=5,
                     headers={'X-OpenStack-Ironic-API-Version': 'latest'})
                 names = [d['name'] for d in resp.json().get('drivers', [])]
-                if 'fake-hardware' in names:
+                hosts = {row[0] for row in self.conductor_interfaces()}
+                if 'fake-hardware' in names and (
+                        not self.attest_default
+                        or self.attest_conductor_hostname in hosts
+                        and self.conductor_hostname in hosts):
                     return
             except (requests.RequestException, ValueError):
                 pass
@@ -148,7 +183,7 @@ class StockConductorCluster(ironic_env.IronicEnv):
     def log_tail(self, lines=80):
         """The end of the services' logs and outputs."""
         text = []
-        for name in ('conductor', 'api'):
+        for name in ('conductor', 'attest-conductor', 'api'):
             for ext in ('out', 'log'):
                 path = os.path.join(self.workdir, '%s.%s' % (name, ext))
                 if os.path.exists(path):
@@ -157,15 +192,19 @@ class StockConductorCluster(ironic_env.IronicEnv):
                             path, ''.join(f.readlines()[-lines:])))
         return '\n'.join(text)
 
-    def conductor_interfaces(self):
+    def conductor_interfaces(self, default=False):
         """The conductor hardware interfaces rows Ironic stored.
 
+        :param default: add the rows' default flag.
         :returns: a set of (hostname, hardware type, interface type,
-            interface name).
+            interface name[, default]).
         """
         path = self.config['database']['connection'][len('sqlite:///'):]
+        if not os.path.exists(path):
+            return set()
         with sqlite3.connect(path) as db:
             return set(db.execute(
                 'SELECT c.hostname, i.hardware_type, i.interface_type, '
-                'i.interface_name FROM conductor_hardware_interfaces i '
-                'JOIN conductors c ON c.id = i.conductor_id'))
+                'i.interface_name%s FROM conductor_hardware_interfaces i '
+                'JOIN conductors c ON c.id = i.conductor_id'
+                % (', i."default"' if default else '')))

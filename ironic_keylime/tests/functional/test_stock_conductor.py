@@ -89,6 +89,17 @@ class StockConductorTestCase(testtools.TestCase):
         self.assertEqual('manageable', self.cluster.conn.baremetal.get_node(
             node.id).provision_state)
 
+    def test_undeploy_refused(self):
+        # Deployed while no-attestation, then selected keylime: the stock
+        # conductor would clean it without attestation on its way out.
+        node = self._node(target='available')
+        node = self.cluster.provision(node.id, 'active', 'active')
+        self.cluster.conn.baremetal.update_node(node.id, driver_info=KEYLIME)
+        message = self._refused(node, {'target': 'deleted'}, 409)
+        self.assertIn('Refusing to undeploy node %s' % node.id, message)
+        self.assertEqual('active', self.cluster.conn.baremetal.get_node(
+            node.id).provision_state)
+
     def test_clean_refused(self):
         node = self._node(KEYLIME)
         message = self._refused(node, {
@@ -134,3 +145,72 @@ class StockConductorTestCase(testtools.TestCase):
     def test_node_without_attestation_deploys(self):
         node = self._node(target='available')
         self.cluster.provision(node.id, 'active', 'active')
+
+
+class ConductorsDefaultTestCase(testtools.TestCase):
+    """The default is the conductors', not the API's.
+
+    ``ironic-attest-api`` keeps ``[DEFAULT]default_attestation_interface``
+    unset (no-attestation); next to the stock conductor runs an
+    ``ironic-attest-conductor`` whose default is ``keylime``. A node that
+    selects nothing is attested by the latter, so the stock conductor is
+    not let to provide it.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.workdir = tempfile.mkdtemp(prefix='ik-cluster-')
+        cls.cluster = cluster_env.StockConductorCluster(
+            cls.workdir, attest_default='keylime')
+        cls.cluster.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stop()
+        shutil.rmtree(cls.workdir, ignore_errors=True)
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.addOnException(lambda exc_info: self.addDetail(
+            'ironic-logs', content.text_content(
+                self.cluster.log_tail(200))))
+
+    def _node_of(self, hostname):
+        """A manageable node without attestation setting, of a conductor."""
+        for _ in range(40):
+            node = self.cluster.create_node('n-%s' % uuid.uuid4().hex[:8])
+            owner = self.cluster.api('GET', '/nodes/%s' % node.id).json()[
+                'conductor']
+            if owner == hostname:
+                return node
+        self.fail('no node was mapped to %s' % hostname)
+
+    def test_conductors_register_their_default(self):
+        rows = self.cluster.conductor_interfaces(default=True)
+        self.assertEqual(
+            {(self.cluster.attest_conductor_hostname, 'fake-hardware',
+              'attestation', 'keylime', 1),
+             (self.cluster.attest_conductor_hostname, 'fake-hardware',
+              'attestation', 'no-attestation', 0)},
+            {r for r in rows if r[2] == 'attestation'})
+
+    def test_node_of_the_stock_conductor_refused(self):
+        node = self._node_of(self.cluster.conductor_hostname)
+        resp = self.cluster.api('PUT', '/nodes/%s/states/provision' % node.id,
+                                json={'target': 'provide'})
+        self.assertEqual(409, resp.status_code, resp.text)
+        self.assertIn('Refusing to provide node %s: the conductor that '
+                      'manages it, %s, has not registered the attestation '
+                      'interface keylime' % (node.id,
+                                             self.cluster.conductor_hostname),
+                      resp.json()['error_message'])
+        self.assertEqual('manageable', self.cluster.conn.baremetal.get_node(
+            node.id).provision_state)
+
+    def test_node_of_the_attesting_conductor_goes_through(self):
+        node = self._node_of(self.cluster.attest_conductor_hostname)
+        resp = self.cluster.api('PUT', '/nodes/%s/states/provision' % node.id,
+                                json={'target': 'provide'})
+        self.assertEqual(202, resp.status_code, resp.text)

@@ -200,6 +200,18 @@ class SwappedAfterCheckTestCase(base.BaseTestCase):
                                  'keylime_allowlist') as f:
             self.assertEqual(CONTENT, f.read())
 
+    def test_link_inside_still_read(self):
+        # A link whose target lies inside is resolved at the check, as
+        # before: only a link put in place after the check is refused.
+        path = os.path.join(self.allowed, 'allowlist')
+        with open(path, 'wb') as f:
+            f.write(CONTENT)
+        link = os.path.join(self.allowed, 'current')
+        os.symlink(path, link)
+        with local.open_confined(link, [self.allowed],
+                                 'keylime_allowlist') as f:
+            self.assertEqual(CONTENT, f.read())
+
     def test_fifo_refused_without_blocking(self):
         # A FIFO would block the conductor's worker in open() for good.
         path = os.path.join(self.allowed, 'allowlist')
