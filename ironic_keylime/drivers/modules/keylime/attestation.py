@@ -43,6 +43,7 @@ from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import mb_state
+from ironic_keylime.drivers.modules.keylime import metrics
 from ironic_keylime.drivers.modules.keylime import record as record_
 from ironic_keylime.drivers.modules.keylime import removal
 from ironic_keylime.drivers.modules.keylime import tpm_binding
@@ -176,9 +177,10 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                 # An agent left by an earlier, interrupted attempt would
                 # make add fail; deleting an unknown agent is harmless.
                 tenant.delete(agent_uuid, info.verifier)
-                tenant.add(agent_uuid, endpoint, info.verifier,
-                           info.registrar, lists, tpm_policy=tpm_policy,
-                           mb_policy=mb_policy)
+                with metrics.timer('add'):
+                    tenant.add(agent_uuid, endpoint, info.verifier,
+                               info.registrar, lists, tpm_policy=tpm_policy,
+                               mb_policy=mb_policy)
         except (kl_exception.KeylimeError, list_exception.ListError) as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))
@@ -282,6 +284,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                 task.node, None, last_attestation.ERROR, str(e))
             task.node.save()
             raise e
+        metrics.started(record_.operation_of(task.node).name)
         async_steps.set_node_flags(task.node, reboot=False,
                                    skip_current_step=True, polling=True)
         return async_steps.get_return_state(task.node)

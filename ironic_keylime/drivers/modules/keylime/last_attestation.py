@@ -29,6 +29,7 @@ import hashlib
 
 from oslo_utils import timeutils
 
+from ironic_keylime.drivers.modules.keylime import metrics
 from ironic_keylime.drivers.modules.keylime import record as record_
 
 #: driver_internal_info key of the last verdict acted on.
@@ -82,7 +83,7 @@ def golden_state(node, tpm_policy, mb_policy_path):
 
 def remember_verdict(node, attempt, verdict, message, event_id=None,
                      ek_sha256=None):
-    """Keep the verdict acted on (the caller saves the node).
+    """Keep the verdict acted on and count it (the caller saves the node).
 
     :param node: the node.
     :param attempt: the attempt's record (:func:`.record.new`), or None
@@ -94,11 +95,14 @@ def remember_verdict(node, attempt, verdict, message, event_id=None,
     """
     attempt = attempt or {}
     verifier = attempt.get('verifier')
+    operation = attempt.get('operation') or record_.operation_of(node).name
+    seconds = (record_.elapsed(attempt) if attempt.get('started_at')
+               else None)
+    metrics.verdict(operation, verdict, seconds)
     node.set_driver_internal_info(ATTESTATION_KEY, {
         'verdict': verdict,
         'at': timeutils.utcnow().isoformat(),
-        'operation': attempt.get('operation')
-        or record_.operation_of(node).name,
+        'operation': operation,
         'step': record_.STEP['step'],
         'attempt': attempt.get('attempt'),
         'verifier': ('%s:%s' % tuple(verifier)) if verifier else None,
