@@ -296,6 +296,15 @@ SECOND_ERROR=$("$BM" node show "$NODE" -f value -c last_error)
 say "node is $SECOND_STATE (deploy command exit status $second_rc)"
 say "last_error: $SECOND_ERROR"
 
+stage "What the fleet's attestations look like to an operator" \
+    "(openstack baremetal node attestation list)"
+ATTESTATION_LIST=$("$OPENSTACK" baremetal node attestation list \
+    -c name -c provision_state -c enrolled -c ek_pinned -c last_verdict \
+    -c last_operation)
+echo "$ATTESTATION_LIST" | sed 's/^/    /'
+LAST_VERDICT=$("$OPENSTACK" baremetal node attestation show "$NODE" \
+    -f value -c last_verdict)
+
 echo
 echo "==> Summary"
 echo "    Node $NODE (fake-hardware, attestation interface keylime, lists" \
@@ -318,6 +327,7 @@ ok=1
     && [[ $BOOT_REPASS_VERDICT == *PASS* ]] || ok=0
 [ "$SECOND_STATE" = "deploy failed" ] && [[ $SECOND_ERROR == *FAIL* ]] \
     || ok=0
+[ "$LAST_VERDICT" = FAIL ] || ok=0
 if [ $ok = 1 ]; then
     echo "    RESULT: as expected - the untouched node passed attestation" \
         "and was deployed; its changed firmware failed cleaning until it" \

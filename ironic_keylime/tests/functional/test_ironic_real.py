@@ -21,6 +21,7 @@ nodes' keylime_agent_* name the harness's agent.
 """
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -114,6 +115,15 @@ class IronicTestCase(testtools.TestCase):
         info = dict(self.ironic.keylime_driver_info(self.lists), **extra)
         return self.ironic.create_node(self.name(prefix), info)
 
+    def attestation(self, *args, client='openstack'):
+        """``<client> baremetal node attestation ARGS -f json``, parsed."""
+        command = ['baremetal', 'node', 'attestation'] + list(args)
+        if client == 'openstack':
+            result = self.ironic.openstack(*command, '-f', 'json')
+        else:
+            result = self.ironic.baremetal(*command[1:], '-f', 'json')
+        return json.loads(result.stdout)
+
     def provide(self, node):
         return self.ironic.provision(node.id, 'provide', 'available',
                                      timeout=TIMEOUT)
@@ -194,6 +204,24 @@ class AttestationWorkflowTestCase(IronicTestCase):
         self.assertIn('PASS', verdicts[-1][1])
         self.assertVerifierHasNoAgent()
 
+        # The node keeps its last attestation; the operators' commands
+        # show it (both clients).
+        shown = self.attestation('show', node.id)
+        self.assertEqual('keylime', shown['attestation_interface'])
+        self.assertEqual('PASS', shown['last_verdict'])
+        self.assertEqual('clean', shown['last_operation'])
+        self.assertEqual('attest', shown['last_step'])
+        self.assertEqual('%s:%s' % (self.keylime['KEYLIME_HARNESS_VERIFIER'],
+                                    self.keylime[
+                                        'KEYLIME_HARNESS_VERIFIER_PORT']),
+                         shown['last_verifier'])
+        self.assertEqual(shown, self.attestation('show', node.id,
+                                                 client='baremetal'))
+        listed = {r['node']: r for r in self.attestation('list')}
+        self.assertEqual('PASS', listed[node.id]['last_verdict'])
+        self.assertNotIn(node.id, [r['node'] for r in self.attestation(
+            'list', '--failed')])
+
     def test_tampered_deploy_fails(self):
         node = self.keylime_node('tampered')
         self.provide(node)
@@ -208,6 +236,20 @@ class AttestationWorkflowTestCase(IronicTestCase):
         events = self.ironic.history(node.id)
         self.assertEqual('ERROR', events[-1]['severity'])
         self.assertIn('Keylime attestation FAIL', events[-1]['event'])
+        # The node remembers the FAIL, and the list's filter finds it.
+        shown = self.attestation('show', node.id)
+        self.assertEqual('FAIL', shown['last_verdict'])
+        self.assertEqual('deploy', shown['last_operation'])
+        self.assertIn('not_in_allowlist', shown['last_event_id'])
+        failed = {r['node']: r for r in self.attestation('list', '--failed')}
+        self.assertEqual('FAIL', failed[node.id]['last_verdict'])
+        # A node without the keylime interface is refused by name.
+        plain = self.ironic.create_node(self.name('plain'))
+        result = self.ironic.openstack('baremetal', 'node', 'attestation',
+                                       'show', plain.id, check=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('does not use the keylime attestation interface',
+                      result.stderr)
 
     def test_deploy_steps_and_templates_name_the_attest_step(self):
         node = self.keylime_node('steps')

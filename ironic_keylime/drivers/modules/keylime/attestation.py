@@ -41,7 +41,9 @@ from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import keylime_api
+from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import mb_state
+from ironic_keylime.drivers.modules.keylime import metrics
 from ironic_keylime.drivers.modules.keylime import record as record_
 from ironic_keylime.drivers.modules.keylime import removal
 from ironic_keylime.drivers.modules.keylime import tpm_binding
@@ -146,6 +148,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                              info.registrar)
         if ek_to_record:
             record['ek_sha256'] = ek_to_record
+        record['ek_seen'] = tpm_binding.fingerprint_seen(node, ek_to_record)
         try:
             with prepare.prepared_lists(
                     source,
@@ -165,6 +168,8 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                                              lists.workdir)
                 if mb_policy:
                     tpm_policy = boot_state.beside_mb_policy(tpm_policy)
+                record['golden_state'] = last_attestation.golden_state(
+                    node, tpm_policy, mb_policy)
                 # Recorded before Keylime is called: whatever happens
                 # next, the agent is deleted from the verifier.
                 node.set_driver_internal_info(record_.STATE_KEY, record)
@@ -172,9 +177,10 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                 # An agent left by an earlier, interrupted attempt would
                 # make add fail; deleting an unknown agent is harmless.
                 tenant.delete(agent_uuid, info.verifier)
-                tenant.add(agent_uuid, endpoint, info.verifier,
-                           info.registrar, lists, tpm_policy=tpm_policy,
-                           mb_policy=mb_policy)
+                with metrics.timer('add'):
+                    tenant.add(agent_uuid, endpoint, info.verifier,
+                               info.registrar, lists, tpm_policy=tpm_policy,
+                               mb_policy=mb_policy)
         except (kl_exception.KeylimeError, list_exception.ListError) as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))
@@ -268,11 +274,17 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
             cleanup_error = self._unregister_quietly(task)
             if cleanup_error and isinstance(
                     e, kl_ironic_exception.AttestationFailure):
-                raise kl_ironic_exception.AttestationFailure(
+                e = kl_ironic_exception.AttestationFailure(
                     node=task.node.uuid,
                     reason='%s; also, %s' % (e.kwargs.get('reason', e),
                                              cleanup_error))
-            raise
+            # The operation fails with this error: the node remembers it
+            # as its last attestation (no verdict was reached).
+            last_attestation.remember_verdict(
+                task.node, None, last_attestation.ERROR, str(e))
+            task.node.save()
+            raise e
+        metrics.started(record_.operation_of(task.node).name)
         async_steps.set_node_flags(task.node, reboot=False,
                                    skip_current_step=True, polling=True)
         return async_steps.get_return_state(task.node)

@@ -44,6 +44,7 @@ from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import boot_aggregate
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import keylime_api
+from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import mb_state
 from ironic_keylime.keylime_client import events
 from ironic_keylime.keylime_client import mb_policy
@@ -368,6 +369,9 @@ def enroll(task):
                     else _(' Same as the previous golden boot state.'))
     manager_utils.node_history_record(node, event=message,
                                       event_type=EVENT_TYPE)
+    last_attestation.remember_enrollment(
+        node, policy, info[POLICY_KEY], aggregate,
+        info.get(mb_state.PIN_KEY))
     node.save()
     LOG.info('Node %(node)s: %(msg)s', {'node': node.uuid, 'msg': message})
     return policy

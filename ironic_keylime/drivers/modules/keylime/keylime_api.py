@@ -21,6 +21,7 @@ on a kept connection instead of a Python process).
 """
 
 from ironic_keylime.conf import CONF
+from ironic_keylime.drivers.modules.keylime import metrics
 from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.keylime_client import verifier as kl_verifier
 
@@ -59,6 +60,7 @@ def rest_client(verifier):
         setting_names=SETTING_NAMES)
 
 
+@metrics.timed('read_status')
 def read_status(agent_uuid, verifier, registrar, since):
     """The verifier's verdict on an agent.
 
@@ -75,6 +77,7 @@ def read_status(agent_uuid, verifier, registrar, since):
     return tenant().status(agent_uuid, verifier, registrar, since=since)
 
 
+@metrics.timed('remove_agent')
 def remove_agent(agent_uuid, verifier):
     """Remove an agent from the verifier (an unknown agent is fine).
 
@@ -85,6 +88,7 @@ def remove_agent(agent_uuid, verifier):
     return tenant().delete(agent_uuid, verifier)
 
 
+@metrics.timed('request_removal')
 def request_removal(agent_uuid, verifier):
     """Ask the verifier to remove an agent, without waiting for it.
 
@@ -104,6 +108,7 @@ def request_removal(agent_uuid, verifier):
     return True
 
 
+@metrics.timed('removal_state')
 def removal_state(agent_uuid, verifier):
     """Where the removal of an agent stands, read without side effects.
 

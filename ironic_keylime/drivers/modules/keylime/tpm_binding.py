@@ -103,6 +103,22 @@ def validate(node):
     parse_fingerprint((node.driver_info or {}).get(DRIVER_INFO_KEY))
 
 
+def fingerprint_seen(node, ek_to_record):
+    """The EK fingerprint :func:`check` saw for the agent, or None.
+
+    :param node: the node, as :func:`check` read it.
+    :param ek_to_record: what :func:`check` returned.
+    :returns: the fingerprint to record first (trust on first use), else
+        the pin :func:`check` compared the registrar's EK with, else None
+        (``[keylime]ek_binding`` is off: nothing was compared).
+    """
+    if ek_to_record:
+        return ek_to_record
+    if CONF.keylime.ek_binding == OFF:
+        return None
+    return (node.driver_info or {}).get(DRIVER_INFO_KEY)
+
+
 def registrar_client(endpoint):
     """A registrar client configured from ``[keylime]``.
 

@@ -30,6 +30,7 @@ from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import keylime_api
+from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import record as record_
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.keylime_client import exception as kl_exception
@@ -184,7 +185,7 @@ class VerdictMixin(object):
                            'desc': describe(status)})
                 return
             return self._finish(
-                task, record,
+                task, record, timed_out=True,
                 error=_('the verifier gave no verdict within '
                         '[keylime]attestation_timeout (%(timeout)s s); '
                         'last seen %(desc)s') %
@@ -236,6 +237,8 @@ class VerdictMixin(object):
         if error:
             message += _(' The agent of an earlier attestation could not '
                          'be removed from the verifier: %s.') % error
+        last_attestation.remember_verdict(node, None,
+                                          last_attestation.ERROR, message)
         self._fail(task, message)
 
     def _fail(self, task, message):
@@ -246,7 +249,8 @@ class VerdictMixin(object):
                               'msg': message})
         getattr(manager_utils, operation.error_handler)(task, message)
 
-    def _finish(self, task, record, status=None, error=None):
+    def _finish(self, task, record, status=None, error=None,
+                timed_out=False):
         task.upgrade_lock()
         node = task.node
         # The lock was shared until now: the node may have moved on.
@@ -281,7 +285,17 @@ class VerdictMixin(object):
             except kl_ironic_exception.AttestationFailure as e:
                 message += ' %s' % e.kwargs.get('reason', e)
                 failed = True
+        if status is not None:
+            verdict = status.verdict
+        else:
+            verdict = (last_attestation.TIMEOUT if timed_out
+                       else last_attestation.ERROR)
         if failed:
+            if verdict == kl_status.PASS:
+                # The verifier passed it, but the node could not be
+                # released or bound to its TPM: not an attested node.
+                verdict = last_attestation.ERROR
+            self._remember(node, current, verdict, message, status)
             self._fail(task, message)
             return
         if status.verdict == kl_status.FAIL:
@@ -293,11 +307,21 @@ class VerdictMixin(object):
         else:
             LOG.info('Node %(node)s: %(msg)s',
                      {'node': node.uuid, 'msg': message})
+        self._remember(node, current, verdict, message, status)
         manager_utils.node_history_record(
             node, event=message, event_type=EVENT_TYPE,
             error=status.verdict == kl_status.FAIL)
         node.save()
         getattr(manager_utils, operation.resume)(task)
+
+    @staticmethod
+    def _remember(node, attempt, verdict, message, status):
+        """Keep the verdict as the node's last attestation."""
+        event_id = None
+        if status is not None and status.verdict == kl_status.FAIL:
+            event_id = status.last_event_id
+        last_attestation.remember_verdict(node, attempt, verdict, message,
+                                          event_id=event_id)
 
     def _fail_unexpected(self, task, error):
         message = _('Keylime attestation error: unexpected error while '
@@ -314,6 +338,8 @@ class VerdictMixin(object):
             if cleanup_error:
                 message += _(' The agent could not be removed from the '
                              'verifier: %s.') % cleanup_error
+            last_attestation.remember_verdict(
+                task.node, None, last_attestation.ERROR, message)
             self._fail(task, message)
         except Exception:
             LOG.exception('Node %s: could not fail the node after an '
