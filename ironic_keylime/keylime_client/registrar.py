@@ -20,7 +20,9 @@ to 7.14; ``keylime_tenant -c regstatus`` prints it in a different shape
 in each version and costs a whole tenant process.
 
 Like ``keylime_tenant``, the client trusts the registrar's certificate
-when the CA of the certificate directory (``cacert.crt``) signed it; the
+when the CA of the certificate directory (``cacert.crt``) signed it, and
+only then: the TLS context is :func:`.tls.client_context`, the one of
+every Keylime client, which never loads the system's trust store. The
 host name is not checked (Keylime's certificates do not name the hosts
 they are used on).
 """
@@ -36,6 +38,7 @@ from oslo_log import log as logging
 
 from ironic_keylime.keylime_client import ek
 from ironic_keylime.keylime_client import exception
+from ironic_keylime.keylime_client import tls
 
 LOG = logging.getLogger(__name__)
 
@@ -118,25 +121,17 @@ class RegistrarClient(object):
     def _tls_context(self):
         if self._context is not None:
             return self._context
-        ca, cert, key = (self._file(CA_FILE), self._file(CERT_FILE),
-                         self._file(KEY_FILE))
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-        # As keylime_tenant: the private CA is the trust anchor, Keylime's
-        # certificates do not name the hosts they serve.
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        certs = tls.Certificates(client_cert=self._file(CERT_FILE),
+                                 client_key=self._file(KEY_FILE),
+                                 trusted_ca=(self._file(CA_FILE),),
+                                 key_password=None)
+        # The one TLS context of every Keylime client: the Keylime CA
+        # alone is trusted, never the system's public CAs.
         try:
-            context.load_verify_locations(cafile=ca)
-        except (ssl.SSLError, OSError) as e:
+            context = tls.client_context(certs, '[keylime]tenant_cert_dir')
+        except exception.KeylimeError as e:
             raise exception.RegistrarTLSError(
-                'the CA certificate %s is unusable (%s)' % (ca, e))
-        try:
-            context.load_cert_chain(certfile=cert, keyfile=key)
-        except (ssl.SSLError, OSError) as e:
-            raise exception.RegistrarTLSError(
-                'the client certificate %s and key %s are unusable (%s)'
-                % (cert, key, e))
+                'mutual TLS with %s cannot be set up: %s' % (self.where, e))
         self._context = context
         return context
 

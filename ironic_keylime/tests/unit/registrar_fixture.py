@@ -115,11 +115,16 @@ class FakeRegistrar(fixtures.Fixture):
         the registrar's own answers.
     :ivar client_certs: whether each request came with a client
         certificate the server verified.
+    :param server_ca_dir: a directory made by :func:`make_ca` whose
+        ``server-cert.crt`` (signed by another CA than the client's
+        ``cacert.crt``) the registrar presents; None for the one of
+        ``cert_dir``.
     """
 
-    def __init__(self, require_client_cert=True):
+    def __init__(self, require_client_cert=True, server_ca_dir=None):
         super().__init__()
         self.require_client_cert = require_client_cert
+        self.server_ca_dir = server_ca_dir
 
     def _setUp(self):
         self.base_dir = tempfile.mkdtemp(prefix='ik-registrar-')
@@ -136,9 +141,10 @@ class FakeRegistrar(fixtures.Fixture):
         self.delete_answer = None
         self.client_certs = []
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_dir = self.server_ca_dir or self.cert_dir
         context.load_cert_chain(
-            os.path.join(self.cert_dir, 'server-cert.crt'),
-            os.path.join(self.cert_dir, 'server-private.pem'))
+            os.path.join(server_dir, 'server-cert.crt'),
+            os.path.join(server_dir, 'server-private.pem'))
         context.load_verify_locations(
             os.path.join(self.cert_dir, 'cacert.crt'))
         context.verify_mode = (ssl.CERT_REQUIRED if self.require_client_cert

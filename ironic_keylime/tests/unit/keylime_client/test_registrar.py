@@ -18,6 +18,7 @@ import socket
 import tempfile
 import threading
 
+import fixtures
 from oslotest import base as test_base
 
 from ironic_keylime.keylime_client import exception
@@ -185,6 +186,30 @@ class RegistrarClientTestCase(test_base.BaseTestCase):
         self.assertIn('cacert.crt', str(error))
         self.assertIn('CERTIFICATE_VERIFY_FAILED', str(error))
         self.assertEqual([], self.registrar.requests)
+
+    def test_publicly_trusted_server_refused(self):
+        # A registrar whose certificate a CA of the system's trust store
+        # signed (a public CA, simulated by SSL_CERT_FILE, which OpenSSL
+        # reads for its default trust store) is not the Keylime
+        # registrar: only cacert.crt of the certificate directory counts.
+        public = tempfile.mkdtemp(prefix='ik-public-ca-')
+        self.addCleanup(self._remove, public)
+        registrar_fixture.make_ca(public, name='public-ca')
+        self.useFixture(fixtures.EnvironmentVariable(
+            'SSL_CERT_FILE', os.path.join(public, 'cacert.crt')))
+        self.useFixture(fixtures.EnvironmentVariable('SSL_CERT_DIR', public))
+        impostor = self.useFixture(registrar_fixture.FakeRegistrar(
+            server_ca_dir=public))
+        # The conductor's certificate directory is the registrar's own
+        # (it accepts the client certificate); only the server certificate
+        # comes from the public CA.
+        client = registrar.RegistrarClient(
+            '127.0.0.1', impostor.port, cert_dir=impostor.cert_dir,
+            timeout=5)
+        error = self.assertRaises(exception.RegistrarTLSError,
+                                  client.ek_fingerprint, AGENT)
+        self.assertIn('CERTIFICATE_VERIFY_FAILED', str(error))
+        self.assertEqual([], impostor.requests)
 
     def _remove(self, path):
         for name in os.listdir(path):
