@@ -109,6 +109,9 @@ class FakeRegistrar(fixtures.Fixture):
     :ivar port: the TLS port.
     :ivar routes: path -> (HTTP status, body bytes); other paths of
         ``/v*/agents/<uuid>`` get the recorded "not found" answer.
+    :ivar in_turn: path -> a list of (HTTP status, body bytes), one per
+        GET, the last one repeated: a record that changes between reads
+        (before ``routes``).
     :ivar requests: the paths requested (GET), in order.
     :ivar deletes: the paths deleted (DELETE), in order.
     :ivar delete_answer: (status, body) every DELETE gets, or None for
@@ -136,6 +139,7 @@ class FakeRegistrar(fixtures.Fixture):
             '/version': (200, recorded('version.json')),
             '/v2.6/agents/%s' % AGENT_UUID: (200, recorded('agent.json')),
         }
+        self.in_turn = {}
         self.requests = []
         self.deletes = []
         self.delete_answer = None
@@ -160,6 +164,10 @@ class FakeRegistrar(fixtures.Fixture):
         self.addCleanup(server.shutdown)
 
     def _answer(self, path):
+        turns = self.in_turn.get(path)
+        if turns:
+            # One answer per read; the last one stays.
+            return turns.pop(0) if len(turns) > 1 else turns[0]
         if path in self.routes:
             return self.routes[path]
         parts = path.split('/')

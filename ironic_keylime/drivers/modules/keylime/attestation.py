@@ -172,9 +172,13 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                 # An agent left by an earlier, interrupted attempt would
                 # make add fail; deleting an unknown agent is harmless.
                 tenant.delete(agent_uuid, info.verifier)
+                # The tenant's own registrar read must hold the EK
+                # checked above (no record swapped in between).
                 tenant.add(agent_uuid, endpoint, info.verifier,
                            info.registrar, lists, tpm_policy=tpm_policy,
-                           mb_policy=mb_policy)
+                           mb_policy=mb_policy,
+                           ek_sha256=tpm_binding.expected(task,
+                                                          ek_to_record))
         except (kl_exception.KeylimeError, list_exception.ListError) as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))

@@ -245,6 +245,25 @@ def check(task, registrar_client, agent_uuid):
     return None
 
 
+def expected(task, to_record):
+    """The fingerprint keylime_tenant's own registrar read must show.
+
+    The conductor's check (:func:`check`) and the tenant's ``add`` read
+    the registrar one after the other; the tenant's read is bound to the
+    same EK by its ``ek_check_script``
+    (:mod:`ironic_keylime.keylime_client.ek_check`).
+
+    :param task: a TaskManager instance.
+    :param to_record: what :func:`check` returned.
+    :returns: the recorded fingerprint, else ``to_record`` (trust on
+        first use); None when ``[keylime]ek_binding`` is off.
+    """
+    if CONF.keylime.ek_binding == OFF:
+        return None
+    return parse_fingerprint(
+        (task.node.driver_info or {}).get(DRIVER_INFO_KEY)) or to_record
+
+
 def record(task, fingerprint):
     """Record the fingerprint seen at the first attestation that passed.
 
