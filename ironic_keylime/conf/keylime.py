@@ -300,7 +300,23 @@ binding_opts = [
                       'the attestation ("the TPM of this node changed"). '
                       'Only "off" lets another TPM answer for a node. '
                       'Clear or set driver_info/keylime_ek_sha256 by hand '
-                      'when a node\'s TPM or mainboard was replaced.')),
+                      'when a node\'s TPM or mainboard was replaced. '
+                      'Unless "off", keylime_tenant checks the EK of its '
+                      'own registrar read against the same fingerprint '
+                      '(see ek_check_script), so that Keylime attests '
+                      'with the TPM that was checked.')),
+    cfg.StrOpt('ek_check_script',
+               default='',
+               help=_('Absolute path of the ironic-keylime-ek-check '
+                      'command, which keylime_tenant runs as its '
+                      'ek_check_script on the EK it reads from the '
+                      'registrar when it adds a node\'s agent: the add '
+                      'fails unless that EK has the fingerprint the '
+                      'conductor checked (a registrar record swapped '
+                      'between the two reads is refused). Empty: the '
+                      'command installed with ironic-keylime in the '
+                      'scripts directory of the conductor\'s Python. Not '
+                      'used when ek_binding is "off".')),
 ]
 
 ALL_OPTS = (tenant_opts + list_check_opts + agent_opts + step_opts

@@ -67,3 +67,11 @@ class AgentNotRegistered(RegistrarError, AgentNotFound):
 
 class InvalidEndorsementKey(RegistrarError):
     """The registrar's record of an agent holds no EK we can read."""
+
+
+class EndorsementKeyChanged(TenantCommandFailed):
+    """The tenant's registrar read held another EK than the one checked."""
+
+
+class EndorsementKeyNotChecked(TenantCommandFailed):
+    """The tenant did not check the EK it read against the expected one."""

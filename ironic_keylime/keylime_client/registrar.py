@@ -20,11 +20,14 @@ to 7.14; ``keylime_tenant -c regstatus`` prints it in a different shape
 in each version and costs a whole tenant process.
 
 Like ``keylime_tenant``, the client trusts the registrar's certificate
-when the CA of the certificate directory (``cacert.crt``) signed it; the
+when the CA of the certificate directory (``cacert.crt``) signed it, and
+only then: the TLS context is :func:`.tls.client_context`, the one of
+every Keylime client, which never loads the system's trust store. The
 host name is not checked (Keylime's certificates do not name the hosts
 they are used on).
 """
 
+import collections
 import http.client
 import json
 import os
@@ -36,6 +39,7 @@ from oslo_log import log as logging
 
 from ironic_keylime.keylime_client import ek
 from ironic_keylime.keylime_client import exception
+from ironic_keylime.keylime_client import tls
 
 LOG = logging.getLogger(__name__)
 
@@ -48,8 +52,26 @@ DEFAULT_CERT_DIR = '/var/lib/keylime/cv_ca'
 #: The API major version whose agent records carry ``ek_tpm``; 3.x is
 #: Keylime's push mode.
 API_MAJOR = 2
+#: The API versions tried, in turn, with a registrar without
+#: ``/version`` on its TLS port (Keylime 6.x: 2.1 from 6.4, else 2.0).
+FALLBACK_VERSIONS = ('2.1', '2.0')
+#: How a Keylime 6.x registrar refuses an API version (HTTP 400).
+_VERSION_REFUSED = 'API Version not supported'
 #: An answer larger than this is not a registrar's agent record.
 _MAX_BODY = 1024 * 1024
+
+
+AgentIdentity = collections.namedtuple(
+    'AgentIdentity', ['ek_sha256', 'ek_tpm', 'aik_tpm', 'mtls_cert'])
+AgentIdentity.__doc__ = """An agent's identity from one registrar read.
+
+:ivar ek_sha256: the fingerprint of its EK (:func:`.ek.fingerprint`).
+:ivar ek_tpm: the EK as the registrar holds it (base64 TPM2B_PUBLIC).
+:ivar aik_tpm: its attestation key (what the verifier checks quotes
+    with).
+:ivar mtls_cert: its mTLS certificate (PEM), or None (Keylime 6.x
+    without agent mTLS, or ``disabled``).
+"""
 
 
 def _version_key(text):
@@ -96,6 +118,7 @@ class RegistrarClient(object):
         self.cert_dir = cert_dir or DEFAULT_CERT_DIR
         self.timeout = timeout
         self._version = None
+        self._fallbacks = []
         self._context = None
 
     @property
@@ -120,23 +143,15 @@ class RegistrarClient(object):
             return self._context
         ca, cert, key = (self._file(CA_FILE), self._file(CERT_FILE),
                          self._file(KEY_FILE))
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-        # As keylime_tenant: the private CA is the trust anchor, Keylime's
-        # certificates do not name the hosts they serve.
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        certs = tls.Certificates(client_cert=cert, client_key=key,
+                                 trusted_ca=(ca,), key_password=None)
+        # The one TLS context of every Keylime client: the Keylime CA
+        # alone is trusted, never the system's public CAs.
         try:
-            context.load_verify_locations(cafile=ca)
-        except (ssl.SSLError, OSError) as e:
+            context = tls.client_context(certs, '[keylime]tenant_cert_dir')
+        except exception.KeylimeError as e:
             raise exception.RegistrarTLSError(
-                'the CA certificate %s is unusable (%s)' % (ca, e))
-        try:
-            context.load_cert_chain(certfile=cert, keyfile=key)
-        except (ssl.SSLError, OSError) as e:
-            raise exception.RegistrarTLSError(
-                'the client certificate %s and key %s are unusable (%s)'
-                % (cert, key, e))
+                'mutual TLS with %s cannot be set up: %s' % (self.where, e))
         self._context = context
         return context
 
@@ -195,36 +210,62 @@ class RegistrarClient(object):
     def api_version(self):
         """Agree on an API version with the registrar (``GET /version``).
 
+        A Keylime 6.x registrar has no ``/version`` on its TLS port (it
+        answers HTTP 400, "API Version not supported"): then the newest
+        version 6.x serves there, 2.1, is used, and 2.0 if the registrar
+        refuses 2.1 (see :meth:`_agent_request`).
+
         :returns: the newest 2.x version it supports, e.g. ``'2.6'``.
         :raises: RegistrarUnreachable, RegistrarTLSError, RegistrarError.
         """
         if self._version is None:
             status, data = self._get('/version')
+            self._check_client_accepted(status)
             results = data.get('results') if isinstance(data, dict) else None
-            if status != 200 or not isinstance(results, dict):
+            if status == 200 and isinstance(results, dict):
+                self._version = negotiate(results.get('supported_versions'))
+            elif status == 400:
+                self._version = FALLBACK_VERSIONS[0]
+                self._fallbacks = list(FALLBACK_VERSIONS[1:])
+            else:
                 raise exception.RegistrarError(
                     '%s answered GET /version with HTTP %s and no version '
                     'list; is it a Keylime registrar?' % (self.where, status))
-            self._version = negotiate(results.get('supported_versions'))
             LOG.debug('Using API %(v)s of %(where)s',
                       {'v': self._version, 'where': self.where})
         return self._version
+
+    def _agent_request(self, method, agent_uuid):
+        """A request on an agent's record, in the agreed API version.
+
+        :returns: (path, HTTP status, parsed body as a dict).
+        """
+        while True:
+            version = self.api_version()
+            path = '/v%s/agents/%s' % (
+                version, urlparse.quote(str(agent_uuid), safe=''))
+            status, data = self._request(method, path)
+            data = data if isinstance(data, dict) else {}
+            if (status == 400 and self._fallbacks
+                    and _VERSION_REFUSED in str(data.get('status'))):
+                # A Keylime 6.x registrar older than 6.4 serves 2.0 only.
+                self._version = self._fallbacks.pop(0)
+                continue
+            return path, status, data
 
     def agent(self, agent_uuid):
         """The registrar's record of an active agent.
 
         :param agent_uuid: the agent's UUID.
         :returns: the ``results`` dict (``ek_tpm``, ``ekcert``,
-            ``aik_tpm``, ``ip``, ``port``, ``regcount``, ...).
+            ``aik_tpm``, ``mtls_cert``, ``ip``, ``port``, ``regcount``,
+            ...): the EK, the attestation key and the agent's mTLS
+            certificate of one read, bound together.
         :raises: AgentNotRegistered if the registrar does not know it or
             has not activated it.
         :raises: RegistrarUnreachable, RegistrarTLSError, RegistrarError.
         """
-        version = self.api_version()
-        path = '/v%s/agents/%s' % (version,
-                                   urlparse.quote(str(agent_uuid), safe=''))
-        status, data = self._get(path)
-        data = data if isinstance(data, dict) else {}
+        path, status, data = self._agent_request('GET', agent_uuid)
         if status == 404:
             raise exception.AgentNotRegistered(
                 'the Keylime agent %s is not registered and activated at '
@@ -253,11 +294,7 @@ class RegistrarClient(object):
             none.
         :raises: RegistrarUnreachable, RegistrarTLSError, RegistrarError.
         """
-        version = self.api_version()
-        path = '/v%s/agents/%s' % (version,
-                                   urlparse.quote(str(agent_uuid), safe=''))
-        status, data = self._request('DELETE', path)
-        data = data if isinstance(data, dict) else {}
+        path, status, data = self._agent_request('DELETE', agent_uuid)
         if status == 200:
             return True
         if status == 404:
@@ -266,6 +303,39 @@ class RegistrarClient(object):
         raise exception.RegistrarError(
             '%s answered DELETE %s with HTTP %s: %s'
             % (self.where, path, status, data.get('status') or 'no status'))
+
+    def identity(self, agent_uuid):
+        """The agent's EK, attestation key and mTLS certificate, one read.
+
+        What the registrar says of the agent at one moment: checking the
+        EK of this answer and using its attestation key and certificate
+        leaves no room for a record swapped between two reads.
+
+        :param agent_uuid: the agent's UUID.
+        :returns: :class:`AgentIdentity`.
+        :raises: AgentNotRegistered, RegistrarUnreachable,
+            RegistrarTLSError, RegistrarError (no attestation key),
+            InvalidEndorsementKey.
+        """
+        record = self.agent(agent_uuid)
+        fingerprint = self._fingerprint(agent_uuid, record)
+        aik = record.get('aik_tpm')
+        if not isinstance(aik, str) or not aik.strip():
+            raise exception.RegistrarError(
+                '%s holds no attestation key (aik_tpm) for the Keylime '
+                'agent %s' % (self.where, agent_uuid))
+        mtls_cert = record.get('mtls_cert')
+        return AgentIdentity(
+            ek_sha256=fingerprint, ek_tpm=record.get('ek_tpm'),
+            aik_tpm=aik,
+            mtls_cert=mtls_cert if isinstance(mtls_cert, str) else None)
+
+    def _fingerprint(self, agent_uuid, record):
+        try:
+            return ek.fingerprint(record.get('ek_tpm'))
+        except exception.InvalidEndorsementKey as e:
+            raise exception.InvalidEndorsementKey(
+                'agent %s at %s: %s' % (agent_uuid, self.where, e))
 
     def ek_fingerprint(self, agent_uuid):
         """The fingerprint of an agent's EK, as the registrar knows it.
@@ -276,9 +346,4 @@ class RegistrarClient(object):
         :raises: AgentNotRegistered, RegistrarUnreachable,
             RegistrarTLSError, RegistrarError, InvalidEndorsementKey.
         """
-        record = self.agent(agent_uuid)
-        try:
-            return ek.fingerprint(record.get('ek_tpm'))
-        except exception.InvalidEndorsementKey as e:
-            raise exception.InvalidEndorsementKey(
-                'agent %s at %s: %s' % (agent_uuid, self.where, e))
+        return self._fingerprint(agent_uuid, self.agent(agent_uuid))

@@ -34,6 +34,7 @@ import time
 
 from oslo_log import log as logging
 
+from ironic_keylime.keylime_client import ek_check
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import output as tenant_output
 from ironic_keylime.keylime_client import status as tenant_status
@@ -103,19 +104,24 @@ class Tenant(object):
         certificate, or None for the tenant's own setting.
     :param timeout: seconds a command may run before it is killed.
     :param setting_names: how the caller's configuration names ``path``,
-        ``cert_dir`` and ``timeout``, for error messages (a dict; the
-        defaults name them in plain words). This client knows nothing of
-        the caller's options.
+        ``cert_dir``, ``timeout`` and ``ek_check_script``, for error
+        messages (a dict; the defaults name them in plain words). This
+        client knows nothing of the caller's options.
+    :param ek_check_script: the ``ironic-keylime-ek-check`` command
+        (:mod:`.ek_check`), needed by ``add`` with ``ek_sha256``.
     """
 
     DEFAULT_SETTING_NAMES = {'path': 'the path of keylime_tenant',
                              'cert_dir': 'the tenant\'s certificate '
                                          'directory',
-                             'timeout': 'the command timeout'}
+                             'timeout': 'the command timeout',
+                             'ek_check_script': 'the path of '
+                                                'ironic-keylime-ek-check'}
 
     def __init__(self, path='keylime_tenant', config=None, cert_dir=None,
-                 timeout=60, setting_names=None):
+                 timeout=60, setting_names=None, ek_check_script=None):
         self.path = path
+        self.ek_check_script = ek_check_script
         self.config = config or None
         self.cert_dir = cert_dir or None
         self.timeout = timeout
@@ -141,10 +147,12 @@ class Tenant(object):
                 [os.path.join(self.cert_dir, 'cacert.crt')])
         return env
 
-    def run(self, args):
+    def run(self, args, extra_env=None):
         """Run the tenant with ``args`` and wait for it.
 
         :param args: the arguments, a list of strings.
+        :param extra_env: more environment variables for this run, or
+            None.
         :returns: a :class:`CommandResult`.
         :raises: TenantNotFound if the executable cannot be started.
         :raises: TenantTimeout if it ran longer than ``timeout``; it was
@@ -159,7 +167,8 @@ class Tenant(object):
             process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, close_fds=True,
-                env=self.environment(), start_new_session=True)
+                env=dict(self.environment(), **(extra_env or {})),
+                start_new_session=True)
         except OSError as e:
             raise exception.TenantNotFound(
                 'keylime_tenant could not be started from %(path)r '
@@ -295,7 +304,7 @@ class Tenant(object):
         return ['--mb-policy', mb_policy]
 
     def add(self, agent_uuid, agent, verifier, registrar, lists,
-            tpm_policy=None, mb_policy=None):
+            tpm_policy=None, mb_policy=None, ek_sha256=None):
         """Add an agent to the verifier with the lists as its policy.
 
         :param agent_uuid: the agent's UUID.
@@ -312,7 +321,12 @@ class Tenant(object):
             (``{"<pcr>": ["<digest>", ...]}``), or None for none.
         :param mb_policy: the path of a measured-boot policy file (see
             :mod:`.mb_policy`), or None for none.
+        :param ek_sha256: the fingerprint the EK of the tenant's own
+            registrar read must have (checked by ``ek_check_script``, see
+            :mod:`.ek_check`), or None not to check it.
         :returns: the :class:`CommandResult`.
+        :raises: EndorsementKeyChanged when the tenant read another EK;
+            EndorsementKeyNotChecked when it did not check it.
         :raises: KeylimeError (a subclass naming the cause) on failure,
             also when a TPM policy is given to a tenant without
             ``--tpm_policy`` or a measured-boot policy to one without
@@ -324,14 +338,20 @@ class Tenant(object):
                 + self._list_args(lists)
                 + self._tpm_policy_args(tpm_policy)
                 + self._mb_policy_args(mb_policy))
-        with self._payload_args() as payload_args:
+        with self._payload_args() as payload_args, \
+                self._ek_check(ek_sha256) as (env, ek_result):
             if self.path in _needs_payload:
                 args += payload_args
-            result = self.run(args)
+            result = self._run_add(args, env, ek_result)
             if _PAYLOAD_REQUIRED in result.stdout + result.stderr:
                 with _lock:
                     _needs_payload.add(self.path)
-                result = self.run(args + payload_args)
+                result = self._run_add(args + payload_args, env, ek_result)
+            text = '%s\n%s' % (result.stdout, result.stderr)
+            if ek_result:
+                ek_check.read_result(
+                    ek_result, agent_uuid, ek_sha256,
+                    result.returncode == 0 and bool(_ADDED_RE.search(text)))
         services = {'verifier': verifier, 'registrar': registrar,
                     'agent': agent}
         text = self._check(result, 'add', services)
@@ -339,6 +359,20 @@ class Tenant(object):
             raise tenant_output.command_failed(text, result.returncode,
                                                'add')
         return result
+
+    @contextlib.contextmanager
+    def _ek_check(self, ek_sha256):
+        if not ek_sha256:
+            yield None, None
+            return
+        with ek_check.prepared(self.ek_check_script, ek_sha256,
+                               self.setting_names['ek_check_script']) as p:
+            yield p
+
+    def _run_add(self, args, env, ek_result):
+        if ek_result:
+            ek_check.forget_result(ek_result)
+        return self.run(args, extra_env=env)
 
     def status(self, agent_uuid, verifier, registrar, since=None):
         """Ask the verifier for an agent's verdict.

@@ -158,10 +158,12 @@ def _load_error(kind, path, error, setting):
 
 
 def client_context(certs, setting='the tenant\'s certificate directory'):
-    """Build the TLS context of a client of the verifier.
+    """Build the TLS context of a client of a Keylime service.
 
-    The CAs of ``certs`` are the only ones trusted; the peer's certificate
-    is required and verified; TLS 1.2 at least.
+    The one context of every Keylime client (the verifier's REST client
+    and the registrar's). The CAs of ``certs`` are the only ones trusted
+    (never the system's trust store); the peer's certificate is required
+    and verified; TLS 1.2 at least.
 
     :param certs: :class:`Certificates`.
     :param setting: how the caller names where they come from.

@@ -29,6 +29,10 @@
 #   --verifiers 2   (IRONIC_KEYLIME_VERIFIERS) a second verifier, its own
 #                   port and database, the same CA and registrar
 #                   (KEYLIME_HARNESS_VERIFIER2_PORT).
+#   --keylime-version 6.8.0
+#                   the Keylime 6.8.0 verifier, registrar and tenant (the
+#                   last 6.x release; venvs/keylime6) instead of 7.14.3;
+#                   the agent is the 6.6.0 one either way.
 #   --base-port P   (IRONIC_KEYLIME_BASE_PORT) every port from P up:
 #                   verifiers P and P+1, registrar P+2 (http) and P+3
 #                   (TLS), agent K P+10+K-1, its swtpm P+200+2(K-1) and the
@@ -51,12 +55,15 @@ export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 . "$TOP/tools/common.sh"
 
 KEYLIME_VERSION=7.14.3
+# The servers and tenant of --keylime-version 6.8.0.
+KEYLIME6_VERSION=6.8.0
 AGENT_VERSION=6.6.0
 # The keylime wheels declare no dependencies.
 DEPS=(cryptography tornado pyyaml requests sqlalchemy alembic packaging
     psutil lark pyasn1 pyasn1-modules jinja2 jsonschema typing-extensions)
 VENVS=$IRONIC_KEYLIME_HARNESS_DIR/venvs
 KL=$VENVS/keylime7
+KL6=$VENVS/keylime6
 AG=$VENVS/agent66
 SDIST=$IRONIC_KEYLIME_HARNESS_DIR/sdist
 AGENT_UUID=4e5a1a7e-1c0d-4e11-8b3a-1d0c0ffee001
@@ -95,12 +102,12 @@ agent_uuid() { printf '4e5a1a7e-1c0d-4e11-8b3a-1d0c0ffee%03d\n' "$1"; }
 # Files measured into the IMA log of a clean node.
 CLEAN_FILES=(/usr/bin/bash /usr/bin/ls /usr/bin/cat)
 
-make_venv() {  # make_venv DIR KEYLIME_VERSION
+make_venv() {  # make_venv DIR KEYLIME_VERSION [MORE REQUIREMENTS...]
     [ -f "$1/.ready-$2" ] && return 0
     log "creating $1 (keylime $2)"
     rm -rf "$1"
     python3 -m venv "$1"
-    "$1/bin/pip" install -q "keylime==$2" "${DEPS[@]}"
+    "$1/bin/pip" install -q "keylime==$2" "${DEPS[@]}" "${@:3}"
     # keylime.signing imports gpg; only Debian's python3-gpg works.
     local site
     site=$("$1/bin/python" -c \
@@ -115,9 +122,11 @@ setup() {
     ensure_venv_support
     make_venv "$KL" "$KEYLIME_VERSION"
     make_venv "$AG" "$AGENT_VERSION"
+    # Keylime 6.x servers need the SQLAlchemy 1.x API.
+    make_venv "$KL6" "$KEYLIME6_VERSION" 'sqlalchemy<2' 'alembic<1.14'
     # The configuration templates are only in the sdists.
     local v
-    for v in "$KEYLIME_VERSION" "$AGENT_VERSION"; do
+    for v in "$KEYLIME_VERSION" "$KEYLIME6_VERSION" "$AGENT_VERSION"; do
         [ -d "$SDIST/keylime-$v/templates" ] && continue
         mkdir -p "$SDIST"
         "$KL/bin/pip" download -q --no-deps --no-binary :all: \
@@ -171,7 +180,8 @@ wait_up() {  # wait_up NAME PORT SECONDS
 
 ima() {  # ima ARGS... (see ima_tool.py)
     KEYLIME_LOGGING_CONFIG=$RUN/etc/logging.conf \
-        "$KL/bin/python" "$HERE/ima_tool.py" "$@" 2>>"$RUN/logs/ima.log"
+        "$VENVS/keylime7/bin/python" "$HERE/ima_tool.py" "$@" \
+        2>>"$RUN/logs/ima.log"
 }
 
 # Select agent K (1..N): its names, ports, UUID, TPM and IMA log. Agent 1
@@ -268,7 +278,7 @@ start_agent() {  # start_agent [nowait]
         export KEYLIME_TEST=on KEYLIME_DIR=$AGENT_HOME \
             KEYLIME_AGENT_CONFIG=$AGENT_CONF \
             KEYLIME_LOGGING_CONFIG=$RUN/etc-agent/logging.conf \
-            KL_IMA_ML=$IMA_LOG KL_REG7_COMPAT=1
+            KL_IMA_ML=$IMA_LOG KL_REG7_COMPAT=$REG7_COMPAT
         start_bg "agent$SFX" "$AG/bin/python" "$HERE/agent_wrapper.py"
     )
     [ "${1:-}" = nowait ] || wait_agent
@@ -388,6 +398,7 @@ KEYLIME_HARNESS_IMA_LOG=$RUN/ima/ascii_runtime_measurements
 KEYLIME_HARNESS_LOG_DIR=$RUN/logs
 KEYLIME_HARNESS_SCRIPT=$HERE/harness.sh
 KEYLIME_HARNESS_TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$SWTPM_PORT0
+KEYLIME_HARNESS_KEYLIME_VERSION=$KEYLIME_VERSION
 EOF
     if [ "$VERIFIERS" = 2 ]; then
         echo "KEYLIME_HARNESS_VERIFIER2_PORT=$VERIFIER2_PORT" \
@@ -498,10 +509,14 @@ reset() {
 wait_active() {  # wait_active SECONDS
     local end
     end=$(( $(date +%s) + $1 ))
+    # Keylime 6.x's registrar certificate names the host "server" only.
+    local name=127.0.0.1
+    [ "$KEYLIME_VERSION" = "$KEYLIME6_VERSION" ] && name=server
     until curl -sf -o /dev/null --cacert "$RUN/certs/cacert.crt" \
             --cert "$RUN/certs/client-cert.crt" \
             --key "$RUN/certs/client-private.pem" \
-            "https://127.0.0.1:${REGISTRAR_PORTS[1]}/v2.1/agents/$AGENT_ID"; do
+            --resolve "$name:${REGISTRAR_PORTS[1]}:127.0.0.1" \
+            "https://$name:${REGISTRAR_PORTS[1]}/v2.1/agents/$AGENT_ID"; do
         if [ "$(date +%s)" -ge "$end" ]; then
             log "the registrar has not activated agent $AGENT_ID after $1 s"
             return 1
@@ -554,6 +569,7 @@ if [ "$cmd" != setup ]; then
                 --agents) AGENTS=$2; shift 2 ;;
                 --verifiers) VERIFIERS=$2; shift 2 ;;
                 --base-port) BASE_PORT=$2; shift 2 ;;
+                --keylime-version) KEYLIME_VERSION=$2; shift 2 ;;
                 *) echo "unknown option $1" >&2; exit 2 ;;
             esac
         done
@@ -571,13 +587,25 @@ if [ "$cmd" != setup ]; then
         case $BASE_PORT in
             *[!0-9]*) echo "--base-port: a port number" >&2; exit 2 ;;
         esac
+        case $KEYLIME_VERSION in
+            7.14.3|"$KEYLIME6_VERSION") ;;
+            *) echo "--keylime-version: 7.14.3 or $KEYLIME6_VERSION" >&2
+                exit 2 ;;
+        esac
         printf 'AGENTS=%s\nVERIFIERS=%s\nBASE_PORT=%s\n' "$AGENTS" \
             "$VERIFIERS" "$BASE_PORT" >"$RUN/harness.opts"
+        echo "KEYLIME_VERSION=$KEYLIME_VERSION" >>"$RUN/harness.opts"
     elif [ -f "$RUN/harness.opts" ]; then
         # shellcheck disable=SC1091
         . "$RUN/harness.opts"
     fi
     set_ports
+    # The 6.6.0 agent needs its adjustments for a 7.x registrar only.
+    REG7_COMPAT=1
+    if [ "$KEYLIME_VERSION" = "$KEYLIME6_VERSION" ]; then
+        KL=$KL6
+        REG7_COMPAT=0
+    fi
     # Agent 1: the original TPM and the agent's data; other-tpm changes
     # them.
     select_agent 1

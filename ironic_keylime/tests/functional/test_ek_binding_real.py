@@ -21,10 +21,12 @@ original TPM back for the other tests.
 
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from unittest import mock
 
+import fixtures
 from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
@@ -124,8 +126,7 @@ class EKBindingRealTestCase(base.DbTestCase):
         subprocess.run(['tpm2_readpublic', '-c', '0x81000000', '-f', 'der',
                         '-o', der], check=True, capture_output=True,
                        timeout=30, env=dict(
-                           os.environ, TPM2TOOLS_TCTI='swtpm:host=127.0.0.1,'
-                           'port=2321'))
+                           os.environ, TPM2TOOLS_TCTI=keylime_env.tcti()))
         out = subprocess.run(['sha256sum', der], check=True,
                              capture_output=True, text=True, timeout=30)
         os.unlink(der)
@@ -161,6 +162,57 @@ class EKBindingRealTestCase(base.DbTestCase):
         self.assertEqual([], keylime_env.verifier_agents())
         node.refresh()
         self.assertEqual(seen, node.driver_info['keylime_ek_sha256'])
+
+    def _tenant_swapping_the_tpm_first(self):
+        """A keylime_tenant whose first ``add`` meets another TPM.
+
+        Before the real tenant runs ``add`` (after the conductor's EK
+        check), ``harness.sh other-tpm`` has the agent register again
+        under its UUID with another TPM: what a tampered ramdisk does
+        between the conductor's registrar read and the tenant's.
+        """
+        marker = os.path.join(self.lists_dir, 'swapped')
+        wrapper = os.path.join(self.lists_dir, 'keylime_tenant')
+        with open(wrapper, 'w') as f:
+            f.write('#!%s\n' % sys.executable)
+            f.write('import os, subprocess, sys\n'
+                    'argv = sys.argv[1:]\n'
+                    'if ("-c" in argv and argv[argv.index("-c") + 1] == "add"'
+                    '\n        and not os.path.exists(%(marker)r)):\n'
+                    '    subprocess.run([%(harness)r, "other-tpm", %(run)r],'
+                    ' check=True, stdout=subprocess.DEVNULL)\n'
+                    '    open(%(marker)r, "w").close()\n'
+                    'os.execv(%(tenant)r, [%(tenant)r] + argv)\n'
+                    % {'marker': marker, 'harness': keylime_env._HARNESS,
+                       'run': keylime_env.env('DIR'),
+                       'tenant': keylime_env.env('TENANT')})
+        os.chmod(wrapper, 0o700)
+        return wrapper, marker
+
+    def test_record_swapped_after_the_check_refused(self):
+        # The node's EK is pinned; the conductor's check passes, then the
+        # record changes before keylime_tenant reads it for its add.
+        # Moving the agent to another TPM and back takes most of Ironic's
+        # 60 s test timeout.
+        self.useFixture(fixtures.Timeout(180, gentle=False))
+        pinned = self.client.ek_fingerprint(self.agent_uuid)
+        node = self._node(keylime_ek_sha256=pinned)
+        wrapper, marker = self._tenant_swapping_the_tpm_first()
+        self.config(tenant_path=wrapper, command_timeout=120,
+                    group='keylime')
+        self.addCleanup(keylime_env.harness, 'reset')
+        self.addCleanup(keylime_env.delete_agent, self.agent_uuid)
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(exception.AttestationFailure,
+                                      self.interface.attest, task)
+        self.assertTrue(os.path.exists(marker), 'the TPM was not swapped')
+        other = self.client.ek_fingerprint(self.agent_uuid)
+        self.assertNotEqual(pinned, other)
+        self.assertIn('changed after the conductor checked it', str(error))
+        self.assertIn(other, str(error))
+        self.assertIn(pinned, str(error))
+        # Refused by the tenant before it reached the verifier.
+        self.assertEqual([], keylime_env.verifier_agents())
 
     def test_registrar_ek_is_the_tpm_ek(self):
         # The fingerprint is the one an operator computes on the node

@@ -31,10 +31,17 @@ last one repeats. Every call is logged with its argv, the environment
 variables it was given (``env``: ours; ``keylime_env``: every variable
 whose name starts with ``KEYLIME``), its process, group and session ids,
 and the mode of every file named in its argv.
+
+Given ``KEYLIME_TENANT_EK_CHECK_SCRIPT``, ``add`` first reads the agent's
+record from the registrar of ``-r``/``-rp`` and runs the script as
+Keylime's tenant does (:func:`_keylime_ek_check`), unless the step says
+``"skip_ek_check": true`` (a tenant that ignores the option).
 """
 
+import http.client
 import json
 import os
+import ssl
 import stat
 import subprocess
 import sys
@@ -81,6 +88,62 @@ def _read_log(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _argument(argv, flag):
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+def _keylime_ek_check(argv):
+    """Run ``ek_check_script`` as keylime_tenant's ``add`` does.
+
+    Keylime 6.8.0 and 7.14.3 (``keylime/tenant.py``: ``init_add`` reads
+    the agent's record from the registrar, ``validate_tpm_quote`` runs
+    the script with no arguments and the tenant's environment plus
+    ``AGENT_UUID``, ``EK``, ``EK_TPM``, ``EK_CERT``, ``PROVKEYS`` and
+    ``TPM_CERT_STORE``). Only ``EK`` is left out (it is the PEM form of
+    ``EK_TPM``, made with Keylime's own TPM parser). This tenant reads
+    the registrar for real, over mutual TLS, with the files of
+    ``KEYLIME_TENANT_TLS_DIR``.
+
+    :returns: None when no script is set, else (exit code, its output).
+    """
+    script = os.environ.get('KEYLIME_TENANT_EK_CHECK_SCRIPT')
+    if not script:
+        return None
+    agent = _argument(argv, '-u')
+    tls_dir = os.environ['KEYLIME_TENANT_TLS_DIR']
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.load_verify_locations(os.path.join(tls_dir, 'cacert.crt'))
+    context.load_cert_chain(os.path.join(tls_dir, 'client-cert.crt'),
+                            os.path.join(tls_dir, 'client-private.pem'))
+    connection = http.client.HTTPSConnection(
+        _argument(argv, '-r'), int(_argument(argv, '-rp')), timeout=10,
+        context=context)
+    try:
+        connection.request('GET', '/v2.6/agents/%s' % agent)
+        record = json.loads(connection.getresponse().read())['results']
+    finally:
+        connection.close()
+    env = dict(os.environ, AGENT_UUID=agent, EK_TPM=record['ek_tpm'],
+               EK_CERT=record.get('ekcert') or '', PROVKEYS='{}',
+               TPM_CERT_STORE='/var/lib/keylime/tpm_cert_store')
+    process = subprocess.run([script], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, check=False)
+    return process.returncode, process.stdout.decode()
+
+
+def _ek_check_failed(argv, output):
+    """What keylime_tenant prints when the script refused the EK."""
+    agent = 'Agent %s (%s:%s)' % (
+        _argument(argv, '-u'), _argument(argv, '-t'), _argument(argv, '-tp'))
+    sys.stdout.write(
+        '2026-12-06 20:00:00.000 - keylime.cert_utils - ERROR - External '
+        'check script failed to validate EK: %s\n'
+        '2026-12-06 20:00:00.001 - keylime.tenant - ERROR - TPM Quote from '
+        '%s is invalid for nonce: fakenonce\n' % (output, agent))
+    return 1
+
+
 def main():
     argv = sys.argv[1:]
     with open(os.environ['FAKE_TENANT_PLAN']) as f:
@@ -98,6 +161,10 @@ def main():
                                         'pgid': os.getpgid(0),
                                         'sid': os.getsid(0)},
                             'files': _files(argv)}) + '\n')
+    if command == 'add' and not step.get('skip_ek_check'):
+        checked = _keylime_ek_check(argv)
+        if checked is not None and checked[0] != 0:
+            return _ek_check_failed(argv, checked[1])
     if 'hang' in step:
         child = subprocess.Popen([sys.executable, '-c',
                                   'import time; time.sleep(%d)'

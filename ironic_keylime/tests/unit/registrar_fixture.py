@@ -109,17 +109,25 @@ class FakeRegistrar(fixtures.Fixture):
     :ivar port: the TLS port.
     :ivar routes: path -> (HTTP status, body bytes); other paths of
         ``/v*/agents/<uuid>`` get the recorded "not found" answer.
+    :ivar in_turn: path -> a list of (HTTP status, body bytes), one per
+        GET, the last one repeated: a record that changes between reads
+        (before ``routes``).
     :ivar requests: the paths requested (GET), in order.
     :ivar deletes: the paths deleted (DELETE), in order.
     :ivar delete_answer: (status, body) every DELETE gets, or None for
         the registrar's own answers.
     :ivar client_certs: whether each request came with a client
         certificate the server verified.
+    :param server_ca_dir: a directory made by :func:`make_ca` whose
+        ``server-cert.crt`` (signed by another CA than the client's
+        ``cacert.crt``) the registrar presents; None for the one of
+        ``cert_dir``.
     """
 
-    def __init__(self, require_client_cert=True):
+    def __init__(self, require_client_cert=True, server_ca_dir=None):
         super().__init__()
         self.require_client_cert = require_client_cert
+        self.server_ca_dir = server_ca_dir
 
     def _setUp(self):
         self.base_dir = tempfile.mkdtemp(prefix='ik-registrar-')
@@ -131,14 +139,16 @@ class FakeRegistrar(fixtures.Fixture):
             '/version': (200, recorded('version.json')),
             '/v2.6/agents/%s' % AGENT_UUID: (200, recorded('agent.json')),
         }
+        self.in_turn = {}
         self.requests = []
         self.deletes = []
         self.delete_answer = None
         self.client_certs = []
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_dir = self.server_ca_dir or self.cert_dir
         context.load_cert_chain(
-            os.path.join(self.cert_dir, 'server-cert.crt'),
-            os.path.join(self.cert_dir, 'server-private.pem'))
+            os.path.join(server_dir, 'server-cert.crt'),
+            os.path.join(server_dir, 'server-private.pem'))
         context.load_verify_locations(
             os.path.join(self.cert_dir, 'cacert.crt'))
         context.verify_mode = (ssl.CERT_REQUIRED if self.require_client_cert
@@ -154,6 +164,10 @@ class FakeRegistrar(fixtures.Fixture):
         self.addCleanup(server.shutdown)
 
     def _answer(self, path):
+        turns = self.in_turn.get(path)
+        if turns:
+            # One answer per read; the last one stays.
+            return turns.pop(0) if len(turns) > 1 else turns[0]
         if path in self.routes:
             return self.routes[path]
         parts = path.split('/')

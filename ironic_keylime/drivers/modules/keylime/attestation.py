@@ -148,7 +148,8 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                              info.registrar)
         if ek_to_record:
             record['ek_sha256'] = ek_to_record
-        record['ek_seen'] = tpm_binding.fingerprint_seen(node, ek_to_record)
+        expected_ek = tpm_binding.expected(task, ek_to_record)
+        record['ek_seen'] = expected_ek
         try:
             with prepare.prepared_lists(
                     source,
@@ -177,10 +178,12 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                 # An agent left by an earlier, interrupted attempt would
                 # make add fail; deleting an unknown agent is harmless.
                 tenant.delete(agent_uuid, info.verifier)
+                # The tenant's own registrar read must hold the EK
+                # checked above (no record swapped in between).
                 with metrics.timer('add'):
                     tenant.add(agent_uuid, endpoint, info.verifier,
                                info.registrar, lists, tpm_policy=tpm_policy,
-                               mb_policy=mb_policy)
+                               mb_policy=mb_policy, ek_sha256=expected_ek)
         except (kl_exception.KeylimeError, list_exception.ListError) as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))

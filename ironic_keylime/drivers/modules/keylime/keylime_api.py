@@ -13,15 +13,20 @@
 """The Keylime clients of the keylime interface, built from [keylime].
 
 ``keylime_tenant`` always adds agents (it looks the agent up at the
-registrar, checks its EK and exchanges keys with it). The verdicts are
+registrar, checks its EK, with ``ironic-keylime-ek-check`` against the
+node's pin, and exchanges keys with it). The verdicts are
 read and the agents removed by the tenant, or, with
 ``[keylime]verifier_api = rest``, through the verifier's REST API: the
 same verdicts and errors at a small part of the cost (one HTTPS request
 on a kept connection instead of a Python process).
 """
 
+import os
+import sysconfig
+
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import metrics
+from ironic_keylime.keylime_client import ek_check as kl_ek_check
 from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.keylime_client import verifier as kl_verifier
 
@@ -29,7 +34,18 @@ from ironic_keylime.keylime_client import verifier as kl_verifier
 SETTING_NAMES = {'path': '[keylime]tenant_path',
                  'cert_dir': '[keylime]tenant_cert_dir',
                  'config': '[keylime]tenant_config',
-                 'timeout': '[keylime]command_timeout'}
+                 'timeout': '[keylime]command_timeout',
+                 'ek_check_script': '[keylime]ek_check_script'}
+
+
+def ek_check_script():
+    """The ``ironic-keylime-ek-check`` command the tenant runs.
+
+    ``[keylime]ek_check_script``, or the command installed with
+    ironic-keylime beside the conductor's Python.
+    """
+    return CONF.keylime.ek_check_script or os.path.join(
+        sysconfig.get_path('scripts'), kl_ek_check.COMMAND)
 
 
 def tenant():
@@ -38,7 +54,8 @@ def tenant():
                             config=CONF.keylime.tenant_config,
                             cert_dir=CONF.keylime.tenant_cert_dir,
                             timeout=CONF.keylime.command_timeout,
-                            setting_names=SETTING_NAMES)
+                            setting_names=SETTING_NAMES,
+                            ek_check_script=ek_check_script())
 
 
 def uses_rest():

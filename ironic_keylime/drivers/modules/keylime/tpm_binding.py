@@ -103,22 +103,6 @@ def validate(node):
     parse_fingerprint((node.driver_info or {}).get(DRIVER_INFO_KEY))
 
 
-def fingerprint_seen(node, ek_to_record):
-    """The EK fingerprint :func:`check` saw for the agent, or None.
-
-    :param node: the node, as :func:`check` read it.
-    :param ek_to_record: what :func:`check` returned.
-    :returns: the fingerprint to record first (trust on first use), else
-        the pin :func:`check` compared the registrar's EK with, else None
-        (``[keylime]ek_binding`` is off: nothing was compared).
-    """
-    if ek_to_record:
-        return ek_to_record
-    if CONF.keylime.ek_binding == OFF:
-        return None
-    return (node.driver_info or {}).get(DRIVER_INFO_KEY)
-
-
 def registrar_client(endpoint):
     """A registrar client configured from ``[keylime]``.
 
@@ -259,6 +243,25 @@ def check(task, registrar_client, agent_uuid):
               'one (%(fp)s)',
               {'node': node.uuid, 'agent': agent_uuid, 'fp': seen})
     return None
+
+
+def expected(task, to_record):
+    """The fingerprint keylime_tenant's own registrar read must show.
+
+    The conductor's check (:func:`check`) and the tenant's ``add`` read
+    the registrar one after the other; the tenant's read is bound to the
+    same EK by its ``ek_check_script``
+    (:mod:`ironic_keylime.keylime_client.ek_check`).
+
+    :param task: a TaskManager instance.
+    :param to_record: what :func:`check` returned.
+    :returns: the recorded fingerprint, else ``to_record`` (trust on
+        first use); None when ``[keylime]ek_binding`` is off.
+    """
+    if CONF.keylime.ek_binding == OFF:
+        return None
+    return parse_fingerprint(
+        (task.node.driver_info or {}).get(DRIVER_INFO_KEY)) or to_record
 
 
 def record(task, fingerprint):

@@ -18,6 +18,7 @@ failure instead. Nodes, tasks, the state machine and the periodic task's
 node iteration are Ironic's own; keylime_tenant replays real outputs.
 """
 
+import base64
 import json
 import os
 import time
@@ -33,7 +34,9 @@ from ironic.db import api as dbapi
 from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import record as kl_record
+from ironic_keylime.keylime_client import ek as kl_ek
 from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.tests import base as base_fixtures
 from ironic_keylime.tests.unit.drivers import test_attestation as base
@@ -402,6 +405,81 @@ class TPMBindingFlowTestCase(base.KeylimeTestCase):
         self.attest(node)
         self.check(node)
         self.assertEqual(1, resume.call_count)
+
+    def _swap_record_after_first_read(self):
+        """The registrar's record of the agent changes after one read.
+
+        What a tampered ramdisk gets by having its record deleted and the
+        UUID registered again with a TPM it controls, between the
+        conductor's check and keylime_tenant's own read.
+        """
+        body = json.loads(registrar_fixture.recorded('agent.json'))
+        raw = bytearray(base64.b64decode(body['results']['ek_tpm']))
+        raw[-1] ^= 0x01
+        body['results']['ek_tpm'] = base64.b64encode(bytes(raw)).decode()
+        swapped = kl_ek.fingerprint(body['results']['ek_tpm'])
+        self.registrar.in_turn['/v2.6/agents/%s' % AGENT_UUID] = [
+            (200, registrar_fixture.recorded('agent.json')),
+            (200, json.dumps(body).encode())]
+        return swapped
+
+    def _attest_fails(self, node):
+        with task_manager.acquire(self.context, node.uuid) as task:
+            return self.assertRaises(kl_exception.AttestationFailure,
+                                     self.iface.attest, task)
+
+    def test_record_swapped_after_the_check_refused(self, resume):
+        swapped = self._swap_record_after_first_read()
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_rp=self.registrar.port,
+            keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256))
+        error = self._attest_fails(node)
+        self.assertIn('changed after the conductor checked it', str(error))
+        self.assertIn(swapped, str(error))
+        self.assertIn(registrar_fixture.AGENT_EK_SHA256, str(error))
+        # The conductor read the record, then the tenant did.
+        self.assertEqual(2, len([p for p in self.registrar.requests
+                                 if '/agents/' in p]))
+        self.assertEqual(1, len(self.fake.calls('add')))
+
+    def test_record_swapped_on_first_use_refused(self, resume):
+        # No pin yet: the tenant's read must show the EK the conductor
+        # saw and would record after a PASS.
+        swapped = self._swap_record_after_first_read()
+        node = self.create_node()
+        error = self._attest_fails(node)
+        self.assertIn(swapped, str(error))
+        node.refresh()
+        self.assertNotIn('keylime_ek_sha256', node.driver_info)
+
+    def test_tenant_that_skips_the_ek_check_refused(self, resume):
+        # A keylime_tenant that ignores KEYLIME_TENANT_EK_CHECK_SCRIPT
+        # adds the agent with whatever its read found: not a PASS.
+        self.fake.set_commands(tenant_fixture.plan(
+            add=[{'fixture': 'tenant-add', 'skip_ek_check': True}]))
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_rp=self.registrar.port,
+            keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256))
+        error = self._attest_fails(node)
+        self.assertIn('without running ironic-keylime-ek-check', str(error))
+
+    def test_tenant_given_the_ek_check(self, resume):
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_rp=self.registrar.port,
+            keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256))
+        self.attest(node)
+        env = self.fake.calls('add')[0]['keylime_env']
+        self.assertEqual(keylime_api.ek_check_script(),
+                         env['KEYLIME_TENANT_EK_CHECK_SCRIPT'])
+        self.assertTrue(os.path.isabs(env['KEYLIME_TENANT_EK_CHECK_SCRIPT']))
+
+    def test_missing_ek_check_script_fails_before_add(self, resume):
+        self.config(ek_check_script='/nonexistent/ironic-keylime-ek-check',
+                    group='keylime')
+        node = self.create_node()
+        error = self._attest_fails(node)
+        self.assertIn('[keylime]ek_check_script', str(error))
+        self.assertEqual([], self.fake.calls('add'))
 
     def test_image_mode_needs_the_binding(self, resume):
         self.config(agent_uuid_mode='image', ek_binding='off',

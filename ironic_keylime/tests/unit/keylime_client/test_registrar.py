@@ -18,6 +18,7 @@ import socket
 import tempfile
 import threading
 
+import fixtures
 from oslotest import base as test_base
 
 from ironic_keylime.keylime_client import exception
@@ -25,6 +26,10 @@ from ironic_keylime.keylime_client import registrar
 from ironic_keylime.tests.unit import registrar_fixture
 
 AGENT = registrar_fixture.AGENT_UUID
+#: What a Keylime 6.8.0 registrar answers on its TLS port for /version and
+#: for an API version it does not serve (web_util.validate_api_version).
+_REFUSED_6X = (b'{"code": 400, "status": "API Version not supported", '
+               b'"results": {}}')
 
 
 class NegotiateTestCase(test_base.BaseTestCase):
@@ -86,6 +91,66 @@ class RegistrarClientTestCase(test_base.BaseTestCase):
                          self._client().ek_fingerprint(AGENT))
         self.assertEqual('/v2.1/agents/%s' % AGENT,
                          self.registrar.requests[-1])
+
+    def test_keylime_6_8_registrar_without_version(self):
+        # Keylime 6.8.0's registrar serves /version on its plain HTTP port
+        # only; its TLS port answers it as below (web_util.
+        # validate_api_version), and serves API 2.1 and 2.0.
+        self.registrar.routes['/version'] = (400, _REFUSED_6X)
+        self.registrar.routes['/v2.1/agents/%s' % AGENT] = (
+            self.registrar.routes.pop('/v2.6/agents/%s' % AGENT))
+        client = self._client()
+        self.assertEqual(registrar_fixture.AGENT_EK_SHA256,
+                         client.ek_fingerprint(AGENT))
+        self.assertEqual(['/version', '/v2.1/agents/%s' % AGENT],
+                         self.registrar.requests)
+        self.assertTrue(client.delete_agent(AGENT))
+        self.assertEqual(['/v2.1/agents/%s' % AGENT], self.registrar.deletes)
+
+    def test_keylime_6_registrar_of_api_2_0(self):
+        self.registrar.routes['/version'] = (400, _REFUSED_6X)
+        self.registrar.routes['/v2.1/agents/%s' % AGENT] = (400, _REFUSED_6X)
+        self.registrar.routes['/v2.0/agents/%s' % AGENT] = (
+            self.registrar.routes.pop('/v2.6/agents/%s' % AGENT))
+        client = self._client()
+        self.assertEqual(registrar_fixture.AGENT_EK_SHA256,
+                         client.ek_fingerprint(AGENT))
+        self.assertEqual(['/version', '/v2.1/agents/%s' % AGENT,
+                          '/v2.0/agents/%s' % AGENT],
+                         self.registrar.requests)
+        # Agreed once.
+        client.ek_fingerprint(AGENT)
+        self.assertEqual('/v2.0/agents/%s' % AGENT,
+                         self.registrar.requests[-1])
+
+    def test_version_refused_everywhere(self):
+        self.registrar.routes['/version'] = (400, _REFUSED_6X)
+        for version in ('2.1', '2.0'):
+            self.registrar.routes['/v%s/agents/%s' % (version, AGENT)] = (
+                400, _REFUSED_6X)
+        error = self.assertRaises(exception.RegistrarError,
+                                  self._client().ek_fingerprint, AGENT)
+        self.assertIn('/v2.0/agents/%s with HTTP 400' % AGENT, str(error))
+
+    def test_identity_of_one_read(self):
+        identity = self._client().identity(AGENT)
+        record = json.loads(registrar_fixture.recorded('agent.json'))
+        self.assertEqual(registrar_fixture.AGENT_EK_SHA256,
+                         identity.ek_sha256)
+        self.assertEqual(record['results']['aik_tpm'], identity.aik_tpm)
+        self.assertEqual(record['results']['ek_tpm'], identity.ek_tpm)
+        self.assertEqual(record['results']['mtls_cert'], identity.mtls_cert)
+        self.assertEqual(1, len([p for p in self.registrar.requests
+                                 if '/agents/' in p]))
+
+    def test_identity_without_aik(self):
+        body = json.loads(registrar_fixture.recorded('agent.json'))
+        body['results']['aik_tpm'] = None
+        self.registrar.routes['/v2.6/agents/%s' % AGENT] = (
+            200, json.dumps(body).encode())
+        error = self.assertRaises(exception.RegistrarError,
+                                  self._client().identity, AGENT)
+        self.assertIn('aik_tpm', str(error))
 
     def test_no_version(self):
         self.registrar.routes['/version'] = (404, b'')
@@ -185,6 +250,30 @@ class RegistrarClientTestCase(test_base.BaseTestCase):
         self.assertIn('cacert.crt', str(error))
         self.assertIn('CERTIFICATE_VERIFY_FAILED', str(error))
         self.assertEqual([], self.registrar.requests)
+
+    def test_publicly_trusted_server_refused(self):
+        # A registrar whose certificate a CA of the system's trust store
+        # signed (a public CA, simulated by SSL_CERT_FILE, which OpenSSL
+        # reads for its default trust store) is not the Keylime
+        # registrar: only cacert.crt of the certificate directory counts.
+        public = tempfile.mkdtemp(prefix='ik-public-ca-')
+        self.addCleanup(self._remove, public)
+        registrar_fixture.make_ca(public, name='public-ca')
+        self.useFixture(fixtures.EnvironmentVariable(
+            'SSL_CERT_FILE', os.path.join(public, 'cacert.crt')))
+        self.useFixture(fixtures.EnvironmentVariable('SSL_CERT_DIR', public))
+        impostor = self.useFixture(registrar_fixture.FakeRegistrar(
+            server_ca_dir=public))
+        # The conductor's certificate directory is the registrar's own
+        # (it accepts the client certificate); only the server certificate
+        # comes from the public CA.
+        client = registrar.RegistrarClient(
+            '127.0.0.1', impostor.port, cert_dir=impostor.cert_dir,
+            timeout=5)
+        error = self.assertRaises(exception.RegistrarTLSError,
+                                  client.ek_fingerprint, AGENT)
+        self.assertIn('CERTIFICATE_VERIFY_FAILED', str(error))
+        self.assertEqual([], impostor.requests)
 
     def _remove(self, path):
         for name in os.listdir(path):
