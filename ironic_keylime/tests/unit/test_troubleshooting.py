@@ -32,8 +32,9 @@ receiver of ``.format()`` count as the literal) that is:
 2. the first positional argument, or the ``message``, ``reason`` or
    ``event`` keyword argument, of a call to ``<alias>.<Name>(...)``
    where ``<alias>`` is bound by an import of a module named
-   ``exception`` or ``exceptions`` (Ironic's, ironic-keylime's,
-   the Keylime client's, the lists'), or of a call to a class the same
+   ``exception``, ``exceptions`` or ``errors`` (Ironic's,
+   ironic-keylime's, the Keylime client's, the lists',
+   ironic-python-agent's), or of a call to a class the same
    module defines as a subclass of a class whose name ends in
    ``Error``, ``Exception`` or ``Failure``;
 3. the ``event`` of a call to ``node_history_record``;
@@ -91,6 +92,9 @@ MESSAGE_MODULES = (
     'ironic_integration/api_guard.py',
     'ironic_integration/steps_guard.py',
     'ironic_integration/names.py',
+    # The ramdisk's errors, quoted in the driver's "<command> failed in
+    # the ramdisk: <error>".
+    'ipa/*.py',
 )
 #: Modules whose functions' returned strings are parts of messages.
 DESCRIBING_MODULES = ('keylime_client/events.py',)
@@ -105,7 +109,7 @@ _PLACEHOLDER_RE = re.compile(
     r'|\{[^{}]*\}')
 _NON_WORD_RE = re.compile(r'[^a-z0-9_]+')
 _LITERAL_RE = re.compile(r'``(.+?)``', re.DOTALL)
-_EXCEPTION_MODULES = ('exception', 'exceptions')
+_EXCEPTION_MODULES = ('exception', 'exceptions', 'errors')
 _EXCEPTION_BASE_RE = re.compile(r'(Error|Exception|Failure)$')
 
 
