@@ -301,6 +301,26 @@ def missing_keys(page_text, messages):
                    if not any(' %s ' % key in lit for lit in literals)})
 
 
+def entries_without_answers(page_text):
+    """The titles of the page's entries that lack a meaning or an action.
+
+    An entry is a section underlined with ``-``; it must hold
+    ``**What it means:**`` and ``**What to do:**``.
+    """
+    lines = page_text.splitlines()
+    starts = [i - 1 for i, line in enumerate(lines)
+              if i and line and set(line) == {'-'}
+              and len(line) == len(lines[i - 1])]
+    bad = []
+    for n, start in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(lines)
+        body = '\n'.join(lines[start:end])
+        if ('**What it means:**' not in body
+                or '**What to do:**' not in body):
+            bad.append(lines[start])
+    return bad
+
+
 def report(missing):
     return ('The troubleshooting page (doc/source/admin/'
             'troubleshooting.rst) has no entry for these messages (key, '
@@ -316,6 +336,16 @@ class TroubleshootingPageTestCase(base.BaseTestCase):
         missing = missing_keys(page, code_messages())
         if missing:
             self.fail(report(missing))
+
+    def test_every_entry_says_what_it_means_and_what_to_do(self):
+        with open(PAGE) as f:
+            page = f.read()
+        self.assertGreater(page.count('**What to do:**'), 30)
+        self.assertEqual([], entries_without_answers(page))
+        self.assertEqual(['Half an entry'], entries_without_answers(
+            'Half an entry\n-------------\n\n- ``A message.``\n\n'
+            '**What it means:** Something.\n\n'
+            'Whole\n-----\n\n**What it means:** a.\n**What to do:** b.\n'))
 
     def test_the_scan_finds_the_known_kinds_of_message(self):
         found = {(module, key) for module, _l, _t, key in code_messages()}
