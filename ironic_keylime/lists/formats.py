@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The formats of the lists: allowlists, excludelists and checksums.
+"""The formats of the lists: allowlists and checksums.
 
 Every function works on files in a private directory: lists are streamed,
 never read whole into memory. Keylime's formats, but no Keylime code: the
@@ -41,30 +41,6 @@ DIGEST_LENGTHS = {'sha1': 40, 'sha256': 64, 'sha384': 96, 'sha512': 128}
 _SHA256_RE = re.compile(r'^[0-9a-fA-F]{64}$')
 _ZEROS_RE = re.compile(r'^0+$')
 _BOOT_AGGREGATE = 'boot_aggregate'
-
-#: What no excludelist may exclude: the boot aggregate (the measured boot
-#: the IMA log is bound to) and executables every node runs (the init
-#: system, shells, the interpreter and the agent of the ramdisk). A line
-#: that matches one of them, as Keylime matches (``re.match``, the start
-#: of the path), would let a changed copy of it pass unchecked; ``.*``
-#: would let everything pass.
-PROBE_PATHS = (
-    _BOOT_AGGREGATE,
-    '/init',
-    '/sbin/init',
-    '/usr/sbin/init',
-    '/usr/lib/systemd/systemd',
-    '/lib/systemd/systemd',
-    '/usr/bin/bash',
-    '/bin/bash',
-    '/usr/bin/sh',
-    '/bin/sh',
-    '/usr/bin/python3',
-    '/usr/bin/ironic-python-agent',
-    '/usr/local/bin/ironic-python-agent',
-    '/usr/bin/keylime_agent',
-)
-
 
 def open_private(path):
     """Create ``path`` for writing, readable by its owner only.
@@ -280,69 +256,3 @@ def set_boot_aggregate(path, digest):
     """
     line = ('%s  %s\n' % (digest, _BOOT_AGGREGATE)).encode()
     _rewrite_boot_aggregate(path, lambda _digest: b'', first=line)
-
-
-def _excludes_probe(pattern):
-    """The first probe path ``pattern`` matches as Keylime matches."""
-    for probe in PROBE_PATHS:
-        if pattern.match(probe):
-            return probe
-    return None
-
-
-def read_excludes(path, source=None):
-    """Read and check an excludelist: one regular expression a line.
-
-    Empty lines and lines starting with ``#`` are skipped. Keylime joins
-    the lines into one expression, ``(line1)|(line2)|...``, and ignores
-    every measurement whose path it matches with ``re.match``; each line,
-    and the lines joined that way, are tried on :data:`PROBE_PATHS`.
-
-    :param path: the excludelist file.
-    :param source: where it comes from, for messages, or None.
-    :returns: a list of strings.
-    :raises: ListError if a line is not a valid regular expression, or
-        excludes the boot aggregate or one of the probed executables
-        (the message names the line), or the lines do not join into a
-        valid expression.
-    """
-    source = ' from %s' % source if source else ''
-    excludes = []
-    with open(path, encoding='utf-8', errors='replace') as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith('#'):
-                continue
-            try:
-                probe = _excludes_probe(re.compile(line))
-            except re.error as e:
-                raise exception.ListError(
-                    'Line %(num)d of the excludelist%(src)s is not a '
-                    'valid regular expression (%(err)s): %(line)r' %
-                    {'num': number, 'src': source, 'err': e, 'line': line})
-            if probe is not None:
-                raise exception.ListError(
-                    'Line %(num)d of the excludelist%(src)s, %(line)r, '
-                    'excludes %(probe)r: an excludelist may not exclude '
-                    'the boot aggregate or the executables every node '
-                    'runs, or Keylime would not check them. Remove the '
-                    'line or narrow it.' %
-                    {'num': number, 'src': source, 'line': line,
-                     'probe': probe})
-            excludes.append(line)
-    if excludes:
-        try:
-            joined = re.compile('(' + ')|('.join(excludes) + ')')
-        except re.error as e:
-            raise exception.ListError(
-                'The lines of the excludelist%(src)s are valid one by one '
-                'but not joined as Keylime joins them, "(line1)|(line2)" '
-                '(%(err)s). Rewrite the lines that use groups or flags.'
-                % {'src': source, 'err': e})
-        probe = _excludes_probe(joined)
-        if probe is not None:
-            raise exception.ListError(
-                'The lines of the excludelist%(src)s, joined as Keylime '
-                'joins them, exclude %(probe)r. Rewrite the lines that use '
-                'groups.' % {'src': source, 'probe': probe})
-    return excludes

@@ -38,6 +38,7 @@ from oslo_log import log as logging
 from ironic_keylime.lists import base
 from ironic_keylime.lists import cache as list_cache
 from ironic_keylime.lists import exception
+from ironic_keylime.lists import excludes
 from ironic_keylime.lists import formats
 from ironic_keylime.lists import swift_connection
 
@@ -337,7 +338,7 @@ def publish(connection, container, allowlist, excludelist=None):
             'attested with it.' % allowlist)
     size, digest = formats.hash_file(allowlist)
     if excludelist:
-        formats.read_excludes(excludelist, excludelist)
+        excludes.read_excludes(excludelist, excludelist)
     connection.call('container %s' % container,
                     lambda conn: conn.put_container(container),
                     writing=True)
