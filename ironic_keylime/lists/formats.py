@@ -17,6 +17,7 @@ never read whole into memory. Keylime's formats, but no Keylime code: the
 build host's tools and the conductor share them.
 """
 
+import collections
 import hashlib
 import os
 import re
@@ -37,6 +38,77 @@ CHUNK_SIZE = 64 * 1024
 
 #: Hex digest lengths of the IMA hash algorithms.
 DIGEST_LENGTHS = {'sha1': 40, 'sha256': 64, 'sha384': 96, 'sha512': 128}
+
+MIB = 1024 * 1024
+KIB = 1024
+#: The defaults of ``[keylime]max_allowlist_size`` (MiB) and
+#: ``max_excludelist_size`` (KiB). A Keylime verifier takes a request of at
+#: most 100 MB by default (its ``max_upload_size``): a runtime policy built
+#: from an allowlist of more than about 70 MiB, base64-encoded in the
+#: tenant's request, does not fit. An image of 34,000 files has an
+#: allowlist of about 4 MiB; a whole Debian host with its virtualenvs
+#: (645,000 files) about 100 MiB.
+DEFAULT_MAX_ALLOWLIST_MIB = 64
+DEFAULT_MAX_EXCLUDELIST_KIB = 64
+
+Limit = collections.namedtuple('Limit', ['max_bytes', 'setting', 'shown'])
+Limit.__doc__ = """The largest size of a list read.
+
+:ivar max_bytes: the limit in bytes.
+:ivar setting: the option that sets it, for messages.
+:ivar shown: the limit as the option says it, e.g. ``64 MiB``.
+"""
+
+
+def default_limits():
+    """The limits of the lists with the options' defaults."""
+    return {ALLOWLIST: Limit(DEFAULT_MAX_ALLOWLIST_MIB * MIB,
+                             '[keylime]max_allowlist_size',
+                             '%d MiB' % DEFAULT_MAX_ALLOWLIST_MIB),
+            EXCLUDELIST: Limit(DEFAULT_MAX_EXCLUDELIST_KIB * KIB,
+                               '[keylime]max_excludelist_size',
+                               '%d KiB' % DEFAULT_MAX_EXCLUDELIST_KIB)}
+
+
+def list_limits(conf):
+    """The limits of the lists, from ``[keylime]`` of ``conf``."""
+    return {ALLOWLIST: Limit(conf.keylime.max_allowlist_size * MIB,
+                             '[keylime]max_allowlist_size',
+                             '%d MiB' % conf.keylime.max_allowlist_size),
+            EXCLUDELIST: Limit(conf.keylime.max_excludelist_size * KIB,
+                               '[keylime]max_excludelist_size',
+                               '%d KiB' % conf.keylime.max_excludelist_size)}
+
+
+def too_large(what, limit):
+    """The error for a list larger than its limit.
+
+    :param what: the list and where it comes from.
+    :param limit: its :class:`Limit`.
+    :returns: a ListTooLarge.
+    """
+    return exception.ListTooLarge(
+        'The %(what)s is larger than %(shown)s (%(setting)s); it was not '
+        'used. Make it smaller, or raise %(setting)s on the conductors.'
+        % {'what': what, 'shown': limit.shown, 'setting': limit.setting})
+
+
+def capped(chunks, limit, what):
+    """Pass chunks on until more than ``limit`` bytes came.
+
+    :param chunks: an iterable of ``bytes``.
+    :param limit: a :class:`Limit`.
+    :param what: the list and where it comes from, for the message.
+    :raises: ListTooLarge as soon as the chunks exceed the limit; what
+        follows is not read.
+    """
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit.max_bytes:
+            raise too_large(what, limit)
+        yield chunk
+
 
 _SHA256_RE = re.compile(r'^[0-9a-fA-F]{64}$')
 _ZEROS_RE = re.compile(r'^0+$')

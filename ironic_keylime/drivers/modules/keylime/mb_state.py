@@ -128,11 +128,12 @@ def prepare(node, info, source, workdir):
         where = _('the conductor file %(path)s (driver_info/%(key)s)') % {
             'path': src, 'key': FILE_KEY}
     try:
+        max_size = mb_store.limit(CONF.keylime.max_mb_policy_size)
         if src is None:
             digest = mb_store.fetch_swift(source.connection, info.container,
-                                          path)
+                                          path, max_size)
         else:
-            digest = mb_store.fetch_file(src, path)
+            digest = mb_store.fetch_file(src, path, max_size)
     except list_exception.ListError as e:
         raise _fail(node, _('the node\'s measured-boot policy cannot be '
                             'read: %(err)s Nothing was sent to Keylime. '
