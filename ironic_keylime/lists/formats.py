@@ -114,6 +114,7 @@ _SHA256_RE = re.compile(r'^[0-9a-fA-F]{64}$')
 _ZEROS_RE = re.compile(r'^0+$')
 _BOOT_AGGREGATE = 'boot_aggregate'
 
+
 def open_private(path):
     """Create ``path`` for writing, readable by its owner only.
 

@@ -116,8 +116,8 @@ class LocalListSource(base.ListSource):
         if not self.paths[name]:
             return None, None
         path = os.path.join(workdir, name)
-        what = '%s %s (driver_info/%s)' % (name, self.paths[name],
-                                            self.FIELDS[name])
+        what = '%s %s (driver_info/%s)' % (
+            name, self.paths[name], self.FIELDS[name])
         with self._open(name) as src:
             _size, digest = formats.write_chunks(
                 formats.capped(formats.read_chunks(src), self.limits[name],

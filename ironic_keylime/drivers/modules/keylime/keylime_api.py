@@ -28,7 +28,9 @@ from ironic_keylime.keylime_client import verifier as kl_verifier
 SETTING_NAMES = {'path': '[keylime]tenant_path',
                  'cert_dir': '[keylime]tenant_cert_dir',
                  'config': '[keylime]tenant_config',
-                 'timeout': '[keylime]command_timeout'}
+                 'timeout': '[keylime]command_timeout',
+                 'max_output': '[keylime]max_tenant_output_size',
+                 'max_answer': '[keylime]max_verifier_answer_size'}
 
 
 def tenant():
@@ -37,7 +39,9 @@ def tenant():
                             config=CONF.keylime.tenant_config,
                             cert_dir=CONF.keylime.tenant_cert_dir,
                             timeout=CONF.keylime.command_timeout,
-                            setting_names=SETTING_NAMES)
+                            setting_names=SETTING_NAMES,
+                            max_output=CONF.keylime.max_tenant_output_size
+                            * 1024)
 
 
 def uses_rest():
@@ -56,7 +60,8 @@ def rest_client(verifier):
         cert_dir=CONF.keylime.tenant_cert_dir or None,
         tenant_config=CONF.keylime.tenant_config or None,
         timeout=CONF.keylime.command_timeout,
-        setting_names=SETTING_NAMES)
+        setting_names=SETTING_NAMES,
+        max_answer=CONF.keylime.max_verifier_answer_size * 1024 * 1024)
 
 
 def read_status(agent_uuid, verifier, registrar, since):

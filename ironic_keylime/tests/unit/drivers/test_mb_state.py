@@ -226,6 +226,14 @@ class EnrollTestCase(MbTestCase):
                                          'SHA-256')
         self.assertIsNone(self.tool_calls())
 
+    def test_log_larger_than_accepted_refused_before_decoding(
+            self, mock_command):
+        log = b'\0' * (4 * 1024 * 1024 + 3)
+        mock_command.return_value = test_boot_state._ok(_log_reading(log))
+        self.refused(self.create_node(), 'larger than the 4194304 bytes '
+                                         'accepted')
+        self.assertIsNone(self.tool_calls())
+
 
 class AttestTestCase(MbTestCase):
 

@@ -38,11 +38,12 @@ EXCLUDELIST = b'/tmp/.*\n' * 10
 
 
 def _limits(allowlist=1024 * 1024, excludelist=1024):
-    return {formats.ALLOWLIST: formats.Limit(
-                allowlist, '[keylime]max_allowlist_size', '%d B' % allowlist),
-            formats.EXCLUDELIST: formats.Limit(
-                excludelist, '[keylime]max_excludelist_size',
-                '%d B' % excludelist)}
+    return {
+        formats.ALLOWLIST: formats.Limit(
+            allowlist, '[keylime]max_allowlist_size', '%d B' % allowlist),
+        formats.EXCLUDELIST: formats.Limit(
+            excludelist, '[keylime]max_excludelist_size',
+            '%d B' % excludelist)}
 
 
 class LimitsTestCase(test_base.BaseTestCase):
