@@ -319,8 +319,70 @@ binding_opts = [
                       'used when ek_binding is "off".')),
 ]
 
+# The defaults are measured: see the comments next to the numbers in
+# ironic_keylime/lists/formats.py, lists/mb_store.py and
+# keylime_client/limits.py.
+limit_opts = [
+    cfg.IntOpt('max_allowlist_size',
+               default=64,
+               min=1,
+               help=_('Largest allowlist, in MiB, the conductor reads for '
+                      'a node (from a conductor file, Swift or the list '
+                      'cache). A larger one fails the attestation before '
+                      'anything is sent to Keylime, and is not read '
+                      'beyond the limit. An image of 34,000 files has an '
+                      'allowlist of about 4 MiB; a Keylime verifier takes '
+                      'requests of at most 100 MB by default (its '
+                      'max_upload_size), which a runtime policy built from '
+                      'more than about 70 MiB of allowlist exceeds.')),
+    cfg.IntOpt('max_excludelist_size',
+               default=64,
+               min=1,
+               help=_('Largest excludelist, in KiB, the conductor reads '
+                      'for a node. Excludelists have a few lines (the '
+                      'ramdisk element writes 3); Keylime matches every '
+                      'line against every measurement.')),
+    cfg.IntOpt('max_mb_policy_size',
+               default=4096,
+               min=1,
+               help=_('Largest measured-boot policy, in KiB, the conductor '
+                      'reads for a node (the object mb_policy of its '
+                      'container or driver_info/keylime_mb_policy). '
+                      'keylime-policy writes a few KiB; Secure Boot keys '
+                      'and dbx entries some hundreds.')),
+    cfg.IntOpt('max_tenant_output_size',
+               default=1024,
+               min=64,
+               help=_('Largest output, in KiB, read from one run of '
+                      'keylime_tenant or keylime-policy (standard output '
+                      'and error together). A command that prints more is '
+                      'killed with its process group and the attestation '
+                      'fails: Keylime 7.14\'s tenant prints what the '
+                      'node\'s agent answers, which a tampered ramdisk '
+                      'controls. Its usual output is 2 to 15 KiB.')),
+    cfg.IntOpt('max_verifier_answer_size',
+               default=64,
+               min=1,
+               help=_('Largest answer, in MiB, read from the Keylime '
+                      'verifier\'s REST API ([keylime]verifier_api = '
+                      'rest). A larger answer is not read further and the '
+                      'request fails. An agent\'s record is about 1.2 KiB; '
+                      'the bulk read of every agent of a verifier grows '
+                      'with its agents.')),
+    cfg.IntOpt('max_ramdisk_answer_size',
+               default=8192,
+               min=64,
+               help=_('Largest answer, in KiB, read from the ramdisk\'s '
+                      'keylime extension (agent identity, boot state '
+                      'reading with the UEFI event log). A larger answer '
+                      'is not read further and the step fails. A UEFI '
+                      'event log is a few to a few hundred KiB (5.4 KiB '
+                      'under OVMF), sent base64-encoded; the conductor '
+                      'refuses event logs of more than 4 MiB.')),
+]
+
 ALL_OPTS = (tenant_opts + list_check_opts + agent_opts + step_opts
-            + binding_opts)
+            + binding_opts + limit_opts)
 
 
 def register_opts(conf):

@@ -33,6 +33,10 @@ class TenantCommandFailed(KeylimeError):
     """keylime_tenant reported that a command failed."""
 
 
+class OutputTooLarge(KeylimeError):
+    """A command or a service answered more than its bound allows."""
+
+
 class ServiceUnreachable(TenantCommandFailed):
     """The verifier or the registrar did not answer."""
 

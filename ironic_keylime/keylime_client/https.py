@@ -18,8 +18,11 @@ in ``keylime_tenant``), which keeps its connections open between
 requests. The conductor's environment has no say: no proxy, no CA bundle
 from ``REQUESTS_CA_BUNDLE``. Every failure becomes an error of
 :mod:`.exception`, with the message the tenant path gives for the same
-cause where there is one.
+cause where there is one. An answer is read as it streams in, never more
+than ``max_answer`` bytes of it.
 """
+
+import json
 
 import requests
 from requests import adapters
@@ -29,6 +32,11 @@ from ironic_keylime.keylime_client import tls
 
 #: Longest quote of a service's words in a message.
 MAX_QUOTE = 300
+#: The default bound of an answer (``[keylime]max_verifier_answer_size``).
+#: A 7.14.3 verifier's record of an agent is about 1.2 KiB
+#: (tests/fixtures/verifier-7.14.3); a bulk read holds one per agent.
+DEFAULT_MAX_ANSWER = 64 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 def short(text, limit=MAX_QUOTE):
@@ -71,19 +79,22 @@ class Connection(object):
     :param certs: :class:`.tls.Certificates`.
     :param timeout: seconds to connect, and seconds to wait for an answer.
     :param setting_names: how the caller's configuration names
-        ``cert_dir`` and ``timeout``, for messages.
+        ``cert_dir``, ``timeout`` and ``max_answer``, for messages.
+    :param max_answer: the largest answer read, in bytes.
     :raises: TenantCommandFailed if a certificate file cannot be used.
     """
 
     DEFAULT_SETTING_NAMES = {'cert_dir': 'the tenant\'s certificate '
                                          'directory',
-                             'timeout': 'the command timeout'}
+                             'timeout': 'the command timeout',
+                             'max_answer': 'the answer bound'}
 
     def __init__(self, service, host, port, certs, timeout=60,
-                 setting_names=None):
+                 setting_names=None, max_answer=DEFAULT_MAX_ANSWER):
         self.service = service
         self.certs = certs
         self.timeout = timeout
+        self.max_answer = max_answer
         self.setting_names = dict(self.DEFAULT_SETTING_NAMES,
                                   **(setting_names or {}))
         port = int(port)
@@ -111,12 +122,17 @@ class Connection(object):
         :raises: ServiceUnreachable (refused, unreachable, no connection
             within the timeout), TenantTimeout (no answer within it),
             TenantCommandFailed (TLS, or another failure of the request),
-            UnparsableOutput (the answer is no JSON object).
+            OutputTooLarge (more than ``max_answer`` bytes; the rest is
+            not read), UnparsableOutput (the answer is no JSON object).
         """
         try:
             response = self._session.request(
                 method, self.base_url + path, params=params,
-                timeout=self.timeout)
+                timeout=self.timeout, stream=True)
+            try:
+                data = self._read(response, method, path)
+            finally:
+                response.close()
         except requests.exceptions.SSLError as e:
             if 'timed out' in str(e):
                 # A service that accepts connections but never answers,
@@ -141,7 +157,7 @@ class Connection(object):
                 {'service': self.service, 'addr': self.address,
                  'method': method, 'path': path, 'err': short(str(e))})
         try:
-            body = response.json()
+            body = json.loads(data) if data else None
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -152,6 +168,23 @@ class Connection(object):
                  'method': method, 'path': path,
                  'code': response.status_code})
         return response.status_code, body
+
+    def _read(self, response, method, path):
+        """The body of an answer, read up to ``max_answer`` bytes."""
+        chunks = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > self.max_answer:
+                raise exception.OutputTooLarge(
+                    'The Keylime %(service)s at %(addr)s answered %(method)s '
+                    '%(path)s with more than %(max)d bytes (%(setting)s); '
+                    'the rest was not read and the answer was not used.' %
+                    {'service': self.service, 'addr': self.address,
+                     'method': method, 'path': path, 'max': self.max_answer,
+                     'setting': self.setting_names['max_answer']})
+            chunks.append(chunk)
+        return b''.join(chunks)
 
     def tls_error(self, error):
         """The error for a failed TLS handshake, naming the files."""

@@ -26,10 +26,10 @@ This module knows nothing of Ironic.
 
 import json
 import os
-import subprocess
 import tempfile
 
 from ironic_keylime.keylime_client import exception
+from ironic_keylime.keylime_client import process
 
 #: The policy's keys, as keylime-policy 7.14.3 writes them.
 REQUIRED_KEYS = ('has_secureboot', 'scrtm_and_bios')
@@ -40,6 +40,9 @@ MEASURED_BOOT_PCRS = frozenset(list(range(10)) + list(range(11, 16)))
 #: The largest event log accepted (a firmware log is a few to a few
 #: hundred kilobytes).
 MAX_EVENT_LOG_BYTES = 4 * 1024 * 1024
+#: The largest policy read back from keylime-policy (it writes a few
+#: kilobytes).
+MAX_POLICY_BYTES = 4 * 1024 * 1024
 
 
 def argv(tool_path, event_log_path, output_path, without_secureboot):
@@ -92,7 +95,8 @@ def parse(text):
 
 
 def create(tool_path, event_log, without_secureboot=False, timeout=120,
-           parent=None):
+           parent=None, max_output=process.DEFAULT_MAX_OUTPUT,
+           max_output_setting='the output bound'):
     """Build a measured-boot policy from a UEFI event log.
 
     :param tool_path: path of Keylime's ``keylime-policy``.
@@ -101,6 +105,9 @@ def create(tool_path, event_log, without_secureboot=False, timeout=120,
     :param timeout: seconds the tool may take.
     :param parent: directory for the private temporary files (None: the
         system's).
+    :param max_output: bytes the tool may print (standard output and
+        error together) before it is killed with its process group.
+    :param max_output_setting: how the caller names ``max_output``.
     :returns: the policy, JSON text as keylime-policy wrote it
         (validated with :func:`parse`).
     :raises: KeylimeError when the log is empty or too large, the tool
@@ -123,24 +130,32 @@ def create(tool_path, event_log, without_secureboot=False, timeout=120,
             f.write(event_log)
         args = argv(tool_path, log_path, out_path, without_secureboot)
         try:
-            result = subprocess.run(args, stdin=subprocess.DEVNULL,
-                                    capture_output=True, timeout=timeout,
-                                    start_new_session=True)
+            result = process.run(args, timeout, max_output)
         except FileNotFoundError:
             raise exception.KeylimeError(
                 'keylime-policy not found at %r (Keylime 7.12 or newer '
                 'provides it).' % tool_path)
-        except subprocess.TimeoutExpired:
+        except process.Timeout:
             raise exception.KeylimeError(
                 'keylime-policy create measured-boot did not finish in '
                 '%s s.' % timeout)
+        except process.OutputTooLarge:
+            raise exception.OutputTooLarge(
+                'keylime-policy create measured-boot printed more than %d '
+                'bytes (%s) and was killed.'
+                % (max_output, max_output_setting))
         text = (result.stdout + result.stderr).decode('utf-8', 'replace')
         if result.returncode != 0 or not os.path.exists(out_path):
             raise exception.KeylimeError(
                 'keylime-policy create measured-boot failed (exit code '
                 '%s): %s' % (result.returncode, _last_lines(text)))
         with open(out_path) as f:
-            policy = f.read()
+            policy = f.read(MAX_POLICY_BYTES + 1)
+        if len(policy) > MAX_POLICY_BYTES:
+            raise exception.KeylimeError(
+                'keylime-policy wrote a measured-boot policy of more than '
+                '%d bytes from a UEFI event log; it was not used.'
+                % MAX_POLICY_BYTES)
     parse(policy)
     return policy
 

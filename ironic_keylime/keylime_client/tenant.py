@@ -12,31 +12,28 @@
 
 """Running ``keylime_tenant``.
 
-The tenant is run with an argument list, never through a shell, in a new
-session (``start_new_session``, not a ``preexec_fn``, which is not safe in
-a threaded conductor), so that it leads its own process group: when it
-outlives its timeout, the whole group is killed and a hung tenant leaves
-nothing behind. Its environment is the conductor's without any
-``KEYLIME_*`` variable, plus the few this module sets: nothing in the
-conductor's environment can point the tenant at another verifier or other
-certificates.
+The tenant is run by :mod:`.process`: an argument list, never a shell,
+its own process group, killed whole when the tenant outlives its timeout
+or prints more than its bound (Keylime 7.14's tenant prints the agent's
+answer, which a tampered ramdisk controls). Its environment is the
+conductor's without any ``KEYLIME_*`` variable, plus the few this module
+sets: nothing in the conductor's environment can point the tenant at
+another verifier or other certificates.
 """
 
 import collections
 import contextlib
 import os
 import re
-import signal
-import subprocess
 import tempfile
 import threading
-import time
 
 from oslo_log import log as logging
 
 from ironic_keylime.keylime_client import ek_check
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import output as tenant_output
+from ironic_keylime.keylime_client import process as kl_process
 from ironic_keylime.keylime_client import status as tenant_status
 
 LOG = logging.getLogger(__name__)
@@ -83,18 +80,6 @@ _lock = threading.Lock()
 _KEYLIME_ENV_PREFIX = 'KEYLIME_'
 
 
-def _kill_group(process):
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        LOG.error('keylime_tenant (pid %s) did not die after SIGKILL',
-                  process.pid)
-
-
 class Tenant(object):
     """A ``keylime_tenant`` executable and how to run it.
 
@@ -104,11 +89,13 @@ class Tenant(object):
         certificate, or None for the tenant's own setting.
     :param timeout: seconds a command may run before it is killed.
     :param setting_names: how the caller's configuration names ``path``,
-        ``cert_dir``, ``timeout`` and ``ek_check_script``, for error
-        messages (a dict; the defaults name them in plain words). This
-        client knows nothing of the caller's options.
+        ``cert_dir``, ``timeout``, ``ek_check_script`` and ``max_output``,
+        for error messages (a dict; the defaults name them in plain
+        words). This client knows nothing of the caller's options.
     :param ek_check_script: the ``ironic-keylime-ek-check`` command
         (:mod:`.ek_check`), needed by ``add`` with ``ek_sha256``.
+    :param max_output: bytes a command may print (standard output and
+        error together) before it is killed.
     """
 
     DEFAULT_SETTING_NAMES = {'path': 'the path of keylime_tenant',
@@ -116,15 +103,18 @@ class Tenant(object):
                                          'directory',
                              'timeout': 'the command timeout',
                              'ek_check_script': 'the path of '
-                                                'ironic-keylime-ek-check'}
+                                                'ironic-keylime-ek-check',
+                             'max_output': 'the output bound'}
 
     def __init__(self, path='keylime_tenant', config=None, cert_dir=None,
-                 timeout=60, setting_names=None, ek_check_script=None):
+                 timeout=60, setting_names=None, ek_check_script=None,
+                 max_output=kl_process.DEFAULT_MAX_OUTPUT):
         self.path = path
         self.ek_check_script = ek_check_script
         self.config = config or None
         self.cert_dir = cert_dir or None
         self.timeout = timeout
+        self.max_output = max_output
         self.setting_names = dict(self.DEFAULT_SETTING_NAMES,
                                   **(setting_names or {}))
 
@@ -155,47 +145,46 @@ class Tenant(object):
             None.
         :returns: a :class:`CommandResult`.
         :raises: TenantNotFound if the executable cannot be started.
-        :raises: TenantTimeout if it ran longer than ``timeout``; it was
+        :raises: TenantTimeout if it ran longer than ``timeout``, or
+            OutputTooLarge if it printed more than ``max_output``; it was
             killed with every process of its group.
         """
         argv = [self.path] + [str(a) for a in args]
         LOG.debug('Running keylime_tenant %s', ' '.join(argv[1:3]))
-        begin = time.monotonic()
         try:
-            # A new session makes the tenant the leader of its own process
-            # group; Popen restores SIGPIPE to its default by itself.
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, close_fds=True,
-                env=dict(self.environment(), **(extra_env or {})),
-                start_new_session=True)
+            finished = kl_process.run(
+                argv, self.timeout, self.max_output,
+                env=dict(self.environment(), **(extra_env or {})))
         except OSError as e:
             raise exception.TenantNotFound(
                 'keylime_tenant could not be started from %(path)r '
                 '(%(err)s). Install Keylime\'s tenant on the conductor and '
                 'set %(setting)s.' % {'path': self.path, 'err': e,
                                       'setting': self.setting_names['path']})
-        with process:
-            try:
-                stdout, stderr = process.communicate(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
-                raise exception.TenantTimeout(
-                    'keylime_tenant %(args)s did not finish within '
-                    '%(setting)s (%(timeout)s s) and was killed. Check that '
-                    'the Keylime verifier and registrar answer.' %
-                    {'args': ' '.join(argv[1:3]), 'timeout': self.timeout,
-                     'setting': self.setting_names['timeout']})
-            finally:
-                if process.poll() is None:
-                    _kill_group(process)
-        returncode = process.returncode
-        stdout, stderr = os.fsdecode(stdout), os.fsdecode(stderr)
-        elapsed = time.monotonic() - begin
+        except kl_process.Timeout:
+            raise exception.TenantTimeout(
+                'keylime_tenant %(args)s did not finish within '
+                '%(setting)s (%(timeout)s s) and was killed. Check that '
+                'the Keylime verifier and registrar answer.' %
+                {'args': ' '.join(argv[1:3]), 'timeout': self.timeout,
+                 'setting': self.setting_names['timeout']})
+        except kl_process.OutputTooLarge:
+            raise exception.OutputTooLarge(
+                'keylime_tenant %(args)s printed more than %(size)d bytes '
+                '(%(setting)s) and was killed with every process it '
+                'started; nothing it printed was used. Keylime\'s tenant '
+                'prints what the node\'s agent answers: a node whose agent '
+                'answers that much is suspect. Raise %(setting)s only if '
+                'a genuine answer is that large.' %
+                {'args': ' '.join(argv[1:3]), 'size': self.max_output,
+                 'setting': self.setting_names['max_output']})
         LOG.debug('keylime_tenant %(args)s exited with %(rc)s after '
                   '%(t).2f s', {'args': ' '.join(argv[1:3]),
-                                'rc': returncode, 't': elapsed})
-        return CommandResult(returncode, stdout, stderr, elapsed)
+                                'rc': finished.returncode,
+                                't': finished.elapsed})
+        return CommandResult(finished.returncode,
+                             os.fsdecode(finished.stdout),
+                             os.fsdecode(finished.stderr), finished.elapsed)
 
     def capabilities(self):
         """Learn what this tenant supports from its ``--help``.

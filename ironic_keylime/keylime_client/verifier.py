@@ -74,14 +74,17 @@ class VerifierClient(object):
     :param timeout: seconds one request may take; also the limit of
         :meth:`delete` as a whole.
     :param setting_names: how the caller's configuration names
-        ``cert_dir`` and ``timeout``, for messages.
+        ``cert_dir``, ``timeout`` and ``max_answer``, for messages.
+    :param max_answer: the largest answer read, in bytes.
     :raises: TenantCommandFailed if a certificate file cannot be used.
     """
 
-    def __init__(self, host, port, certs, timeout=60, setting_names=None):
+    def __init__(self, host, port, certs, timeout=60, setting_names=None,
+                 max_answer=https.DEFAULT_MAX_ANSWER):
         self._http = https.Connection('verifier', host, port, certs,
                                       timeout=timeout,
-                                      setting_names=setting_names)
+                                      setting_names=setting_names,
+                                      max_answer=max_answer)
         self.certs = certs
         self.timeout = timeout
         self.address = self._http.address
@@ -353,7 +356,7 @@ _clients_lock = threading.Lock()
 
 
 def get_client(host, port, cert_dir=None, tenant_config=None, timeout=60,
-               setting_names=None):
+               setting_names=None, max_answer=https.DEFAULT_MAX_ANSWER):
     """The client of one verifier, kept for the next calls.
 
     Clients (and their open connections) are kept by verifier, files and
@@ -367,20 +370,23 @@ def get_client(host, port, cert_dir=None, tenant_config=None, timeout=60,
         :func:`.tls.find_certificates`.
     :param timeout: seconds a request (and a whole delete) may take.
     :param setting_names: how the caller's configuration names
-        ``cert_dir``, ``config`` and ``timeout``, for messages.
+        ``cert_dir``, ``config``, ``timeout`` and ``max_answer``, for
+        messages.
+    :param max_answer: the largest answer read, in bytes.
     :returns: a :class:`VerifierClient`.
     :raises: KeylimeError if the certificates cannot be found or used.
     """
     certs = tls.find_certificates(cert_dir, tenant_config, setting_names)
     key = (host, int(port), certs, tls.file_stamps(certs), timeout,
-           tuple(sorted((setting_names or {}).items())))
+           tuple(sorted((setting_names or {}).items())), max_answer)
     with _clients_lock:
         client = _clients.get(key)
         if client is not None:
             _clients.move_to_end(key)
             return client
     client = VerifierClient(host, port, certs, timeout=timeout,
-                            setting_names=setting_names)
+                            setting_names=setting_names,
+                            max_answer=max_answer)
     with _clients_lock:
         if key in _clients:
             # Another thread made one meanwhile: keep a single session.

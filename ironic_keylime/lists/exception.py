@@ -27,3 +27,7 @@ class ListError(Exception):
 
 class ChecksumMismatch(ListError):
     """A list does not match its checksum."""
+
+
+class ListTooLarge(ListError):
+    """A list is larger than the limit of its option."""

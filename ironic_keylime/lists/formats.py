@@ -10,13 +10,14 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The formats of the lists: allowlists, excludelists and checksums.
+"""The formats of the lists: allowlists and checksums.
 
 Every function works on files in a private directory: lists are streamed,
 never read whole into memory. Keylime's formats, but no Keylime code: the
 build host's tools and the conductor share them.
 """
 
+import collections
 import hashlib
 import os
 import re
@@ -38,32 +39,80 @@ CHUNK_SIZE = 64 * 1024
 #: Hex digest lengths of the IMA hash algorithms.
 DIGEST_LENGTHS = {'sha1': 40, 'sha256': 64, 'sha384': 96, 'sha512': 128}
 
+MIB = 1024 * 1024
+KIB = 1024
+#: The defaults of ``[keylime]max_allowlist_size`` (MiB) and
+#: ``max_excludelist_size`` (KiB). A Keylime verifier takes a request of at
+#: most 100 MB by default (its ``max_upload_size``): a runtime policy built
+#: from an allowlist of more than about 70 MiB, base64-encoded in the
+#: tenant's request, does not fit. An image of 34,000 files has an
+#: allowlist of about 4 MiB; a whole Debian host with its virtualenvs
+#: (645,000 files) about 100 MiB.
+DEFAULT_MAX_ALLOWLIST_MIB = 64
+DEFAULT_MAX_EXCLUDELIST_KIB = 64
+
+Limit = collections.namedtuple('Limit', ['max_bytes', 'setting', 'shown'])
+Limit.__doc__ = """The largest size of a list read.
+
+:ivar max_bytes: the limit in bytes.
+:ivar setting: the option that sets it, for messages.
+:ivar shown: the limit as the option says it, e.g. ``64 MiB``.
+"""
+
+
+def default_limits():
+    """The limits of the lists with the options' defaults."""
+    return {ALLOWLIST: Limit(DEFAULT_MAX_ALLOWLIST_MIB * MIB,
+                             '[keylime]max_allowlist_size',
+                             '%d MiB' % DEFAULT_MAX_ALLOWLIST_MIB),
+            EXCLUDELIST: Limit(DEFAULT_MAX_EXCLUDELIST_KIB * KIB,
+                               '[keylime]max_excludelist_size',
+                               '%d KiB' % DEFAULT_MAX_EXCLUDELIST_KIB)}
+
+
+def list_limits(conf):
+    """The limits of the lists, from ``[keylime]`` of ``conf``."""
+    return {ALLOWLIST: Limit(conf.keylime.max_allowlist_size * MIB,
+                             '[keylime]max_allowlist_size',
+                             '%d MiB' % conf.keylime.max_allowlist_size),
+            EXCLUDELIST: Limit(conf.keylime.max_excludelist_size * KIB,
+                               '[keylime]max_excludelist_size',
+                               '%d KiB' % conf.keylime.max_excludelist_size)}
+
+
+def too_large(what, limit):
+    """The error for a list larger than its limit.
+
+    :param what: the list and where it comes from.
+    :param limit: its :class:`Limit`.
+    :returns: a ListTooLarge.
+    """
+    return exception.ListTooLarge(
+        'The %(what)s is larger than %(shown)s (%(setting)s); it was not '
+        'used. Make it smaller, or raise %(setting)s on the conductors.'
+        % {'what': what, 'shown': limit.shown, 'setting': limit.setting})
+
+
+def capped(chunks, limit, what):
+    """Pass chunks on until more than ``limit`` bytes came.
+
+    :param chunks: an iterable of ``bytes``.
+    :param limit: a :class:`Limit`.
+    :param what: the list and where it comes from, for the message.
+    :raises: ListTooLarge as soon as the chunks exceed the limit; what
+        follows is not read.
+    """
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit.max_bytes:
+            raise too_large(what, limit)
+        yield chunk
+
+
 _SHA256_RE = re.compile(r'^[0-9a-fA-F]{64}$')
 _ZEROS_RE = re.compile(r'^0+$')
 _BOOT_AGGREGATE = 'boot_aggregate'
-
-#: What no excludelist may exclude: the boot aggregate (the measured boot
-#: the IMA log is bound to) and executables every node runs (the init
-#: system, shells, the interpreter and the agent of the ramdisk). A line
-#: that matches one of them, as Keylime matches (``re.match``, the start
-#: of the path), would let a changed copy of it pass unchecked; ``.*``
-#: would let everything pass.
-PROBE_PATHS = (
-    _BOOT_AGGREGATE,
-    '/init',
-    '/sbin/init',
-    '/usr/sbin/init',
-    '/usr/lib/systemd/systemd',
-    '/lib/systemd/systemd',
-    '/usr/bin/bash',
-    '/bin/bash',
-    '/usr/bin/sh',
-    '/bin/sh',
-    '/usr/bin/python3',
-    '/usr/bin/ironic-python-agent',
-    '/usr/local/bin/ironic-python-agent',
-    '/usr/bin/keylime_agent',
-)
 
 
 def open_private(path):
@@ -280,69 +329,3 @@ def set_boot_aggregate(path, digest):
     """
     line = ('%s  %s\n' % (digest, _BOOT_AGGREGATE)).encode()
     _rewrite_boot_aggregate(path, lambda _digest: b'', first=line)
-
-
-def _excludes_probe(pattern):
-    """The first probe path ``pattern`` matches as Keylime matches."""
-    for probe in PROBE_PATHS:
-        if pattern.match(probe):
-            return probe
-    return None
-
-
-def read_excludes(path, source=None):
-    """Read and check an excludelist: one regular expression a line.
-
-    Empty lines and lines starting with ``#`` are skipped. Keylime joins
-    the lines into one expression, ``(line1)|(line2)|...``, and ignores
-    every measurement whose path it matches with ``re.match``; each line,
-    and the lines joined that way, are tried on :data:`PROBE_PATHS`.
-
-    :param path: the excludelist file.
-    :param source: where it comes from, for messages, or None.
-    :returns: a list of strings.
-    :raises: ListError if a line is not a valid regular expression, or
-        excludes the boot aggregate or one of the probed executables
-        (the message names the line), or the lines do not join into a
-        valid expression.
-    """
-    source = ' from %s' % source if source else ''
-    excludes = []
-    with open(path, encoding='utf-8', errors='replace') as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith('#'):
-                continue
-            try:
-                probe = _excludes_probe(re.compile(line))
-            except re.error as e:
-                raise exception.ListError(
-                    'Line %(num)d of the excludelist%(src)s is not a '
-                    'valid regular expression (%(err)s): %(line)r' %
-                    {'num': number, 'src': source, 'err': e, 'line': line})
-            if probe is not None:
-                raise exception.ListError(
-                    'Line %(num)d of the excludelist%(src)s, %(line)r, '
-                    'excludes %(probe)r: an excludelist may not exclude '
-                    'the boot aggregate or the executables every node '
-                    'runs, or Keylime would not check them. Remove the '
-                    'line or narrow it.' %
-                    {'num': number, 'src': source, 'line': line,
-                     'probe': probe})
-            excludes.append(line)
-    if excludes:
-        try:
-            joined = re.compile('(' + ')|('.join(excludes) + ')')
-        except re.error as e:
-            raise exception.ListError(
-                'The lines of the excludelist%(src)s are valid one by one '
-                'but not joined as Keylime joins them, "(line1)|(line2)" '
-                '(%(err)s). Rewrite the lines that use groups or flags.'
-                % {'src': source, 'err': e})
-        probe = _excludes_probe(joined)
-        if probe is not None:
-            raise exception.ListError(
-                'The lines of the excludelist%(src)s, joined as Keylime '
-                'joins them, exclude %(probe)r. Rewrite the lines that use '
-                'groups.' % {'src': source, 'probe': probe})
-    return excludes

@@ -138,6 +138,9 @@ class LocalListSource(base.ListSource):
     :param allowed_directories: ``[keylime]allowed_list_directories``.
     :param excludelist_checksum: path of the excludelist's checksum, or
         None.
+    :param limits: the largest allowlist and excludelist read, a dict of
+        :class:`ironic_keylime.lists.formats.Limit` by list name; None for
+        the options' defaults.
     """
 
     FIELDS = {formats.ALLOWLIST: 'keylime_allowlist',
@@ -146,12 +149,14 @@ class LocalListSource(base.ListSource):
               formats.EXCLUDELIST_CHECKSUM: 'keylime_excludelist_checksum'}
 
     def __init__(self, allowlist, checksum, excludelist,
-                 allowed_directories, excludelist_checksum=None):
+                 allowed_directories, excludelist_checksum=None,
+                 limits=None):
         self.paths = {formats.ALLOWLIST: allowlist,
                       formats.CHECKSUM: checksum,
                       formats.EXCLUDELIST: excludelist,
                       formats.EXCLUDELIST_CHECKSUM: excludelist_checksum}
         self.allowed_directories = list(allowed_directories)
+        self.limits = limits or formats.default_limits()
 
     def describe(self):
         return 'conductor file %s' % self.paths[formats.ALLOWLIST]
@@ -174,9 +179,12 @@ class LocalListSource(base.ListSource):
         if not self.paths[name]:
             return None, None
         path = os.path.join(workdir, name)
+        what = '%s %s (driver_info/%s)' % (
+            name, self.paths[name], self.FIELDS[name])
         with self._open(name) as src:
-            _size, digest = formats.write_chunks(formats.read_chunks(src),
-                                                 path)
+            _size, digest = formats.write_chunks(
+                formats.capped(formats.read_chunks(src), self.limits[name],
+                               what), path)
         return path, digest
 
     def _checksum(self, name):

@@ -31,25 +31,27 @@ from ironic_keylime.lists import swift_connection
 
 #: The object name of the policy in a node's container.
 OBJECT = 'mb_policy'
-#: The largest policy accepted (keylime-policy writes a few kilobytes;
-#: a policy with Secure Boot keys and dbx entries some hundreds).
-MAX_BYTES = 4 * 1024 * 1024
+#: The default of ``[keylime]max_mb_policy_size`` (KiB): keylime-policy
+#: writes a few kilobytes (413 bytes for OVMF without Secure Boot); a
+#: policy with Secure Boot keys and dbx entries some hundreds.
+DEFAULT_MAX_KIB = 4096
 
 
-def _capped(chunks, what):
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_BYTES:
-            raise exception.ListError(
-                'The measured-boot policy (%s) is larger than %d bytes; '
-                'it was not written by keylime-policy.' % (what, MAX_BYTES))
-        yield chunk
+def limit(max_kib=DEFAULT_MAX_KIB):
+    """The limit of the policy, from ``[keylime]max_mb_policy_size``.
+
+    :param max_kib: the option's value, in KiB.
+    :returns: a :class:`ironic_keylime.lists.formats.Limit`.
+    """
+    return formats.Limit(max_kib * formats.KIB,
+                         '[keylime]max_mb_policy_size', '%d KiB' % max_kib)
 
 
-def _write(chunks, path, what):
+def _write(chunks, path, what, max_size):
     try:
-        return formats.write_chunks(_capped(chunks, what), path)[1]
+        return formats.write_chunks(
+            formats.capped(chunks, max_size or limit(),
+                           'measured-boot policy (%s)' % what), path)[1]
     except BaseException:
         if os.path.exists(path):
             os.unlink(path)
@@ -78,16 +80,18 @@ def put_swift(connection, container, data):
     return hashlib.sha256(data).hexdigest()
 
 
-def fetch_swift(connection, container, path):
+def fetch_swift(connection, container, path, max_size=None):
     """Copy the object ``mb_policy`` of a container to ``path``.
 
     :param connection: a
         :class:`ironic_keylime.lists.swift_connection.SwiftConnection`.
     :param container: the node's container.
     :param path: a new file in a private directory.
+    :param max_size: a :class:`ironic_keylime.lists.formats.Limit`; None
+        for the option's default.
     :returns: the SHA-256 hex digest of the bytes written.
-    :raises: ListError when the object is missing, too large or Swift
-        fails.
+    :raises: ListError when the object is missing or Swift fails,
+        ListTooLarge (naming the option) when it is too large.
     """
     what = 'object %s of container %s' % (OBJECT, container)
 
@@ -97,7 +101,7 @@ def fetch_swift(connection, container, path):
         _headers, body = conn.get_object(
             container, OBJECT, resp_chunk_size=formats.CHUNK_SIZE)
         try:
-            return _write(body, path, what)
+            return _write(body, path, what, max_size)
         finally:
             if hasattr(body, 'close'):
                 body.close()
@@ -110,22 +114,25 @@ def fetch_swift(connection, container, path):
             'measured-boot policy).' % {'c': container, 'o': OBJECT})
 
 
-def fetch_file(source, path, allowed_directories, field):
+def fetch_file(source, path, allowed_directories, field, max_size=None):
     """Copy a conductor file holding the policy to ``path``.
 
     :param source: the file named in driver_info.
     :param path: a new file in a private directory.
     :param allowed_directories: ``[keylime]allowed_list_directories``.
     :param field: the driver_info key naming it, for messages.
+    :param max_size: a :class:`ironic_keylime.lists.formats.Limit`; None
+        for the option's default.
     :returns: the SHA-256 hex digest of the bytes written.
     :raises: ListError when it is outside the allowed directories (also
         when it was swapped for a link after it was checked), cannot be
-        read or is too large.
+        read; ListTooLarge (naming the option) when it is too large.
     """
     try:
         with local.open_confined(source, allowed_directories,
                                  field) as src:
-            return _write(formats.read_chunks(src), path, source)
+            return _write(formats.read_chunks(src), path, source,
+                          max_size)
     except OSError as e:
         raise exception.ListError(
             'Cannot read the measured-boot policy %(path)s: %(err)s' %

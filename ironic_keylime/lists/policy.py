@@ -16,6 +16,7 @@ excludelist."""
 import hashlib
 import json
 
+from ironic_keylime.lists import excludes
 from ironic_keylime.lists import formats
 
 _KEYRING_PREFIX = '%keyring:'
@@ -52,7 +53,7 @@ def build_runtime_policy(allowlist_path, excludelist_path, out_path,
         'meta': {'version': 1, 'generator': 3},
         'release': 0,
         'digests': digests,
-        'excludes': (formats.read_excludes(excludelist_path)
+        'excludes': (excludes.read_excludes(excludelist_path)
                      if excludelist_path else []),
         'keyrings': keyrings,
         'ima': {'ignored_keyrings': [], 'log_hash_alg': log_hash_alg,

@@ -26,6 +26,7 @@ import tempfile
 from oslo_log import log as logging
 
 from ironic_keylime.lists import exception
+from ironic_keylime.lists import excludes
 from ironic_keylime.lists import formats
 from ironic_keylime.lists import policy
 
@@ -127,7 +128,7 @@ def prepared_lists(source, use_runtime_policy=None, require_checksum=True,
             _verify(formats.EXCLUDELIST, where, fetched.excludelist_sha256,
                     fetched.excludelist_checksum, excludelist_sha256,
                     require_excludelist_checksum)
-            formats.read_excludes(fetched.excludelist, where)
+            excludes.read_excludes(fetched.excludelist, where)
         if not formats.count_entries(fetched.allowlist):
             raise exception.ListError(
                 'The allowlist from %s has no entries ("<digest>  <path>" '

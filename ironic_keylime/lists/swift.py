@@ -38,6 +38,7 @@ from oslo_log import log as logging
 from ironic_keylime.lists import base
 from ironic_keylime.lists import cache as list_cache
 from ironic_keylime.lists import exception
+from ironic_keylime.lists import excludes
 from ironic_keylime.lists import formats
 from ironic_keylime.lists import swift_connection
 
@@ -83,7 +84,8 @@ def source_from_conf(container, conf):
         swift_connection.auth_settings(conf))
     cache = list_cache.ListCache(conf.keylime.list_cache_dir,
                                  conf.keylime.list_cache_size * 1024 * 1024)
-    return SwiftListSource(container, connection, cache)
+    return SwiftListSource(container, connection, cache,
+                           limits=formats.list_limits(conf))
 
 
 class SwiftListSource(base.ListSource):
@@ -94,12 +96,16 @@ class SwiftListSource(base.ListSource):
         :class:`ironic_keylime.lists.swift_connection.SwiftConnection`.
     :param cache: a :class:`ironic_keylime.lists.cache.ListCache`; one of
         size 0 reads every list from Swift.
+    :param limits: the largest allowlist and excludelist read, a dict of
+        :class:`ironic_keylime.lists.formats.Limit` by list name; None for
+        the options' defaults.
     """
 
-    def __init__(self, container, connection, cache):
+    def __init__(self, container, connection, cache, limits=None):
         self.container = container
         self.connection = connection
         self.cache = cache
+        self.limits = limits or formats.default_limits()
 
     def describe(self):
         return 'Swift container %s' % self.container
@@ -191,13 +197,14 @@ class SwiftListSource(base.ListSource):
                 self.container, name))
             etag, content_md5 = _etag(headers)
             key = list_cache.make_key(conn.url, self.container, name, etag)
-            digest = self._from_cache(cache, key, etag, content_md5, path)
+            digest = self._from_cache(cache, key, etag, content_md5, path,
+                                      name)
             if digest:
                 LOG.debug('%s served from the list cache', what)
                 return digest
         return conn.call(what, self._download, cache, name, path)
 
-    def _from_cache(self, cache, key, etag, content_md5, path):
+    def _from_cache(self, cache, key, etag, content_md5, path, name):
         if not etag:
             return None
         entry = cache.open(key)
@@ -206,12 +213,17 @@ class SwiftListSource(base.ListSource):
         md5 = hashlib.md5(usedforsecurity=False)
 
         def chunks():
-            for chunk in formats.read_chunks(entry):
+            for chunk in formats.capped(formats.read_chunks(entry),
+                                        self.limits[name], self._what(name)):
                 md5.update(chunk)
                 yield chunk
 
         with entry:
-            _size, digest = formats.write_chunks(chunks(), path)
+            try:
+                _size, digest = formats.write_chunks(chunks(), path)
+            except exception.ListTooLarge:
+                os.unlink(path)
+                raise
         if content_md5 and md5.hexdigest() != content_md5:
             LOG.warning('The list cache entry for %s does not match its '
                         'Swift ETag; removed, downloading again.', path)
@@ -233,6 +245,11 @@ class SwiftListSource(base.ListSource):
         etag, content_md5 = _etag(headers)
         length = headers.get('content-length')
         length = int(length) if length and length.isdigit() else None
+        limit = self.limits[name]
+        if length is not None and length > limit.max_bytes:
+            if hasattr(body, 'close'):
+                body.close()
+            raise formats.too_large(self._what(name), limit)
         writer = None
         if etag and cache.fits(length):
             # conn.url is the account URL SwiftConnection gave it.
@@ -241,7 +258,7 @@ class SwiftListSource(base.ListSource):
         md5 = hashlib.md5(usedforsecurity=False)
 
         def chunks():
-            for chunk in body:
+            for chunk in formats.capped(body, limit, self._what(name)):
                 md5.update(chunk)
                 if writer is not None:
                     writer.write(chunk)
@@ -337,7 +354,7 @@ def publish(connection, container, allowlist, excludelist=None):
             'attested with it.' % allowlist)
     size, digest = formats.hash_file(allowlist)
     if excludelist:
-        formats.read_excludes(excludelist, excludelist)
+        excludes.read_excludes(excludelist, excludelist)
     connection.call('container %s' % container,
                     lambda conn: conn.put_container(container),
                     writing=True)

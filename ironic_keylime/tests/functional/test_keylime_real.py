@@ -20,6 +20,7 @@ verdicts Keylime gives. After every test no agent is left on the
 verifier, no list file in ``[DEFAULT]tempdir`` and no tenant running.
 """
 
+import hashlib
 import os
 import tempfile
 import time
@@ -36,6 +37,7 @@ from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests import base
 from ironic_keylime.tests.functional import keylime_env
+from ironic_keylime.tests.unit.lists import test_excludes
 
 ATTEST_STEP = {'step': 'attest', 'interface': 'attestation',
                'priority': 90, 'argsinfo': None}
@@ -174,6 +176,37 @@ class KeylimeRealTestCase(base.DbTestCase):
         node = self._wait_for_verdict(node)
         mock_resume.assert_called_once_with(mock.ANY)
         self.assertIsNone(node.last_error)
+
+    def _write_excludelist(self, lines):
+        data = ('\n'.join(lines) + '\n').encode()
+        with open(os.path.join(self.lists_dir, 'excludelist'), 'wb') as f:
+            f.write(data)
+        with open(os.path.join(self.lists_dir, 'excludelist_checksum'),
+                  'w') as f:
+            f.write('%s  excludelist\n' % hashlib.sha256(data).hexdigest())
+
+    @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
+                       autospec=True)
+    def _assert_accepted_lines_work(self, mock_resume):
+        # Every shape of line the excludelist rule accepts (the unit
+        # tests' list), compiled and matched by the real verifier: the
+        # node passes, with an executable under an excluded directory.
+        self._reset_node()
+        keylime_env.harness('tamper', '/tmp/ik-excluded/tool.sh')
+        node = self._node()
+        self._write_excludelist(test_excludes.ACCEPTED)
+        self._attest(node)
+        node = self._wait_for_verdict(node)
+        mock_resume.assert_called_once_with(mock.ANY)
+        self.assertIsNone(node.last_error)
+
+    def test_accepted_excludelist_lines_on_the_real_verifier(self):
+        self._assert_accepted_lines_work()
+
+    def test_accepted_excludelist_lines_with_legacy_lists(self):
+        # keylime_tenant --exclude: the tenant reads and joins the lines.
+        self.config(policy_format='legacy', group='keylime')
+        self._assert_accepted_lines_work()
 
     def _attest_fails(self, node):
         """Run the step, expecting it to fail; return the message."""

@@ -48,6 +48,7 @@ from ironic_keylime.lists import swift
 from ironic_keylime.tests import base
 from ironic_keylime.tests.functional import keylime_env
 from ironic_keylime.tests.functional import swift_env
+from ironic_keylime.tests.unit.lists import test_excludes
 
 ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n%s  /usr/bin/ls\n'
              % ('0' * 40, 'a' * 64, 'b' * 64)).encode()
@@ -576,19 +577,26 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
         self.assertEqual(kl_status.FAIL, status.verdict, status)
 
     def test_excludelist_hiding_everything_refused_before_add(self):
-        # One line ".*" would make the verifier ignore every measurement;
-        # its checksum matches, as the container's owner can make it.
-        self.upload(allowlist=self.allowlist, excludelist=b'.*\n')
-        node = self.create_node()
-        with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(
-                kl_ironic_exception.AttestationFailure,
-                attestation.KeylimeAttestation().attest, task)
-        self.assertIn("Line 1 of the excludelist", str(error))
-        self.assertIn("excludes 'boot_aggregate'", str(error))
-        self.assertEqual([], self.leftovers())
-        node.refresh()
-        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
+        # ".*" would make the verifier ignore every measurement, the
+        # lookahead every path but the ones it names, and (.*)*x$ would
+        # hang whoever matches it; their checksums match, as the
+        # container's owner can make them.
+        for line, reason in (
+                ('.*', 'does not start with the literal directory'),
+                ('(.*)*x$', 'itself repeats'),
+                (test_excludes.BYPASS, 'lookahead')):
+            self.upload(allowlist=self.allowlist,
+                        excludelist=line.encode() + b'\n')
+            node = self.create_node()
+            with task_manager.acquire(self.context, node.uuid) as task:
+                error = self.assertRaises(
+                    kl_ironic_exception.AttestationFailure,
+                    attestation.KeylimeAttestation().attest, task)
+            self.assertIn("Line 1 of the excludelist", str(error))
+            self.assertIn(reason, str(error))
+            self.assertEqual([], self.leftovers())
+            node.refresh()
+            self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
         # The real verifier never got the agent.
         env = os.environ
         tenant = kl_tenant.Tenant(env['KEYLIME_HARNESS_TENANT'],

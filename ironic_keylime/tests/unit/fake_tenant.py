@@ -26,11 +26,13 @@ It reads a plan, a JSON file named by ``FAKE_TENANT_PLAN``::
 where a STEP is ``{"fixture": "tenant-status-ok-1"}`` (print its
 ``.stdout``/``.stderr`` and exit with its ``.rc``), or ``{"stdout": "...",
 "rc": 1}``, or ``{"hang": 60, "child_pid_file": "/path"}`` (start a child
-that sleeps too, then sleep). The steps of a command are used in turn; the
-last one repeats. Every call is logged with its argv, the environment
-variables it was given (``env``: ours; ``keylime_env``: every variable
-whose name starts with ``KEYLIME``), its process, group and session ids,
-and the mode of every file named in its argv.
+that sleeps too, then sleep), or ``{"flood": 10485760, "child_pid_file":
+"/path"}`` (start a child that sleeps, print that many bytes as an agent's
+endless answer would come, then sleep). The steps of a command are used in
+turn; the last one repeats. Every call is logged with its argv, the
+environment variables it was given (``env``: ours; ``keylime_env``: every
+variable whose name starts with ``KEYLIME``), its process, group and
+session ids, and the mode of every file named in its argv.
 
 Given ``KEYLIME_TENANT_EK_CHECK_SCRIPT``, ``add`` first reads the agent's
 record from the registrar of ``-r``/``-rp`` and runs the script as
@@ -165,13 +167,18 @@ def main():
         checked = _keylime_ek_check(argv)
         if checked is not None and checked[0] != 0:
             return _ek_check_failed(argv, checked[1])
-    if 'hang' in step:
+    if 'hang' in step or 'flood' in step:
         child = subprocess.Popen([sys.executable, '-c',
                                   'import time; time.sleep(%d)'
-                                  % step['hang']])
+                                  % step.get('hang', 60)])
         with open(step['child_pid_file'], 'w') as f:
             f.write(str(child.pid))
-        time.sleep(step['hang'])
+        if 'flood' in step:
+            chunk = b'{"agent": "' + b'A' * 65536
+            for _ in range(step['flood'] // len(chunk)):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        time.sleep(step.get('hang', 60))
         return 0
     if 'fixture' in step:
         base = os.path.join(plan['fixtures'], step['fixture'])

@@ -35,6 +35,7 @@ from ironic_keylime.common.i18n import _
 from ironic_keylime.common import untrusted
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import ramdisk_answer
 from ironic_keylime.drivers.modules.keylime import record as record_
 from ironic_keylime.drivers.modules.keylime import report
 from ironic_keylime.drivers.modules.keylime import tpm_binding
@@ -111,13 +112,18 @@ def call(task, command, params):
     :raises: AttestationFailure naming the missing ``keylime-agent``
         element when the ramdisk has no keylime extension, or with the
         ramdisk's error when the command failed or the ramdisk could not
-        be reached.
+        be reached, or naming ``[keylime]max_ramdisk_answer_size`` when
+        it answered more.
     """
     node = task.node
-    client = agent_client.get_client(task)
+    client = ramdisk_answer.client(task)
     try:
         result = client._command(node=node, method=command, params=params,
                                  wait=True)
+    except ramdisk_answer.AnswerTooLarge as e:
+        raise kl_ironic_exception.AttestationFailure(
+            node=node.uuid, reason=_('%(cmd)s: %(err)s') %
+            {'cmd': command, 'err': e})
     except exception.AgentAPIError as e:
         if _is_missing(e):
             raise _missing_extension(node, command,

@@ -31,6 +31,7 @@ from ironic_keylime.common import network
 from ironic_keylime.conf import CONF
 from ironic_keylime.keylime_client import tenant
 from ironic_keylime.lists import exception as list_exception
+from ironic_keylime.lists import formats
 from ironic_keylime.lists import local
 
 #: The keys of the node's Keylime agent. driver_info may set them (the
@@ -400,7 +401,8 @@ def list_source(info):
     source = local.LocalListSource(
         info.allowlist, info.checksum, info.excludelist,
         CONF.keylime.allowed_list_directories,
-        excludelist_checksum=info.excludelist_checksum)
+        excludelist_checksum=info.excludelist_checksum,
+        limits=formats.list_limits(CONF))
     try:
         source.validate()
     except list_exception.ListError as e:

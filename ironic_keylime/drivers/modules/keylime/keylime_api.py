@@ -35,7 +35,9 @@ SETTING_NAMES = {'path': '[keylime]tenant_path',
                  'cert_dir': '[keylime]tenant_cert_dir',
                  'config': '[keylime]tenant_config',
                  'timeout': '[keylime]command_timeout',
-                 'ek_check_script': '[keylime]ek_check_script'}
+                 'ek_check_script': '[keylime]ek_check_script',
+                 'max_output': '[keylime]max_tenant_output_size',
+                 'max_answer': '[keylime]max_verifier_answer_size'}
 
 
 def ek_check_script():
@@ -55,7 +57,9 @@ def tenant():
                             cert_dir=CONF.keylime.tenant_cert_dir,
                             timeout=CONF.keylime.command_timeout,
                             setting_names=SETTING_NAMES,
-                            ek_check_script=ek_check_script())
+                            ek_check_script=ek_check_script(),
+                            max_output=CONF.keylime.max_tenant_output_size
+                            * 1024)
 
 
 def uses_rest():
@@ -74,7 +78,8 @@ def rest_client(verifier):
         cert_dir=CONF.keylime.tenant_cert_dir or None,
         tenant_config=CONF.keylime.tenant_config or None,
         timeout=CONF.keylime.command_timeout,
-        setting_names=SETTING_NAMES)
+        setting_names=SETTING_NAMES,
+        max_answer=CONF.keylime.max_verifier_answer_size * 1024 * 1024)
 
 
 @metrics.timed('read_status')

@@ -59,6 +59,8 @@ FILE_KEY = driver_info.MB_POLICY
 FILENAME = 'mb_policy.json'
 #: What keylime-policy 7.14.3 prints for a log without Secure Boot.
 _SECURE_BOOT_OFF = 'SecureBoot disabled'
+#: The longest base64 text of an event log of the largest size accepted.
+_MAX_ENCODED_LOG = (mb_policy.MAX_EVENT_LOG_BYTES + 2) // 3 * 4
 _ENROLL = _('enroll the node again (manual clean step enroll_boot_state)')
 
 
@@ -129,12 +131,14 @@ def prepare(node, info, source, workdir):
         where = _('the conductor file %(path)s (driver_info/%(key)s)') % {
             'path': src, 'key': FILE_KEY}
     try:
+        max_size = mb_store.limit(CONF.keylime.max_mb_policy_size)
         if src is None:
             digest = mb_store.fetch_swift(source.connection, info.container,
-                                          path)
+                                          path, max_size)
         else:
             digest = mb_store.fetch_file(
-                src, path, CONF.keylime.allowed_list_directories, FILE_KEY)
+                src, path, CONF.keylime.allowed_list_directories, FILE_KEY,
+                max_size)
     except list_exception.ListError as e:
         raise _fail(node, _('the node\'s measured-boot policy cannot be '
                             'read: %(err)s Nothing was sent to Keylime. '
@@ -166,6 +170,11 @@ def _event_log(node, reading):
     encoded = reading.get('event_log')
     if not encoded:
         return None
+    if not isinstance(encoded, str) or len(encoded) > _MAX_ENCODED_LOG:
+        raise _fail(node, _('the ramdisk\'s boot state reading was refused '
+                            '(its UEFI event log is larger than the %d '
+                            'bytes accepted); nothing was recorded.') %
+                    mb_policy.MAX_EVENT_LOG_BYTES)
     try:
         log = base64.b64decode(encoded, validate=True)
     except (binascii.Error, TypeError, ValueError):
@@ -196,7 +205,11 @@ def _build(node, log):
         return mb_policy.create(CONF.keylime.policy_tool, log,
                                 without_secureboot=without_secureboot,
                                 timeout=CONF.keylime.command_timeout,
-                                parent=CONF.tempdir)
+                                parent=CONF.tempdir,
+                                max_output=(CONF.keylime.
+                                            max_tenant_output_size * 1024),
+                                max_output_setting=(
+                                    '[keylime]max_tenant_output_size'))
 
     try:
         try:

@@ -27,6 +27,7 @@ from oslotest import base as test_base
 
 from ironic_keylime.cmd import lists as cmd
 from ironic_keylime.tests.unit.lists import fake_swift
+from ironic_keylime.tests.unit.lists import test_excludes
 
 ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
              % ('0' * 40, 'a' * 64)).encode()
@@ -83,13 +84,20 @@ class ListsCommandTestCase(test_base.BaseTestCase):
         self.assertEqual(('%s  excludelist\n' % XDIGEST).encode(),
                          stored['excludelist_checksum'])
 
-    def test_upload_refuses_an_excludelist_hiding_everything(self):
-        code, _out = self.upload('--excludelist',
-                                 self.write('excludelist', b'.*\n'))
-        self.assertEqual(1, code)
-        self.assertIn("Line 1 of the excludelist", self.stderr.getvalue())
-        self.assertIn("excludes 'boot_aggregate'", self.stderr.getvalue())
-        self.assertNotIn('c', self.swift.containers)
+    def test_upload_refuses_what_the_conductor_refuses(self):
+        # The same function as the conductor's (excludes.read_excludes):
+        # every line the rule refuses is refused here, before Swift.
+        for line, reason in test_excludes.REFUSED:
+            code, _out = self.upload('--excludelist', self.write(
+                'excludelist', b'/proc/.*\n' + line.encode() + b'\n'))
+            self.assertEqual(1, code, line)
+            self.assertIn('Line 2 of the excludelist', self.stderr.getvalue())
+            self.assertIn(reason, self.stderr.getvalue())
+            self.assertNotIn('c', self.swift.containers)
+            self.stderr.seek(0)
+            self.stderr.truncate()
+            os.unlink(os.path.join(self.dir, 'excludelist'))
+            os.unlink(os.path.join(self.dir, 'allowlist'))
 
     def test_upload_without_excludelist_deletes_the_old_one(self):
         self.swift.put('c', 'excludelist', b'.*\n')

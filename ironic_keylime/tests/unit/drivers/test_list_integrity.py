@@ -50,7 +50,7 @@ class ListIntegrityTestCase(test_attestation.KeylimeTestCase):
                    hashlib.sha256(b'.*\n').hexdigest().encode())
         self.assertRefusedBeforeTheTenant(
             ["Line 1 of the excludelist", "'.*'",
-             "excludes 'boot_aggregate'"], self.create_node())
+             'does not start with the literal directory'], self.create_node())
 
     def test_excludelist_checksum_mismatch(self):
         self.write('excludelist', b'/tmp/.*\n/usr/local/.*\n')

@@ -227,6 +227,14 @@ class EnrollTestCase(MbTestCase):
                                          'SHA-256')
         self.assertIsNone(self.tool_calls())
 
+    def test_log_larger_than_accepted_refused_before_decoding(
+            self, mock_command):
+        log = b'\0' * (4 * 1024 * 1024 + 3)
+        mock_command.return_value = test_boot_state._ok(_log_reading(log))
+        self.refused(self.create_node(), 'larger than the 4194304 bytes '
+                                         'accepted')
+        self.assertIsNone(self.tool_calls())
+
 
 class AttestTestCase(MbTestCase):
 
@@ -292,6 +300,21 @@ class AttestTestCase(MbTestCase):
         node = self.create_node(driver_info=self.swift_info(
             keylime_mb_policy_sha256=hashlib.sha256(b'{}').hexdigest()))
         self.refused(node, 'is unusable')
+
+    def test_policy_larger_than_the_option_refused(self):
+        # Swift and conductor files alike: not read past the limit.
+        self.config(max_mb_policy_size=1, group='keylime')
+        big = POLICY + b' ' * 2048
+        self.swift.put(CONTAINER, 'mb_policy', big)
+        node = self.create_node(driver_info=self.swift_info(
+            keylime_mb_policy_sha256=hashlib.sha256(big).hexdigest()))
+        message = self.refused(node, 'larger than 1 KiB '
+                                     '([keylime]max_mb_policy_size)')
+        self.assertIn('object mb_policy of container %s' % CONTAINER,
+                      message)
+        path = self.write('mb_policy.json', big)
+        self.refused(self.create_node(driver_info=self.driver_info(
+            keylime_mb_policy=path)), '[keylime]max_mb_policy_size')
 
     def test_keylime_6x_refused(self):
         self.set_6x()

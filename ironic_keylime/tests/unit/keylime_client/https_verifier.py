@@ -149,6 +149,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, body = answer['status'], answer['body']
         else:
             status, body = server.answer(self.command, self.path)
+        if isinstance(body, Endless):
+            return self._endless(status, body)
         data = (body if isinstance(body, bytes)
                 else json.dumps(body).encode())
         self.send_response(status)
@@ -157,14 +159,47 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _endless(self, status, body):
+        # No length: the answer streams until the reader stops.
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        self.close_connection = True
+        chunk = b'A' * 65536
+        try:
+            self.wfile.write(b'{"code": 200, "status": "Success", '
+                             b'"results": {"x": "')
+            for _ in range(body.size // len(chunk)):
+                self.wfile.write(chunk)
+                body.sent += len(chunk)
+            self.wfile.write(b'"}}')
+            body.finished = True
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+
     do_GET = do_DELETE = _answer
+
+
+class Endless(object):
+    """The body of an answer of ``size`` bytes, streamed without a length.
+
+    :ivar sent: how many bytes the reader let the server send.
+    :ivar finished: whether all of it was sent.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self.sent = 0
+        self.finished = False
 
 
 class VerifierServer(http.server.ThreadingHTTPServer):
     """The server; ``routes`` maps ``(method, path)`` to answers.
 
-    An answer is a recorded fixture name, a ``(status, body)`` tuple, or
-    a list of those, given out one after the other (the last one stays).
+    An answer is a recorded fixture name, a ``(status, body)`` tuple (the
+    body a JSON value, bytes or :class:`Endless`), or a list of those,
+    given out one after the other (the last one stays).
     A path is matched with its query, parsed (``?bulk=True&verifier=x``).
     """
 

@@ -71,6 +71,15 @@ class RegistrarClientTestCase(test_base.BaseTestCase):
         # Mutual TLS: the client presented its certificate.
         self.assertEqual([True, True], self.registrar.client_certs)
 
+    def test_oversized_answer_refused_while_read(self):
+        # The client reads at most 1 MiB and a byte of an answer, whatever
+        # length the registrar announces; the rest is never read.
+        self.registrar.routes['/v2.6/agents/%s' % AGENT] = (
+            200, b'{"results": "' + b'A' * (8 * 1024 * 1024) + b'"}')
+        error = self.assertRaises(exception.RegistrarError,
+                                  self._client().ek_fingerprint, AGENT)
+        self.assertIn('with more than 1048576 bytes', str(error))
+
     def test_version_asked_once(self):
         client = self._client()
         client.ek_fingerprint(AGENT)

@@ -337,6 +337,50 @@ class TenantTestCase(base.BaseTestCase):
         else:
             self.fail('the child of the hung tenant still runs')
 
+    def _gone(self, pid):
+        # Killed processes may linger as zombies of init for a moment.
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def test_endless_output_is_cut_and_the_group_killed(self):
+        # Keylime 7.14's tenant prints the agent's answer: a tampered
+        # agent can make it hundreds of MB. The tenant is killed with its
+        # process group as soon as it printed more than the bound.
+        pid_file = self.fake.child_pid_file()
+        self.fake.set_commands(tenant_fixture.plan(status=[
+            {'flood': 50 * 1024 * 1024, 'child_pid_file': pid_file}]))
+        self.tenant.max_output = 256 * 1024
+        self.tenant.timeout = 50
+        start = time.monotonic()
+        error = self.assertRaises(exception.OutputTooLarge,
+                                  self.tenant.status, UUID, VERIFIER,
+                                  REGISTRAR)
+        self.assertLess(time.monotonic() - start, 30)
+        self.assertIn('keylime_tenant -c status printed more than 262144 '
+                      'bytes (the output bound) and was killed', str(error))
+        tenant_pid = self.fake.calls('status')[0]['session']['pid']
+        with open(pid_file) as f:
+            child = int(f.read())
+        self.assertTrue(self._gone(tenant_pid), 'the tenant still runs')
+        self.assertTrue(self._gone(child), 'its child still runs')
+        # Its process group is gone as a whole.
+        self.assertRaises(ProcessLookupError, os.killpg, tenant_pid, 0)
+
+    def test_output_bound_named_by_the_caller(self):
+        self.fake.set_commands(tenant_fixture.plan(status=[
+            {'stdout': 'x' * 70000, 'rc': 0}]))
+        bounded = tenant.Tenant(
+            self.fake.path, timeout=30, max_output=65536,
+            setting_names={'max_output': '[keylime]max_tenant_output_size'})
+        error = self.assertRaises(exception.OutputTooLarge, bounded.status,
+                                  UUID, VERIFIER, REGISTRAR)
+        self.assertIn('([keylime]max_tenant_output_size)', str(error))
+
     def test_missing_executable(self):
         missing = tenant.Tenant('/nonexistent/keylime_tenant')
         error = self.assertRaises(exception.TenantNotFound, missing.delete,

@@ -64,6 +64,28 @@ class VerifierTestBase(base.BaseTestCase):
         return [(r['method'], r['path']) for r in self.server.requests]
 
 
+class AnswerBoundTestCase(VerifierTestBase):
+    """The REST answers are read up to their bound, never further."""
+
+    def test_endless_answer_is_cut_at_the_bound(self):
+        endless = https_verifier.Endless(500 * 1024 * 1024)
+        self.server.routes[('GET', AGENT)] = [(200, endless)]
+        client = self.client(
+            max_answer=256 * 1024,
+            setting_names={'max_answer': '[keylime]max_verifier_answer_size'})
+        error = self.assertRaises(exception.OutputTooLarge, client.status,
+                                  UUID)
+        self.assertIn('answered GET %s with more than 262144 bytes '
+                      '([keylime]max_verifier_answer_size); the rest was not '
+                      'read' % AGENT, str(error))
+        self.assertFalse(endless.finished)
+        self.assertLess(endless.sent, 64 * 1024 * 1024)
+        # The client still works: the next answer is read on a new
+        # connection.
+        self.server.routes[('GET', AGENT)] = 'agent-pass'
+        self.assertEqual(status.PASS, client.status(UUID).verdict)
+
+
 class StatusTestCase(VerifierTestBase):
     """Verdicts from recorded answers of a real 7.14.3 verifier."""
 

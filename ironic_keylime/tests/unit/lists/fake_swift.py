@@ -43,10 +43,13 @@ class FakeSwift(fixtures.Fixture):
         cert, headers).
     :ivar failures: a list of (method, path suffix, status or exception)
         applied in turn to the first matching requests.
+    :ivar lengths: ``{object: content-length}`` to announce instead of
+        the true length (a lying or broken server).
     """
 
     def _setUp(self):
         self.containers = {}
+        self.lengths = {}
         self.requests = []
         self.failures = []
         self.useFixture(fixtures.MockPatchObject(
@@ -114,7 +117,8 @@ class FakeSwift(fixtures.Fixture):
             return self._response(adapter, request, 204, b'')
         data = objects[name]
         headers = {'etag': hashlib.md5(data, usedforsecurity=False)
-                   .hexdigest(), 'content-length': str(len(data))}
+                   .hexdigest(),
+                   'content-length': self.lengths.get(name, str(len(data)))}
         return self._response(adapter, request, 200,
                               b'' if method == 'HEAD' else data, headers)
 

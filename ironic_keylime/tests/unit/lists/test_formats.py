@@ -116,52 +116,6 @@ class ListFilesTestCase(base.BaseTestCase):
         with open(out) as f:
             self.assertEqual([], json.load(f)['excludes'])
 
-    def test_excludelist_hiding_the_boot_aggregate_or_executables(self):
-        # Keylime ignores every measurement an exclude line matches:
-        # these lines would let anything, or a changed init, shell or
-        # agent, pass.
-        for line, probe in (('.*', 'boot_aggregate'),
-                            ('^', 'boot_aggregate'),
-                            ('(?s).*', 'boot_aggregate'),
-                            ('boot_agg', 'boot_aggregate'),
-                            ('/', '/init'),
-                            ('/usr/lib/.*', '/usr/lib/systemd/systemd'),
-                            ('/usr/bin/', '/usr/bin/bash'),
-                            ('/init$', '/init'),
-                            ('/usr/(local/)?bin/ironic-python-agent',
-                             '/usr/bin/ironic-python-agent')):
-            exclude = self.write('e', '# keep\n/proc/.*\n%s\n' % line)
-            error = self.assertRaises(exception.ListError,
-                                      formats.read_excludes, exclude,
-                                      'container c')
-            self.assertIn('Line 3 of the excludelist from container c, %r'
-                          % line, str(error))
-            self.assertIn('excludes %r' % probe, str(error))
-            os.unlink(exclude)
-
-    def test_excludelist_matched_as_keylime_matches(self):
-        # Keylime uses re.match on the path: a line matches from the
-        # start only. "bash$" would match /usr/bin/bash with re.search,
-        # never with re.match, so Keylime never excludes it with it.
-        lines = ['/proc/.*', '/sys/.*', '/dev/.*', '/tmp/.*', '/var/log/.*',
-                 'bash$', '/usr/bin/bash2', '/opt/app/.*']
-        exclude = self.write('e', '\n'.join(lines) + '\n')
-        self.assertEqual(lines, formats.read_excludes(exclude))
-
-    def test_excludelist_lines_joined_as_keylime_joins_them(self):
-        # Keylime joins the lines into "(l1)|(l2)": a global flag is only
-        # valid at the start of the whole expression.
-        exclude = self.write('e', '/tmp/.*\n(?i)/VAR/TMP/.*\n')
-        error = self.assertRaises(exception.ListError,
-                                  formats.read_excludes, exclude)
-        self.assertIn('not joined as Keylime joins them', str(error))
-
-    def test_bad_excludelist_regex_names_the_line(self):
-        exclude = self.write('e', '/tmp/.*\n/bad/(\n')
-        error = self.assertRaises(exception.ListError, formats.read_excludes,
-                                  exclude)
-        self.assertIn('Line 2 of the excludelist', str(error))
-
 
 class ChecksumTestCase(base.BaseTestCase):
 

@@ -192,7 +192,19 @@ class ExcludelistTestCase(ListFilesTestCase):
         self.write('excludelist', b'.*\n')
         self.write('xsum', hashlib.sha256(b'.*\n').hexdigest().encode())
         self.assertRefused(["Line 1 of the excludelist", "'.*'",
-                            "excludes 'boot_aggregate'"])
+                            "does not start with the literal directory"])
+
+    def test_excludelist_that_hangs_or_talks_around_refused(self):
+        # A container's excludelist with a matching checksum: the first
+        # line hung the old probe check (exponential backtracking), the
+        # second passed it while excluding every other path.
+        for line, reason in ((b'(.*)*x$', 'itself repeats'),
+                             (b'/(?!(init|sbin/init|usr/bin/bash)$)',
+                              'lookahead')):
+            self.write('excludelist', line + b'\n')
+            self.write('xsum', hashlib.sha256(line + b'\n').hexdigest()
+                       .encode())
+            self.assertRefused(['Line 1 of the excludelist', reason])
 
     def test_invalid_excludelist_refused_on_the_legacy_path_too(self):
         self.write('excludelist', b'/bad/(\n')
