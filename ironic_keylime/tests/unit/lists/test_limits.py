@@ -131,7 +131,8 @@ class LimitsTestCase(test_base.BaseTestCase):
         path = os.path.join(self.dir, 'copy')
         error = self.assertRaises(
             exception.ListTooLarge, mb_store.fetch_file,
-            self.write('mb', b'{' * 2000), path, mb_store.limit(1))
+            self.write('mb', b'{' * 2000), path, [self.dir],
+            'keylime_mb_policy', mb_store.limit(1))
         self.assertIn('larger than 1 KiB ([keylime]max_mb_policy_size)',
                       str(error))
         self.assertFalse(os.path.exists(path))
