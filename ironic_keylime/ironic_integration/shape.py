@@ -71,6 +71,11 @@ CALLABLES = (
      ('context', 'hostname', 'online')),
     ('ironic.db.api', 'Connection.list_conductor_hardware_interfaces',
      ('self', 'conductor_id')),
+    ('ironic.common.policy', 'list_policies', ()),
+    ('ironic.common.policy', 'init_enforcer',
+     ('policy_file', 'rules', 'default_rule', 'use_conf')),
+    ('ironic.common.policy', 'authorize',
+     ('rule', 'target', 'creds', 'args', 'kwargs')),
 )
 
 #: Modules that import Ironic's API modules, which copy the step interface
@@ -96,6 +101,7 @@ OBJECTS = (
     ('ironic.conductor.steps', 'VERIFYING_INTERFACE_PRIORITY', dict),
     ('ironic.conductor.rpcapi', 'ConductorAPI', type),
     ('ironic.objects.node', 'Node.fields', dict),
+    ('ironic.common.policy', '_ENFORCER', object),
 )
 
 
