@@ -131,7 +131,12 @@ def register_defaults():
 
         @functools.wraps(base_list)
         def list_policies():
-            return itertools.chain(base_list(), list_rules())
+            # A rule Ironic defines itself (a later Ironic) is Ironic's:
+            # registering it twice would fail the enforcer's creation.
+            base = list(base_list())
+            names = {rule.name for rule in base}
+            return itertools.chain(
+                base, [r for r in list_rules() if r.name not in names])
 
         list_policies._ironic_keylime = True
         ironic_policy.list_policies = list_policies

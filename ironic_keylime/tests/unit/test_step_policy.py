@@ -175,6 +175,25 @@ class EnforcedNotOnlyRegisteredTestCase(PolicyTestCase):
         self.assertEqual(1, sum(1 for p in ironic_policy.list_policies()
                                 if p.name == RULE))
 
+    def test_rule_ironic_defines_itself_is_ironics(self):
+        # A later Ironic with the same rule: the enforcer is still made,
+        # with Ironic's rule.
+        ironics = oslo_policy.RuleDefault(RULE, 'role:admin')
+        stock_list = ironic_policy.list_policies.__wrapped__
+        # Both restored after the test (register_defaults wraps them).
+        self.patch(ironic_policy, 'list_policies',
+                   lambda: list(stock_list()) + [ironics])
+        self.patch(ironic_policy, 'init_enforcer',
+                   ironic_policy.init_enforcer)
+        ironic_policy._ENFORCER = None
+        self.addCleanup(setattr, ironic_policy, '_ENFORCER', None)
+
+        step_policy.register_defaults()
+        enforcer = ironic_policy.get_enforcer()
+
+        self.assertEqual('role:admin',
+                         str(enforcer.registered_rules[RULE].check))
+
 
 class OperatorOverrideTestCase(PolicyTestCase):
 
