@@ -191,12 +191,13 @@ class KeystoneIronicEnv(ironic_env.IronicEnv):
             'ironic-attest did not come up within %s s:\n%s'
             % (timeout, self.log_tail()))
 
-    def request(self, token, method, path, **kwargs):
-        """A call to the API at its newest version with a token.
+    def request(self, token, method, path, version='latest', **kwargs):
+        """A call to the API with a token.
 
+        :param version: the API version (default: the newest).
         :returns: the requests response.
         """
-        headers = {'X-OpenStack-Ironic-API-Version': 'latest',
+        headers = {'X-OpenStack-Ironic-API-Version': version,
                    'X-Auth-Token': token}
         return requests.request(method, self.url + '/v1' + path,
                                 headers=headers, timeout=30, **kwargs)

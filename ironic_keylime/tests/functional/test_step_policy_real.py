@@ -19,7 +19,8 @@ keystonemiddleware validates their tokens there. A node owned by the
 owner project and leased to the lessee project is made manageable; a
 manual cleaning with ``attestation.enroll_boot_state`` is refused (403)
 to the lessee's admin and manager and accepted for the owner's admin and
-manager and the system admin.
+manager and the system admin, also from a public runbook, whose steps Ironic
+itself does not check.
 """
 
 import os
@@ -35,6 +36,8 @@ from ironic_keylime.tests.functional import ironic_env
 from ironic_keylime.tests.functional import keystone_env
 
 ENROLL = {'interface': 'attestation', 'step': 'enroll_boot_state'}
+#: Runbooks matched by name to a node trait: the API before 1.112.
+RUNBOOK_API = '1.111'
 #: (user, project, role) made in Keystone.
 USERS = (('owner-admin', 'owner', 'admin'),
          ('owner-manager', 'owner', 'manager'),
@@ -57,10 +60,17 @@ class StepPolicyRealTestCase(testtools.TestCase):
             cls._make_users()
             ironic_dir = os.path.join(cls.workdir, 'ironic')
             os.makedirs(ironic_dir)
+            overrides = keystone_env.ironic_overrides(cls.keystone,
+                                                      cls.service_password)
+            # An operator's policy file that lets project managers use
+            # public runbooks (Ironic 39 lets only a runbook's owner).
+            policy_file = os.path.join(ironic_dir, 'policy.yaml')
+            with open(policy_file, 'w') as f:
+                f.write('"baremetal:runbook:use": "role:manager"\n')
+            overrides['oslo_policy'] = {'policy_file': policy_file}
             cls.ironic = keystone_env.KeystoneIronicEnv(
                 ironic_dir, ironic_env.keylime_env(), cls.keystone,
-                keystone_env.ironic_overrides(cls.keystone,
-                                              cls.service_password))
+                overrides)
             cls.ironic.start()
         except Exception:
             cls._stop()
@@ -194,3 +204,48 @@ class StepPolicyRealTestCase(testtools.TestCase):
         node = self._leased_node()
         self._provision(self.token('lessee-admin'), node,
                         {'target': 'provide'}, 202)
+
+    def test_lessee_cannot_create_runbook_with_step(self):
+        resp = self.ironic.request(
+            self.token('lessee-manager'), 'POST', '/runbooks',
+            version=RUNBOOK_API,
+            json={'name': 'CUSTOM_LESSEE_ENROLL',
+                  'steps': [dict(ENROLL, args={}, order=1)]})
+        self.assertEqual(403, resp.status_code, resp.text)
+        self.assertIn('enroll_boot_state', resp.text)
+
+    def _public_runbook(self, node):
+        """A public runbook of the system admin, usable on the node."""
+        admin = self.system_admin()
+        name = 'CUSTOM_ENROLL_%s' % uuid.uuid4().hex[:8].upper()
+        resp = self.ironic.request(
+            admin, 'POST', '/runbooks', version=RUNBOOK_API,
+            json={'name': name, 'steps': [dict(ENROLL, args={}, order=1)]})
+        self.assertEqual(201, resp.status_code, resp.text)
+        runbook = resp.json()['uuid']
+        resp = self.ironic.request(
+            admin, 'PATCH', '/runbooks/%s' % runbook, version=RUNBOOK_API,
+            json=[{'op': 'replace', 'path': '/public', 'value': True}])
+        self.assertEqual(200, resp.status_code, resp.text)
+        resp = self.ironic.request(admin, 'PUT',
+                                   '/nodes/%s/traits/%s' % (node, name))
+        self.assertEqual(204, resp.status_code, resp.text)
+        return runbook
+
+    def test_public_runbook_refused_to_lessee(self):
+        node = self._leased_node()
+        runbook = self._public_runbook(node)
+        resp = self.ironic.request(
+            self.token('lessee-manager'), 'PUT',
+            '/nodes/%s/states/provision' % node, version=RUNBOOK_API,
+            json={'target': 'clean', 'runbook': runbook})
+        self.assertEqual(403, resp.status_code, resp.text)
+        self.assertIn('baremetal:step:execute:attestation.enroll_boot_state',
+                      resp.text)
+        self.assertEqual('manageable', self._node(node)['provision_state'])
+        # The owner's manager may use it.
+        resp = self.ironic.request(
+            self.token('owner-manager'), 'PUT',
+            '/nodes/%s/states/provision' % node, version=RUNBOOK_API,
+            json={'target': 'clean', 'runbook': runbook})
+        self.assertEqual(202, resp.status_code, resp.text)
