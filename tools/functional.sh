@@ -27,6 +27,9 @@ export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 
 "$TOP/tools/keylime/harness.sh" setup
 "$TOP/tools/swift/harness.sh" setup
+# The policy test's real Keystone (test_step_policy_real: each test class
+# starts its own with tools/keystone/harness.sh); installed once.
+"$TOP/tools/keystone/harness.sh" setup
 # The several-conductors test's real database (test_conductors_real: a
 # private cluster, started and stopped by the test).
 apt_install postgresql

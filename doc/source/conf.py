@@ -15,6 +15,7 @@
 extensions = [
     'oslo_config.sphinxext',
     'oslo_config.sphinxconfiggen',
+    'oslo_policy.sphinxext',
     'openstackdocstheme',
 ]
 

@@ -38,6 +38,7 @@ from oslo_log import log as logging
 from ironic_keylime.common.i18n import _
 from ironic_keylime.ironic_integration import common
 from ironic_keylime.ironic_integration import names
+from ironic_keylime.ironic_integration import step_policy
 from ironic_keylime.ironic_integration import steps_guard
 
 LOG = logging.getLogger(__name__)
@@ -267,6 +268,7 @@ def guard_conductor_api(api_class):
                        topic=None, deploy_steps=None):
         node = _node(context, node_id)
         action = 'rebuild' if rebuild else 'deploy'
+        step_policy.check_steps(context, node, deploy_steps)
         check_deploy_request(context, node, deploy_steps, action)
         check_owner_attests(self, context, node, topic, action)
         return base['do_node_deploy'](self, context, node_id, rebuild,
@@ -284,8 +286,9 @@ def guard_conductor_api(api_class):
     @functools.wraps(base['do_node_clean'])
     def do_node_clean(self, context, node_id, clean_steps,
                       disable_ramdisk=None, topic=None):
-        check_owner_attests(self, context, _node(context, node_id), topic,
-                            'clean')
+        node = _node(context, node_id)
+        step_policy.check_steps(context, node, clean_steps)
+        check_owner_attests(self, context, node, topic, 'clean')
         return base['do_node_clean'](self, context, node_id, clean_steps,
                                      disable_ramdisk=disable_ramdisk,
                                      topic=topic)
@@ -293,8 +296,9 @@ def guard_conductor_api(api_class):
     @functools.wraps(base['do_node_service'])
     def do_node_service(self, context, node_id, service_steps,
                         disable_ramdisk=None, topic=None):
-        check_owner_attests(self, context, _node(context, node_id), topic,
-                            'service')
+        node = _node(context, node_id)
+        step_policy.check_steps(context, node, service_steps)
+        check_owner_attests(self, context, node, topic, 'service')
         return base['do_node_service'](self, context, node_id,
                                        service_steps,
                                        disable_ramdisk=disable_ramdisk,

@@ -30,6 +30,7 @@ from ironic_keylime.ironic_integration import common
 from ironic_keylime.ironic_integration import interfaces
 from ironic_keylime.ironic_integration import names
 from ironic_keylime.ironic_integration import shape
+from ironic_keylime.ironic_integration import step_policy
 from ironic_keylime.ironic_integration import steps_guard
 from ironic_keylime.ironic_integration import version
 
@@ -255,6 +256,16 @@ def register_attestation_interface_type():
     # remain).
     from ironic.conductor import rpcapi
     api_guard.guard_conductor_api(rpcapi.ConductorAPI)
+
+    # 11. Not one of the six either. Ironic lets a user run any step that
+    # has no policy rule, and lets the node's lessee run manual clean
+    # steps: the steps that record what attestations trust get default
+    # rules (step_policy) in Ironic's policy enforcer, and the API guard
+    # of 10. checks them (also for runbooks Ironic does not check). If
+    # Ironic stops creating its enforcer with init_enforcer and
+    # list_policies, Ironic's own step check no longer sees the rules
+    # (the API guard still applies them).
+    step_policy.register_defaults()
 
     _registered = True
     LOG.debug('Added the attestation interface type to Ironic %s',

@@ -75,6 +75,11 @@ CALLABLES = (
      ('self', 'conductor_id')),
     ('ironic.db.api', 'Connection.get_active_hardware_type_dict',
      ('self', 'use_groups')),
+    ('ironic.common.policy', 'list_policies', ()),
+    ('ironic.common.policy', 'init_enforcer',
+     ('policy_file', 'rules', 'default_rule', 'use_conf')),
+    ('ironic.common.policy', 'authorize',
+     ('rule', 'target', 'creds', 'args', 'kwargs')),
 )
 
 #: Modules that import Ironic's API modules, which copy the step interface
@@ -100,6 +105,7 @@ OBJECTS = (
     ('ironic.conductor.steps', 'VERIFYING_INTERFACE_PRIORITY', dict),
     ('ironic.conductor.rpcapi', 'ConductorAPI', type),
     ('ironic.objects.node', 'Node.fields', dict),
+    ('ironic.common.policy', '_ENFORCER', object),
 )
 
 
