@@ -63,6 +63,9 @@ class Checks(upgradecheck.UpgradeCommands):
     def _check_ironic(self):
         return _checks().check_ironic()
 
+    def _check_step_policy(self):
+        return _checks().check_step_policy()
+
     def _check_tenant(self):
         return _checks().check_tenant()
 
@@ -80,6 +83,7 @@ class Checks(upgradecheck.UpgradeCommands):
         ('ironic-keylime configuration', _check_configuration),
         ('Keylime certificates', _check_certificates),
         ('Ironic internals', _check_ironic),
+        ('Step policy', _check_step_policy),
         ('Keylime tenant', _check_tenant),
         ('Keylime verifiers and registrars', _check_services),
         ('Attestations in flight', _check_in_flight),

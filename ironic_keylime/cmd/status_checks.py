@@ -189,6 +189,57 @@ def check_ironic():
                    success='Ironic %s' % version.ironic_version())
 
 
+def _lessee_may(rule, conf):
+    """Whether a lessee's admin passes ``rule`` (Ironic's enforcer)."""
+    from ironic.common import policy as ironic_policy
+
+    target = {'node.owner': 'owner-project', 'node.lessee': 'lessee-project',
+              'project_id': 'lessee-project', 'roles': ['admin', 'manager'],
+              'system_scope': None}
+    creds = {'project_id': 'lessee-project', 'roles': ['admin', 'manager'],
+             'system_scope': None}
+    return ironic_policy.get_enforcer().enforce(rule, target, creds)
+
+
+def check_step_policy(conf=CONF):
+    """The steps that write trust anchors have rules, denied to lessees.
+
+    Loads Ironic's enforcer as the API does (with the operators' policy
+    file), after :func:`prepare` registered ironic-keylime's defaults.
+
+    :param conf: the configuration object.
+    :returns: a Result.
+    """
+    from ironic_keylime.ironic_integration import step_policy
+
+    problems, warnings = [], []
+    if conf.auth_strategy != 'keystone':
+        warnings.append(
+            '[DEFAULT]auth_strategy is %s: Ironic checks no policy at all, '
+            'so anyone who can reach the API may enroll a golden boot '
+            'state. Use keystone wherever the API is shared.'
+            % conf.auth_strategy)
+    from ironic.common import policy as ironic_policy
+    enforcer = ironic_policy.get_enforcer()
+    enforcer.load_rules()
+    for rule in step_policy.list_rules():
+        if rule.name not in enforcer.rules:
+            problems.append('%s is not in effect in Ironic\'s policy '
+                            'enforcer: start Ironic with the ironic-attest '
+                            'commands or ironic_keylime.wsgi.api.'
+                            % rule.name)
+        elif _lessee_may(rule.name, conf):
+            problems.append('%s lets a node\'s lessee run the step: the '
+                            'policy file (%s) overrides the default %r. A '
+                            'lessee could enroll tampered firmware as the '
+                            'golden state.'
+                            % (rule.name, conf.oslo_policy.policy_file,
+                               rule.check_str))
+    return _result(problems, warnings,
+                   success=', '.join(r.name
+                                     for r in step_policy.list_rules()))
+
+
 def check_tenant():
     """The configured ``keylime_tenant`` runs and is a Keylime tenant.
 

@@ -273,3 +273,44 @@ class CommandTestCase(StatusTestCase):
         self.assertEqual(Code.SUCCESS, status.Checks().check())
         self._node()   # its verifier does not answer
         self.assertEqual(Code.FAILURE, status.Checks().check())
+
+
+class StepPolicyTestCase(StatusTestCase):
+    """On Ironic's own enforcer, with the policy file of the fixture."""
+
+    def setUp(self):
+        super().setUp()
+        status_checks.prepare()
+        self.config(auth_strategy='keystone')
+
+    def _policy_file(self, text):
+        with open(self.policy.policy_file_name, 'w') as f:
+            f.write(text)
+        from ironic.common import policy as ironic_policy
+        ironic_policy.get_enforcer().load_rules(force_reload=True)
+
+    def test_default_rule_passes(self):
+        result = status_checks.check_step_policy()
+        self.assertEqual(Code.SUCCESS, result.code, result.details)
+        self.assertIn('attestation.enroll_boot_state', result.details)
+
+    def test_policy_file_letting_the_lessee_fails(self):
+        self._policy_file('"baremetal:step:execute:attestation.'
+                          'enroll_boot_state": "role:admin"\n')
+        result = status_checks.check_step_policy()
+        self.assertEqual(Code.FAILURE, result.code)
+        self.assertIn('lets a node\'s lessee run the step', result.details)
+        self.assertIn(self.policy.policy_file_name, result.details)
+
+    def test_narrower_policy_file_passes(self):
+        self._policy_file('"baremetal:step:execute:attestation.'
+                          'enroll_boot_state": "role:admin and '
+                          'system_scope:all"\n')
+        result = status_checks.check_step_policy()
+        self.assertEqual(Code.SUCCESS, result.code, result.details)
+
+    def test_noauth_warns(self):
+        self.config(auth_strategy='noauth')
+        result = status_checks.check_step_policy()
+        self.assertEqual(Code.WARNING, result.code)
+        self.assertIn('auth_strategy is noauth', result.details)
