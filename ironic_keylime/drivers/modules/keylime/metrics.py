@@ -85,6 +85,5 @@ def timed(call):
 
 
 def timer(call):
-    """A context manager timing a call to the verifier, ``verifier.<call>``.
-    """
+    """A context manager timing a verifier call as ``verifier.<call>``."""
     return _logger().timer('verifier.%s' % call)

@@ -27,6 +27,7 @@ from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 from ironic.drivers.modules import agent_client
 
+from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests.unit.drivers import test_attestation
@@ -126,7 +127,8 @@ class LastAttestationTestCase(test_attestation.KeylimeTestCase):
             add=[{'fixture': 'tenant-add-verifier-down'}]))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            self.assertRaises(Exception, self.iface.attest, task)
+            self.assertRaises(kl_exception.AttestationFailure,
+                              self.iface.attest, task)
         node.refresh()
         last = node.driver_internal_info[LAST]
         self.assertEqual('error', last['verdict'])

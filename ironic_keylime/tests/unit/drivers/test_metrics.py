@@ -24,6 +24,8 @@ from unittest import mock
 from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 
+from ironic_keylime.common import exception as kl_exception
+
 from ironic_keylime.tests.unit.drivers import test_attestation
 from ironic_keylime.tests.unit import tenant_fixture
 
@@ -96,7 +98,8 @@ class StatsdTestCase(test_attestation.KeylimeTestCase):
             add=[{'fixture': 'tenant-add-verifier-down'}]))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            self.assertRaises(Exception, self.iface.attest, task)
+            self.assertRaises(kl_exception.AttestationFailure,
+                              self.iface.attest, task)
         counters = self.names(self.packets(), 'c')
         self.assertEqual(
             ['region1.ironic_keylime.attestation.deploy.errored'], counters)
