@@ -301,7 +301,9 @@ stage "What the fleet's attestations look like to an operator" \
 ATTESTATION_LIST=$("$OPENSTACK" baremetal node attestation list \
     -c name -c provision_state -c enrolled -c ek_pinned -c last_verdict \
     -c last_operation)
-echo "$ATTESTATION_LIST" | sed 's/^/    /'
+while IFS= read -r line; do
+    echo "    $line"
+done <<< "$ATTESTATION_LIST"
 LAST_VERDICT=$("$OPENSTACK" baremetal node attestation show "$NODE" \
     -f value -c last_verdict)
 
