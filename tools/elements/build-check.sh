@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Optional check: build a whole image with the keylime-agent element and
+# Optional check: build a whole image with the ironic-keylime-agent element and
 # have Keylime 7 judge the lists it exports.
 #
 # Builds Debian 12 (debian-minimal, debootstrap from deb.debian.org) as a
-# tar with keylime-agent and a stand-in for ironic-python-agent-builder's
+# tar with ironic-keylime-agent and a stand-in for ironic-python-agent-builder's
 # ironic-python-agent-ramdisk (whose sources come from opendev.org): IPA
 # from PyPI wheels in /opt/ironic-python-agent, as the real element
 # lays it out. Debian has no package of the Rust Keylime agent, so
@@ -104,7 +104,7 @@ export DIB_IRONIC_KEYLIME_SOURCE=$WHEEL
 log "disk-image-create (log: $WORK/build.log)"
 rc=0
 "$DIB_VENV/bin/disk-image-create" --no-tmpfs -t tar -o "$WORK/ik-test" \
-    debian-minimal ipa-venv-stub keylime-agent > "$WORK/build.log" 2>&1 \
+    debian-minimal ipa-venv-stub ironic-keylime-agent > "$WORK/build.log" 2>&1 \
     || rc=$?
 if [ $rc != 0 ]; then
     tail -n 40 "$WORK/build.log"

@@ -40,7 +40,7 @@ rm -rf "$TMPD"
 # The element's drop-in (80-) and the conductor's (90-) come after this.
 mkdir -p /etc/keylime/agent.conf.d
 cat > /etc/keylime/agent.conf.d/70-python-test-only.conf << EOC
-# TEST ONLY, NOT FOR PRODUCTION (keylime-agent element,
+# TEST ONLY, NOT FOR PRODUCTION (ironic-keylime-agent element,
 # DIB_KEYLIME_AGENT_PYTHON_TEST_ONLY): the Keylime $VERSION Python agent,
 # as root, without revocation notifications (they need zmq).
 [agent]

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build-time settings of the keylime-agent element (see README.rst).
+# Build-time settings of the ironic-keylime-agent element (see README.rst).
 
 # The registrar the agent registers with until the conductor configures
 # it (keylime.configure_agent, before each attestation).
@@ -23,9 +23,9 @@ export DIB_KEYLIME_AGENT_BINARY=${DIB_KEYLIME_AGENT_BINARY:-}
 # own virtual-machine tests use (tools/vm). Empty: not used.
 export DIB_KEYLIME_AGENT_PYTHON_TEST_ONLY=${DIB_KEYLIME_AGENT_PYTHON_TEST_ONLY:-}
 # ironic-keylime, installed into ironic-python-agent's environment for the
-# keylime extension: a source directory, a wheel or sdist, or a pip
-# requirement. Empty: the source tree holding this element when it is
-# one, else "ironic-keylime" from the package index.
+# keylime extension: a source directory, a wheel or an sdist on the build
+# host. Required: the build stops without it (nothing is installed from a
+# package index by name).
 export DIB_IRONIC_KEYLIME_SOURCE=${DIB_IRONIC_KEYLIME_SOURCE:-}
 # The IMA hash algorithm of the nodes (length of the allowlist digests).
 export DIB_KEYLIME_AGENT_IMA_HASH=${DIB_KEYLIME_AGENT_IMA_HASH:-sha256}

@@ -13,8 +13,9 @@
 
 """Keylime lists of an image, from the image's own tree.
 
-Run by the keylime-agent element on the build host (cleanup.d, outside the
-chroot) on the finished tree of the ramdisk, and usable by hand::
+Run by the ironic-keylime-agent element on the build host (cleanup.d,
+outside the chroot) on the finished tree of the ramdisk, and usable by
+hand::
 
     keylime_image_lists.py --root /path/to/tree --output-dir OUT
 

@@ -13,7 +13,7 @@
 
 """TEST ONLY, NOT FOR PRODUCTION: the Keylime 6.6.0 Python agent.
 
-Installed as /usr/bin/keylime_agent by the keylime-agent element when
+Installed as /usr/bin/keylime_agent by the ironic-keylime-agent element when
 DIB_KEYLIME_AGENT_PYTHON_TEST_ONLY is set (ironic-keylime's virtual-machine
 tests). The agent reads the kernel's real IMA log and TPM; one adjustment,
 which does not touch attestation, as in tools/keylime/agent_wrapper.py: the
