@@ -19,7 +19,7 @@ values and writes one drop-in file with the values the conductor gives.
 
 Pure Python, standard library only (and :mod:`ironic_keylime.common.network`,
 which is too): it runs in ironic-python-agent's
-environment on the node and in the image build (the keylime-agent DIB
+environment on the node and in the image build (the ironic-keylime-agent DIB
 element), neither of which has Ironic.
 """
 
@@ -40,7 +40,7 @@ from ironic_keylime.common import network
 DEFAULT_CONFIG_FILE = '/etc/keylime/agent.conf'
 #: The agent's drop-in directory.
 DEFAULT_CONFIG_DIR = '/etc/keylime/agent.conf.d'
-#: The drop-in written at image build time by the keylime-agent element.
+#: The drop-in written at image build time by the ironic-keylime-agent element.
 IMAGE_DROPIN = '80-dib-keylime-agent.conf'
 #: The drop-in written at run time from the conductor's values; it comes
 #: after the image's drop-in, so its values win.

@@ -29,7 +29,7 @@ Loaded by ironic-python-agent on the node from the entry point
 
 Options (group ``[keylime_agent]`` of ironic-python-agent's configuration,
 e.g. ``/etc/ironic-python-agent.d/keylime.conf``, written by the
-keylime-agent DIB element) are registered when ironic-python-agent loads
+ironic-keylime-agent DIB element) are registered when ironic-python-agent loads
 the extension.
 """
 

@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""An image tree for the keylime-agent element's list generator.
+"""An image tree for the ironic-keylime-agent element's list generator.
 
 Shared by the unit tests of the generator and the functional test in
 which Keylime's own tools judge its output.
@@ -21,8 +21,8 @@ import shutil
 import sys
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-#: The keylime-agent element's list generator.
-LISTS_SCRIPT = os.path.join(TOP, 'elements', 'keylime-agent', 'files',
+#: The ironic-keylime-agent element's list generator.
+LISTS_SCRIPT = os.path.join(TOP, 'elements', 'ironic-keylime-agent', 'files',
                             'keylime_image_lists.py')
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Optional check: build a whole image with the keylime-agent element and
-# have Keylime 7 judge the lists it exports.
+# Optional check: build a whole image with the ironic-keylime-agent and
+# ironic-keylime-tpm-emulator elements and have Keylime 7 judge the lists
+# it exports.
 #
 # Builds Debian 12 (debian-minimal, debootstrap from deb.debian.org) as a
-# tar with keylime-agent and a stand-in for ironic-python-agent-builder's
+# tar with both elements and a stand-in for ironic-python-agent-builder's
 # ironic-python-agent-ramdisk (whose sources come from opendev.org): IPA
 # from PyPI wheels in /opt/ironic-python-agent, as the real element
 # lays it out. Debian has no package of the Rust Keylime agent, so
@@ -86,6 +87,8 @@ test -x /usr/bin/keylime_agent
 test -f /etc/ima/ima-policy
 echo "keylime_agent.service: $(systemctl is-enabled keylime_agent.service \
     || true)"
+echo "tpm-emulator.service: $(systemctl is-enabled tpm-emulator.service \
+    || true)"
 EOS
 cat > "$WORK/stub/keylime_agent" << 'EOS'
 #!/bin/sh
@@ -104,14 +107,15 @@ export DIB_IRONIC_KEYLIME_SOURCE=$WHEEL
 log "disk-image-create (log: $WORK/build.log)"
 rc=0
 "$DIB_VENV/bin/disk-image-create" --no-tmpfs -t tar -o "$WORK/ik-test" \
-    debian-minimal ipa-venv-stub keylime-agent > "$WORK/build.log" 2>&1 \
+    debian-minimal ipa-venv-stub ironic-keylime-agent \
+    ironic-keylime-tpm-emulator > "$WORK/build.log" 2>&1 \
     || rc=$?
 if [ $rc != 0 ]; then
     tail -n 40 "$WORK/build.log"
     log "the image build failed ($rc)"
     exit $rc
 fi
-grep -E 'IPA extensions|agent configuration|keylime_agent.service:' \
+grep -E 'IPA extensions|agent configuration|(keylime_agent|tpm-emulator).service:' \
     "$WORK/build.log" | sed 's/^[^|]*| //'
 
 LISTS=$WORK/ik-test.keylime

@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""Does Keylime accept the lists of the keylime-agent element?
+"""Does Keylime accept the lists of the ironic-keylime-agent element?
 
 Run with the Python of a Keylime 7 virtualenv (it imports keylime)::
 

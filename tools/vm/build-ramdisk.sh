@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build ironic-python-agent's deploy ramdisk with ironic-keylime's
-# keylime-agent element, Debian 12 (bookworm), for the virtual-machine
+# ironic-keylime-agent element, Debian 12 (bookworm), for the virtual-machine
 # tests (tools/vm/e2e.sh). Everything comes from PyPI and Debian's archive:
 # ironic-python-agent-builder and diskimage-builder from PyPI, and the git
 # repositories its elements clone (ironic-python-agent, requirements,
@@ -143,7 +143,7 @@ build() {
         "$VMDIR/venv/bin/ironic-python-agent-builder" \
         -o "$out.tmp/$NAME" -r bookworm \
         --elements-path "$TOP/elements:$HERE/elements" \
-        -e keylime-agent -e ironic-keylime-vm-test debian-minimal \
+        -e ironic-keylime-agent -e ironic-keylime-vm-test debian-minimal \
         >"$out.tmp/build.log" 2>&1; then
         log "the ramdisk build failed; last lines of $out.tmp/build.log:"
         tail -n 40 "$out.tmp/build.log" >&2

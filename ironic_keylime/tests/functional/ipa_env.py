@@ -54,7 +54,7 @@ PY = sys.executable
 MODULE = 'ironic_keylime.tests.functional.ipa_env'
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                    '..'))
-#: The keylime-agent element's list generator (kept with the unit tests'
+#: The ironic-keylime-agent element's list generator (kept with the unit tests'
 #: helpers, which use it too).
 LISTS_SCRIPT = image_tree.LISTS_SCRIPT
 make_tree = image_tree.make_tree
@@ -353,7 +353,7 @@ class Ramdisk(object):
                 '--config-dir', self.config_dir]
 
     def write_config(self, image_values):
-        """The agent's files as the keylime-agent element leaves them."""
+        """The agent's files as ironic-keylime-agent leaves them."""
         from ironic_keylime.ipa import agent_config
 
         os.makedirs(self.state_dir, exist_ok=True)

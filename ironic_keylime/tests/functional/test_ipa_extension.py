@@ -194,7 +194,7 @@ class IPAExtensionTestCase(base.DbTestCase):
         rd.start()
         node = self._node(rd)
         e = self._update_refused(node)
-        self.assertIn('keylime-agent element', str(e))
+        self.assertIn('ironic-keylime-agent element', str(e))
         self.assertIn('ELEMENTS_PATH', str(e))
 
     def test_bad_registrar_refused(self):
@@ -231,7 +231,7 @@ def keylime_venv():
 
 
 class ImageListsAcceptedByKeylime(testtools.TestCase):
-    """The keylime-agent element's lists, judged by Keylime 7's own tools.
+    """ironic-keylime-agent's lists, judged by Keylime 7's own tools.
 
     The element's generator runs on a real directory tree; Keylime's
     converters (keylime_convert_runtime_policy, keylime-policy) turn the

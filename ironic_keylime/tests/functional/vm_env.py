@@ -14,8 +14,9 @@
 
 :func:`build_image` builds (or reuses, keyed by the elements' content) the
 ramdisk of ``tools/vm/build-ramdisk.sh``: ironic-python-agent-builder,
-Debian 12, the ``keylime-agent`` element (with its test-only Keylime 6.6.0
-Python agent) and the test-only ``ironic-keylime-vm-test`` element.
+Debian 12, the ``ironic-keylime-agent`` element (with its test-only
+Keylime 6.6.0 Python agent) and the test-only ``ironic-keylime-vm-test``
+element.
 
 :class:`VM` boots it with ``tools/vm/boot.sh`` in qemu (TCG) with its own
 swtpm, as an Ironic node's ramdisk: ironic-python-agent looks the node up

@@ -44,7 +44,7 @@ from ironic_keylime.keylime_client import tenant
 LOG = logging.getLogger(__name__)
 
 #: The DIB element that puts the extension and the agent in the ramdisk.
-ELEMENT = 'keylime-agent'
+ELEMENT = 'ironic-keylime-agent'
 
 #: Provision states in which the ramdisk runs and answers the conductor
 #: (the attest step runs in these).
@@ -109,7 +109,7 @@ def call(task, command, params):
         ``keylime.configure_agent``.
     :param params: the command's parameters.
     :returns: the command's result (a dict).
-    :raises: AttestationFailure naming the missing ``keylime-agent``
+    :raises: AttestationFailure naming the missing ``ironic-keylime-agent``
         element when the ramdisk has no keylime extension, or with the
         ramdisk's error when the command failed or the ramdisk could not
         be reached, or naming ``[keylime]max_ramdisk_answer_size`` when
@@ -260,7 +260,7 @@ def update_agent_info(task, info):
     :param info: the node's KeylimeInfo.
     :returns: what the agent reported, or None when nothing was asked.
     :raises: AttestationFailure when the ramdisk has no keylime extension
-        (naming the keylime-agent element), refuses the values or fails.
+        (naming the ironic-keylime-agent element), refuses the values or fails.
     """
     node = task.node
     if info.agent_uuid and info.agent_address and info.agent_port:

@@ -167,7 +167,7 @@ class RamdiskTestCase(base.DbTestCase):
                     kl_ironic_exception.AttestationFailure,
                     agent.update_agent_info, task,
                     driver_info.parse_driver_info(task.node))
-            self.assertIn('keylime-agent element', str(e))
+            self.assertIn('ironic-keylime-agent element', str(e))
             self.assertIn(error, str(e))
 
     def test_refused(self, mock_command):
@@ -356,7 +356,7 @@ class RamdiskTestCase(base.DbTestCase):
             e = self.assertRaises(
                 kl_ironic_exception.AttestationFailure,
                 attestation.KeylimeAttestation().start_attestation, task)
-        self.assertIn('keylime-agent element', str(e))
+        self.assertIn('ironic-keylime-agent element', str(e))
         node.refresh()
         self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
 

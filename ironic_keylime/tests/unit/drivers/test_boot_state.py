@@ -420,7 +420,7 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         mock_command.side_effect = exception.AgentAPIError(
             node='n', status=400,
             error='Unknown command: keylime.read_boot_state')
-        self._refused(self.create_node(), 'keylime-agent element')
+        self._refused(self.create_node(), 'ironic-keylime-agent element')
 
     def test_ramdisk_fails_to_read(self, mock_command):
         mock_command.return_value = {

@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""The keylime-agent element's list generator, on a real directory tree.
+"""The ironic-keylime-agent element's list generator, on a real directory tree.
 
 Keylime's own tools judge its output in the functional test
 ``test_ipa_extension.ImageListsAcceptedByKeylime``.
