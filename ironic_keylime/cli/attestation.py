@@ -63,16 +63,26 @@ LIST_COLUMNS = ('node', 'name', 'provision_state', 'enrolled',
                 'last_operation')
 
 
-def _node_dict(node):
-    return node.to_dict() if hasattr(node, 'to_dict') else dict(node)
-
-
 def _interface(node, defaults):
     """The node's attestation interface, as its conductor sees it."""
     if node.get(hooks.FIELD):
         return node[hooks.FIELD]
     return hooks.effective_interface(node.get('driver_info'),
                                      lambda: defaults.get(node['driver']))
+
+
+def keylime_node(node, defaults):
+    """A node of the API with its attestation interface.
+
+    :param node: a node resource of the client (or a dict).
+    :param defaults: the drivers' defaults (``hooks._DriverDefaults``).
+    :returns: (the node's fields as a dict, with ``attestation_interface``;
+        the interface's name).
+    """
+    node = node.to_dict() if hasattr(node, 'to_dict') else dict(node)
+    name = _interface(node, defaults)
+    node[hooks.FIELD] = name
+    return node, name
 
 
 def _internal(node):
@@ -186,8 +196,8 @@ class ShowAttestation(show.ShowOne):
 
     def take_action(self, parsed_args):
         client = self.app.client_manager.baremetal
-        node = _node_dict(client.node.get(parsed_args.node))
-        name = _interface(node, hooks._DriverDefaults(client))
+        node, name = keylime_node(client.node.get(parsed_args.node),
+                                  hooks._DriverDefaults(client))
         if name != KEYLIME:
             raise exceptions.CommandError(_(
                 'Node %(node)s does not use the keylime attestation '
@@ -195,7 +205,7 @@ class ShowAttestation(show.ShowOne):
                 'baremetal node set %(node)s --attestation-interface '
                 'keylime".') % {'node': parsed_args.node,
                                 'name': name or 'none'})
-        data = row(dict(node, **{hooks.FIELD: name}))
+        data = row(node)
         return SHOW_COLUMNS, tuple(data[c] for c in SHOW_COLUMNS)
 
 
@@ -235,11 +245,9 @@ class ListAttestations(lister.Lister):
         defaults = hooks._DriverDefaults(client)
         rows = []
         for node in client.node.list(**filters):
-            node = _node_dict(node)
-            name = _interface(node, defaults)
-            if name != KEYLIME:
-                continue
-            rows.append(row(dict(node, **{hooks.FIELD: name})))
+            node, name = keylime_node(node, defaults)
+            if name == KEYLIME:
+                rows.append(row(node))
         rows = selected(rows, failed=parsed_args.failed,
                         not_enrolled=parsed_args.not_enrolled,
                         older_than=parsed_args.older_than)
