@@ -35,8 +35,9 @@ from ironic import objects
 from ironic.tests.unit.api import base as api_base
 from ironic.tests.unit.objects import utils as obj_utils
 
-KEYLIME = {'attestation_interface': 'keylime', 'keylime_v': '127.0.0.1',
-           'keylime_r': '127.0.0.1', 'keylime_container': 'lists'}
+from ironic_keylime.tests import utils
+
+KEYLIME = utils.get_test_keylime_info(attestation_interface='keylime')
 ATTEST = {'interface': 'attestation', 'step': 'attest', 'args': {}}
 HEADERS = {'X-OpenStack-Ironic-API-Version': versions.max_version_string()}
 

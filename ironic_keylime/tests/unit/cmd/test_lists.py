@@ -20,13 +20,13 @@ keystoneauth1's ``admin_token`` plugin, which sends no request of its own.
 
 import hashlib
 import io
-import os
 
 import fixtures
 from oslotest import base as test_base
 
 from ironic_keylime.cmd import lists as cmd
 from ironic_keylime.tests.unit.lists import fake_swift
+from ironic_keylime.tests import utils
 
 ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
              % ('0' * 40, 'a' * 64)).encode()
@@ -50,10 +50,7 @@ class ListsCommandTestCase(test_base.BaseTestCase):
         self.useFixture(fixtures.MonkeyPatch('sys.stderr', self.stderr))
 
     def write(self, name, data):
-        path = os.path.join(self.dir, name)
-        with open(path, 'wb') as f:
-            f.write(data)
-        return path
+        return utils.write_file(self.dir, name, data)
 
     def run_command(self, *args):
         out = io.StringIO()

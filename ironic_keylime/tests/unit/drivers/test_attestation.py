@@ -40,6 +40,7 @@ from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.drivers.modules.keylime import removal
 from ironic_keylime.tests import base
 from ironic_keylime.tests.unit import tenant_fixture
+from ironic_keylime.tests import utils
 
 AGENT_UUID = 'a1b2c3d4-0000-4000-8000-000000000001'
 ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
@@ -105,19 +106,17 @@ class KeylimeTestCase(base.DbTestCase):
             pool.shutdown()
 
     def write(self, name, content):
-        path = os.path.join(self.lists_dir, name)
-        with open(path, 'wb') as f:
-            f.write(content)
-        return path
+        return utils.write_file(self.lists_dir, name, content)
 
     def driver_info(self, **extra):
-        info = {'keylime_v': '127.0.0.1', 'keylime_r': '127.0.0.1',
-                'keylime_allowlist': self.allowlist,
-                'keylime_allowlist_checksum': self.checksum,
-                'keylime_excludelist': self.excludelist,
-                'keylime_excludelist_checksum': self.excludelist_checksum,
-                'keylime_agent_uuid': AGENT_UUID,
-                'keylime_agent_address': '127.0.0.1'}
+        info = utils.get_test_keylime_info(
+            keylime_container=None,
+            keylime_allowlist=self.allowlist,
+            keylime_allowlist_checksum=self.checksum,
+            keylime_excludelist=self.excludelist,
+            keylime_excludelist_checksum=self.excludelist_checksum,
+            keylime_agent_uuid=AGENT_UUID,
+            keylime_agent_address='127.0.0.1')
         info.update(extra)
         return info
 

@@ -22,6 +22,7 @@ from oslotest import base as test_base
 
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import registrar
+from ironic_keylime.tests.unit import pki
 from ironic_keylime.tests.unit import registrar_fixture
 
 AGENT = registrar_fixture.AGENT_UUID
@@ -177,7 +178,7 @@ class RegistrarClientTestCase(test_base.BaseTestCase):
         # registrar impersonated by a machine in between is refused.
         other = tempfile.mkdtemp(prefix='ik-other-ca-')
         self.addCleanup(self._remove, other)
-        registrar_fixture.make_ca(other, name='other-ca')
+        pki.make_ca(other, 'other-ca')
         os.replace(os.path.join(other, 'cacert.crt'),
                    os.path.join(self.registrar.cert_dir, 'cacert.crt'))
         error = self.assertRaises(exception.RegistrarTLSError,
