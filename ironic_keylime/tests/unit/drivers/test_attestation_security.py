@@ -29,14 +29,13 @@ from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
-from ironic.db import api as dbapi
 from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.tests import base as base_fixtures
-from ironic_keylime.tests.unit.drivers import test_attestation as base
+from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit.keylime_client import https_verifier
 from ironic_keylime.tests.unit import registrar_fixture
 from ironic_keylime.tests.unit import tenant_fixture
@@ -254,20 +253,6 @@ class SpecContractTestCase(base.KeylimeTestCase):
         self.assertEqual('PASS', status.verdict)
 
 
-class _Manager(object):
-    """The part of the conductor manager that node_periodic uses.
-
-    The real one also maps nodes to conductors by the hash ring, which
-    needs a running conductor; this one returns every node of the
-    database, as a single conductor would own them all.
-    """
-
-    def iter_nodes(self, fields=None, filters=None):
-        columns = ['uuid', 'driver', 'conductor_group'] + list(fields or ())
-        return iter(dbapi.get_instance().get_nodeinfo_list(
-            columns=columns, filters=filters))
-
-
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                    autospec=True)
 class PeriodicIsolationTestCase(base.KeylimeTestCase):
@@ -286,7 +271,7 @@ class PeriodicIsolationTestCase(base.KeylimeTestCase):
         healthy = self.create_node(driver_info=self.driver_info(
             attestation_interface='keylime'))
         self.attest(healthy)
-        self.iface._check_attestations(_Manager(), self.context)
+        self.iface._check_attestations(base.Manager(), self.context)
         broken.refresh()
         healthy.refresh()
         self.assertEqual(states.DEPLOYFAIL, broken.provision_state)
