@@ -28,7 +28,7 @@ from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 from oslo_utils import timeutils
 
-from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit import tenant_fixture
@@ -137,7 +137,7 @@ class AttestStepTestCase(base.KeylimeTestCase):
         self.write('allowlist', base.ALLOWLIST + b'%s  /evil\n' % (b'b' * 64))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('does not match its checksum', str(error))
         self.assertEqual([], self.fake.calls())
@@ -147,7 +147,7 @@ class AttestStepTestCase(base.KeylimeTestCase):
         os.unlink(self.excludelist)
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('driver_info/keylime_excludelist', str(error))
         self.assertNothingLeft(node)
@@ -166,7 +166,7 @@ class AttestStepTestCase(base.KeylimeTestCase):
             add=[{'fixture': 'tenant-status-unknown'}]))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('not registered with the registrar at '
                       '127.0.0.1:8891', str(error))
@@ -182,7 +182,7 @@ class AttestStepTestCase(base.KeylimeTestCase):
             {'hang': 60, 'child_pid_file': self.fake.child_pid_file()}]))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('[keylime]command_timeout (2 s)', str(error))
         self.assertNothingLeft(node)
@@ -195,7 +195,7 @@ class AttestStepTestCase(base.KeylimeTestCase):
                      'rc': 1}]))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('could not be removed from the verifier', str(error))
         node.refresh()
@@ -429,7 +429,7 @@ class InterfaceMethodsTestCase(base.KeylimeTestCase):
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
             error = self.assertRaises(
-                kl_exception.AttestationFailure,
+                kl_ironic_exception.AttestationFailure,
                 self.iface.validate_security_status, task)
         self.assertIn('no attestation is in progress', str(error))
 

@@ -31,7 +31,7 @@ from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 from oslo_utils import uuidutils
 
-from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.tests import base as base_fixtures
@@ -57,7 +57,7 @@ class AgentOfAnotherNodeTestCase(base.KeylimeTestCase):
         node = self.create_node(driver_info=self.driver_info(
             keylime_agent_uuid=other.uuid.upper()))
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('is the UUID of node %s' % other.uuid, str(error))
         self.assertEqual([], self.fake.calls())
@@ -68,7 +68,7 @@ class AgentOfAnotherNodeTestCase(base.KeylimeTestCase):
         before = len(self.fake.calls())
         node = self.create_node()  # the same keylime_agent_uuid
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('is being attested for node %s' % other.uuid,
                       str(error))
@@ -104,7 +104,7 @@ class EarlierRecordTestCase(base.KeylimeTestCase):
             {'stdout': 'x - keylime.tenant - ERROR - boom\n', 'rc': 1}]))
         node = self.create_node(driver_internal_info=self.earlier_record())
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('0ld0 could not be removed', str(error))
         self.assertEqual([], self.fake.calls('add'))
@@ -238,12 +238,12 @@ class SpecContractTestCase(base.KeylimeTestCase):
         self.attest(node)
         with task_manager.acquire(self.context, node.uuid) as task:
             error = self.assertRaises(
-                kl_exception.AttestationFailedVerdict,
+                kl_ironic_exception.AttestationFailedVerdict,
                 self.iface.validate_security_status, task)
         self.assertIn('Invalid Quote', str(error))
         self.assertIn('ima.validation.ima-ng.not_in_allowlist', str(error))
         self.assertEqual('FAIL', error.status.verdict)
-        self.assertIsInstance(error, kl_exception.AttestationFailure)
+        self.assertIsInstance(error, kl_ironic_exception.AttestationFailure)
 
     def test_pass_returns(self):
         node = self.create_node()
@@ -373,7 +373,7 @@ class TPMBindingFlowTestCase(base.KeylimeTestCase):
         node = self.create_node(driver_info=self.driver_info(
             keylime_rp=self.registrar.port, keylime_ek_sha256='ab' * 32))
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('the TPM of this node changed', str(error))
         self.assertIn(registrar_fixture.AGENT_EK_SHA256, str(error))
@@ -406,7 +406,7 @@ class TPMBindingFlowTestCase(base.KeylimeTestCase):
             keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('bound to node %s' % other.uuid, str(error))
         self.assertEqual([], self.fake.calls('add'))

@@ -31,7 +31,7 @@ from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 from ironic.drivers.modules import agent_client
 
-from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit import tenant_fixture
@@ -107,7 +107,7 @@ class AttestWithPolicyTestCase(base.KeylimeTestCase):
         self.config(require_boot_state=True, group='keylime')
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('no golden boot state', str(error))
         self.assertIn('[keylime]require_boot_state is True', str(error))
@@ -319,7 +319,7 @@ class EnrollTestCase(base.KeylimeTestCase):
         mock_command.return_value = base.ok(base.reading(boot_aggregate='xyz'))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.enroll_boot_state, task)
         self.assertIn('boot_aggregate that is not a hex digest', str(error))
         node.refresh()
@@ -337,7 +337,7 @@ class EnrollTestCase(base.KeylimeTestCase):
 
     def _refused(self, node, message):
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.enroll_boot_state, task)
         self.assertIn(message, str(error))
         node.refresh()

@@ -23,7 +23,7 @@ import hashlib
 from ironic.common import exception
 from ironic.conductor import task_manager
 
-from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.tests.unit.drivers import base
 
@@ -33,8 +33,9 @@ EXCLUDELIST_SHA256 = hashlib.sha256(b'/tmp/.*\n').hexdigest()
 
 class ListIntegrityTestCase(base.KeylimeTestCase):
 
-    def assertRefusedBeforeTheTenant(self, fragments, node,
-                                     cls=kl_exception.AttestationFailure):
+    def assertRefusedBeforeTheTenant(
+            self, fragments, node,
+            cls=kl_ironic_exception.AttestationFailure):
         with task_manager.acquire(self.context, node.uuid) as task:
             error = self.assertRaises(cls, self.iface.attest, task)
         for fragment in fragments:

@@ -37,7 +37,7 @@ from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.drivers.modules import agent_client
 
-from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.keylime_client import events
 from ironic_keylime.lists import cache as list_cache
@@ -138,7 +138,7 @@ class EnrollTestCase(MbTestCase):
 
     def refused(self, node, message):
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.enroll_boot_state, task)
         self.assertIn(message, str(error))
         node.refresh()
@@ -242,7 +242,7 @@ class AttestTestCase(MbTestCase):
     def refused(self, node, message, error_class=None):
         with task_manager.acquire(self.context, node.uuid) as task:
             error = self.assertRaises(
-                error_class or kl_exception.AttestationFailure,
+                error_class or kl_ironic_exception.AttestationFailure,
                 self.iface.attest, task)
         self.assertIn(message, str(error))
         self.assertEqual([], self.fake.calls('add'))
