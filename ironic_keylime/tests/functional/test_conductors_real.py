@@ -35,10 +35,10 @@ import uuid
 import testtools
 from testtools import content
 
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import keylime_env_file
 from ironic_keylime.tests.functional import conductors_env
-from ironic_keylime.tests.functional import ironic_env
 from ironic_keylime.tests.functional import keylime_env
-from ironic_keylime.tests.functional import test_ironic_real
 
 TIMEOUT = 180
 #: Conductor 'a''s keylime_tenant. While HOLD exists, its reads of a
@@ -98,8 +98,8 @@ class ConductorsTestCase(testtools.TestCase):
                                   'verifier_api': 'tenant'}},
                 'b': {'keylime': {'verifier_api': 'rest'}}})
         cls.cluster.start()
-        cls.lists = test_ironic_real.IronicTestCase._write_lists.__func__(
-            cls)
+        cls.lists = keylime_env_file.write_lists(
+            os.path.join(cls.workdir, 'lists'), cls.keylime)
 
     @classmethod
     def tearDownClass(cls):
@@ -236,9 +236,18 @@ class ConductorsTestCase(testtools.TestCase):
         self.cluster.start_service('a')
         self.cluster.wait_conductors(set(conductors_env.CONDUCTORS))
 
-    def test_takeover_of_nodes_in_clean_wait(self):
+    def _kill_a_while_held(self, hold_file, held_state):
+        """Provide every node and kill conductor a while it holds its own.
+
+        The tenant wrapper of conductor a holds its nodes while
+        ``hold_file`` exists; conductor b's nodes are attested as usual.
+
+        :param held_state: the provision state a's nodes wait in, their
+            agents on the verifiers, when a is killed.
+        :returns: (the nodes by conductor, the time of the kill).
+        """
         nodes = self.spread_nodes()
-        open(os.path.join(self.hold_dir, 'HOLD'), 'w').close()
+        open(os.path.join(self.hold_dir, hold_file), 'w').close()
         self.addCleanup(self._release_held_reads)
         every = [n for v in nodes.values() for n in v]
         for node in every:
@@ -249,14 +258,14 @@ class ConductorsTestCase(testtools.TestCase):
                                   ('available', 'clean failed')):
             self.assertEqual('available', node.provision_state,
                              node.last_error)
-        # Conductor a's wait in CLEANWAIT, their agents on the verifiers.
+        # Conductor a's wait, their agents on the verifiers.
         held = {n.driver_info['keylime_agent_uuid'] for n in nodes['a']}
         deadline = time.monotonic() + 60
         while True:
             states = [self.cluster.conn.baremetal.get_node(n.id)
                       .provision_state for n in nodes['a']]
             on_verifiers = set().union(*self.verifier_uuids().values())
-            if states == ['clean wait'] * 2 and held <= on_verifiers:
+            if states == [held_state] * 2 and held <= on_verifiers:
                 break
             self.assertLess(time.monotonic(), deadline,
                             'conductor a\'s nodes: %s, on the verifiers: '
@@ -267,6 +276,10 @@ class ConductorsTestCase(testtools.TestCase):
         self.cluster.kill('a')
         self.addCleanup(self._restart_a)
         self.cluster.wait_conductors({'b'}, timeout=60)
+        return nodes, killed_at
+
+    def test_takeover_of_nodes_in_clean_wait(self):
+        nodes, killed_at = self._kill_a_while_held('HOLD', 'clean wait')
         b_host = self.cluster.hostname('b')
         for node in nodes['a']:
             self.assertEqual(b_host, self.conductor_of(node.id))
@@ -308,33 +321,8 @@ class ConductorsTestCase(testtools.TestCase):
         abandoned-attestation periodic of the surviving conductor removes
         them.
         """
-        nodes = self.spread_nodes()
-        open(os.path.join(self.hold_dir, 'HOLD_AFTER_ADD'), 'w').close()
-        self.addCleanup(self._release_held_reads)
-        every = [n for v in nodes.values() for n in v]
-        for node in every:
-            self.cluster.conn.baremetal.set_node_provision_state(node.id,
-                                                                 'provide')
-        for node in self.wait_all([n.id for n in nodes['b']],
-                                  ('available', 'clean failed')):
-            self.assertEqual('available', node.provision_state,
-                             node.last_error)
-        held = {n.driver_info['keylime_agent_uuid'] for n in nodes['a']}
-        deadline = time.monotonic() + 60
-        while True:
-            states = [self.cluster.conn.baremetal.get_node(n.id)
-                      .provision_state for n in nodes['a']]
-            on_verifiers = set().union(*self.verifier_uuids().values())
-            if states == ['cleaning'] * 2 and held <= on_verifiers:
-                break
-            self.assertLess(time.monotonic(), deadline,
-                            'conductor a\'s nodes: %s, on the verifiers: '
-                            '%s' % (states, sorted(on_verifiers)))
-            time.sleep(1)
-
-        self.cluster.kill('a')
-        self.addCleanup(self._restart_a)
-        self.cluster.wait_conductors({'b'}, timeout=60)
+        nodes, _killed_at = self._kill_a_while_held('HOLD_AFTER_ADD',
+                                                    'cleaning')
         ended = self.wait_all([n.id for n in nodes['a']],
                               ('available', 'clean failed'), timeout=90)
         for node in ended:

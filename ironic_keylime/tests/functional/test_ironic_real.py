@@ -20,7 +20,6 @@ and an agent on a software TPM), started by tools/functional.sh; the
 nodes' keylime_agent_* name the harness's agent.
 """
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -31,8 +30,9 @@ import uuid
 import testtools
 from testtools import content
 
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import keylime_env_file
 from ironic_keylime.keylime_client import tenant as kl_tenant
-from ironic_keylime.tests.functional import ironic_env
 from ironic_keylime.tests.functional import keylime_env as keylime_harness
 
 # Keylime's verifier reports a tampered agent within a few quotes
@@ -64,7 +64,8 @@ class IronicTestCase(testtools.TestCase):
         cls.ironic = ironic_env.IronicEnv(cls.workdir, cls.keylime,
                                           cls.overrides)
         cls.ironic.start()
-        cls.lists = cls._write_lists()
+        cls.lists = keylime_env_file.write_lists(
+            os.path.join(cls.workdir, 'lists'), cls.keylime)
 
     @classmethod
     def tearDownClass(cls):
@@ -74,30 +75,6 @@ class IronicTestCase(testtools.TestCase):
         else:
             shutil.rmtree(cls.workdir, ignore_errors=True)
         super().tearDownClass()
-
-    @classmethod
-    def _write_lists(cls):
-        """Copy the harness's lists into an allowed list directory.
-
-        :returns: (allowlist, checksum, excludelist, excludelist
-            checksum) paths.
-        """
-        lists = os.path.join(cls.workdir, 'lists')
-        allowlist = os.path.join(lists, 'allowlist.txt')
-        excludelist = os.path.join(lists, 'excludelist.txt')
-        shutil.copy(cls.keylime['KEYLIME_HARNESS_ALLOWLIST'], allowlist)
-        shutil.copy(cls.keylime['KEYLIME_HARNESS_EXCLUDELIST'], excludelist)
-        checksum = allowlist + '.sha256'
-        with open(allowlist, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        with open(checksum, 'w') as f:
-            f.write('%s  allowlist.txt\n' % digest)
-        excludelist_checksum = excludelist + '.sha256'
-        with open(excludelist, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        with open(excludelist_checksum, 'w') as f:
-            f.write('%s  excludelist.txt\n' % digest)
-        return allowlist, checksum, excludelist, excludelist_checksum
 
     def setUp(self):
         super().setUp()

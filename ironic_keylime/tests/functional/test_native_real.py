@@ -31,7 +31,9 @@ import requests
 import testtools
 from testtools import content
 
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import keylime_env_file
+from ironic_keylime.harness import services
 from ironic_keylime.tests.functional import native_env
 from ironic_keylime.tests.functional import test_ironic_real
 
@@ -294,16 +296,16 @@ class UpgradeTestCase(testtools.TestCase):
         native_env.create_released_schema(ironic.conf_file)
         nodes = json.loads(self._released_nodes(ironic.conf_file)
                            .splitlines()[-1])
-        version = native_env.dbsync(ironic.bin_dir, ironic.conf_file,
-                                    'version')
+        version = services.dbsync(ironic.bin_dir, ironic.conf_file,
+                                  'version')
         self.assertEqual('9fb44677ef15', version.strip().splitlines()[-1])
 
         ironic.start()  # runs the patched ironic-dbsync upgrade
         self.addCleanup(ironic.stop)
         self.addOnException(lambda exc_info: self.addDetail(
             'ironic-log', content.text_content(ironic.log_tail(200))))
-        version = native_env.dbsync(ironic.bin_dir, ironic.conf_file,
-                                    'version')
+        version = services.dbsync(ironic.bin_dir, ironic.conf_file,
+                                  'version')
         self.assertEqual('b4c2a7e1d3f9', version.strip().splitlines()[-1])
 
         for name, uuid in nodes.items():
@@ -353,7 +355,8 @@ class TwoConductorsTestCase(testtools.TestCase):
         self.env = native_env.NativeIronicEnv(
             os.path.join(self.workdir, 'client'), keylime)
         self.env.url = self.ironic.url
-        self.lists = native_env.write_lists(self.workdir, keylime)
+        self.lists = keylime_env_file.write_lists(
+            os.path.join(self.workdir, 'lists'), keylime)
 
     def osc_json(self, *args):
         return json.loads(self.ironic.command(

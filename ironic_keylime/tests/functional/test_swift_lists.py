@@ -46,6 +46,7 @@ from ironic_keylime.lists import exception
 from ironic_keylime.lists import prepare
 from ironic_keylime.lists import swift
 from ironic_keylime.tests import base
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import keylime_env
 from ironic_keylime.tests.functional import swift_env
 from ironic_keylime.tests import utils
@@ -494,13 +495,12 @@ class CommandTestCase(SwiftTestCase):
         self.assertNotIn('wrong-one', shown.stderr + shown.stdout)
 
 
-class KeylimeFromSwiftTestCase(SwiftTestCase):
+class KeylimeFromSwiftTestCase(functional_base.KeylimeHarnessMixin,
+                               SwiftTestCase):
     """A node attested by the real Keylime with lists from Swift."""
 
     def setUp(self):
         super().setUp()
-        if not keylime_env.available():
-            self.fail('no harness Keylime (run tools/functional.sh)')
         env = os.environ
         self.config(tenant_path=env['KEYLIME_HARNESS_TENANT'],
                     tenant_config=env['KEYLIME_HARNESS_TENANT_CONFIG'],
