@@ -21,7 +21,6 @@ original TPM back for the other tests.
 
 import os
 import subprocess
-import tempfile
 import time
 from unittest import mock
 
@@ -45,20 +44,12 @@ class EKBindingRealTestCase(functional_base.KeylimeDbTestCase):
 
     def setUp(self):
         super().setUp()
-        self.lists_dir = tempfile.mkdtemp(prefix='ik-lists-')
-        self.addCleanup(self._remove_dir, self.lists_dir)
-        keylime_env.configure(self,
-                              allowed_list_directories=[self.lists_dir])
+        self.use_lists_dir()
         self.interface = attestation.KeylimeAttestation()
         self.agent_uuid = keylime_env.env('AGENT_UUID')
         self.client = tpm_binding.registrar_client(
             keylime_env.registrar_endpoint())
         self.addCleanup(self.check_nothing_left)
-
-    def _remove_dir(self, path):
-        for name in os.listdir(path):
-            os.unlink(os.path.join(path, name))
-        os.rmdir(path)
 
     def _node(self, **info):
         lists = keylime_env.write_lists(self.lists_dir)

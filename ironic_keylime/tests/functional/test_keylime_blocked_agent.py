@@ -73,16 +73,7 @@ class BlockedAgentTestCase(functional_base.KeylimeHarnessMixin,
     def setUp(self):
         super().setUp()
         self.workdir = self.useFixture(fixtures.TempDir()).path
-        self.uuid = keylime_env.env('AGENT_UUID')
-        self.verifier = kl_tenant.Endpoint(
-            keylime_env.env('VERIFIER'),
-            int(keylime_env.env('VERIFIER_PORT')))
-        self.registrar = kl_tenant.Endpoint(
-            keylime_env.env('REGISTRAR'),
-            int(keylime_env.env('REGISTRAR_PORT')))
-        self.agent = kl_tenant.Endpoint(
-            keylime_env.env('AGENT_ADDRESS'),
-            int(keylime_env.env('AGENT_PORT')))
+        self.use_harness_agent()
         self.stopped = os.path.join(self.workdir, 'stopped')
         self.group_file = os.path.join(keylime_env.env('DIR'), 'pids',
                                        'agent')

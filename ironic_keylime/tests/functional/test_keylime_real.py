@@ -21,7 +21,6 @@ verifier, no list file in ``[DEFAULT]tempdir`` and no tenant running.
 """
 
 import os
-import tempfile
 import time
 from unittest import mock
 
@@ -45,19 +44,11 @@ class KeylimeRealTestCase(functional_base.KeylimeDbTestCase):
 
     def setUp(self):
         super().setUp()
-        self.lists_dir = tempfile.mkdtemp(prefix='ik-lists-')
-        self.addCleanup(self._remove_dir, self.lists_dir)
-        keylime_env.configure(self,
-                              allowed_list_directories=[self.lists_dir])
+        self.use_lists_dir()
         self.interface = attestation.KeylimeAttestation()
         # The checks of every test: after the test's own clean-ups (a
         # service started again, a node reset), before the base's.
         self.addCleanup(self.check_nothing_left)
-
-    def _remove_dir(self, path):
-        for name in os.listdir(path):
-            os.unlink(os.path.join(path, name))
-        os.rmdir(path)
 
     def _node(self, checksum=None, **info):
         lists = keylime_env.write_lists(self.lists_dir, checksum=checksum)

@@ -34,10 +34,11 @@ from testtools import content
 from ironic_keylime.harness import ironic_env
 from ironic_keylime.harness import keylime_env_file
 from ironic_keylime.harness import services
+from ironic_keylime.tests.functional import base as functional_base
+from ironic_keylime.tests.functional import keylime_env
 from ironic_keylime.tests.functional import native_env
-from ironic_keylime.tests.functional import test_ironic_real
 
-TIMEOUT = test_ironic_real.TIMEOUT
+TIMEOUT = functional_base.TIMEOUT
 #: Ironic's refusal of an interface name that is not enabled.
 NOT_FOUND = ("Could not find the following interface in the "
              "'ironic.hardware.interfaces.attestation' entrypoint: %s. "
@@ -59,13 +60,13 @@ def _keylime_args(ironic, lists):
     return args
 
 
-class NativeTestCase(test_ironic_real.IronicTestCase):
+class NativeTestCase(functional_base.IronicTestCase):
     """One all-in-one native Ironic per test class."""
 
     @classmethod
     def setUpClass(cls):
         # Not IronicTestCase's: this one starts the native Ironic.
-        super(test_ironic_real.IronicTestCase, cls).setUpClass()
+        super(functional_base.IronicTestCase, cls).setUpClass()
         cls.keylime = ironic_env.keylime_env()
         cls.workdir = tempfile.mkdtemp(prefix='ik-native-')
         cls.ironic = native_env.NativeIronicEnv(cls.workdir, cls.keylime,
@@ -234,8 +235,8 @@ class NodeFieldTestCase(NativeTestCase):
                            *_keylime_args(self.ironic, self.lists))
         node = self.provide(self.ironic.conn.baremetal.get_node(
             node['uuid']))
-        test_ironic_real._harness('tamper', '/usr/bin/evil')
-        self.addCleanup(test_ironic_real._harness, 'reset')
+        keylime_env.harness('tamper', '/usr/bin/evil')
+        self.addCleanup(keylime_env.harness, 'reset')
         node = self.deploy(node, expected='deploy failed')
         error = self.ironic.error_message(node)
         self.assertIn('Keylime attestation FAIL', error)

@@ -46,16 +46,7 @@ class VerifierRestRealTestCase(functional_base.KeylimeHarnessMixin,
     def setUp(self):
         super().setUp()
         self.workdir = self.useFixture(fixtures.TempDir()).path
-        self.uuid = keylime_env.env('AGENT_UUID')
-        self.verifier = kl_tenant.Endpoint(
-            keylime_env.env('VERIFIER'),
-            int(keylime_env.env('VERIFIER_PORT')))
-        self.registrar = kl_tenant.Endpoint(
-            keylime_env.env('REGISTRAR'),
-            int(keylime_env.env('REGISTRAR_PORT')))
-        self.agent = kl_tenant.Endpoint(
-            keylime_env.env('AGENT_ADDRESS'),
-            int(keylime_env.env('AGENT_PORT')))
+        self.use_harness_agent()
         self.tenant = self._tenant(30)
         self.addCleanup(verifier.clear_clients)
         # Last: whatever happened, no agent is left on the verifier.
