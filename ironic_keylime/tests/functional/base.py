@@ -50,6 +50,17 @@ ENROLL_STEP = {'step': 'enroll_boot_state', 'interface': 'attestation',
                'priority': 0, 'argsinfo': None}
 
 
+def remove_workdir(workdir, what):
+    """Remove a test class's directory, unless IRONIC_KEYLIME_KEEP_IRONIC.
+
+    :param what: whose directory, for the line that says where it is kept.
+    """
+    if os.environ.get('IRONIC_KEYLIME_KEEP_IRONIC'):
+        print('%s kept in %s' % (what, workdir))
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 class KeylimeHarnessMixin(object):
     """Fail the test when the harness's Keylime (and Swift) do not run."""
 
@@ -170,10 +181,7 @@ class IronicTestCase(testtools.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.ironic.stop()
-        if os.environ.get('IRONIC_KEYLIME_KEEP_IRONIC'):
-            print('Ironic of %s kept in %s' % (cls.__name__, cls.workdir))
-        else:
-            shutil.rmtree(cls.workdir, ignore_errors=True)
+        remove_workdir(cls.workdir, 'Ironic of %s' % cls.__name__)
         super().tearDownClass()
 
     def setUp(self):

@@ -88,6 +88,22 @@ def create_released_schema(conf_file):
                     '--config-file', conf_file, 'create_schema')
 
 
+def patched_command(bin_dir, url, command, args, check):
+    """Run a patched client command of the native virtualenv.
+
+    :param url: the Ironic API it talks to (noauth).
+    :returns: the CompletedProcess (text output).
+    :raises: CalledProcessError when check and it failed.
+    """
+    env = dict(os.environ, OS_AUTH_TYPE='none', OS_ENDPOINT=url)
+    for key in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_TOKEN',
+                'OS_BAREMETAL_API_VERSION'):
+        env.pop(key, None)
+    return subprocess.run([os.path.join(bin_dir, command)] + list(args),
+                          env=env, capture_output=True, text=True,
+                          check=check, timeout=120)
+
+
 class NativeIronicEnv(ironic_env.IronicEnv):
     """A running all-in-one ``ironic`` of the native virtualenv.
 
@@ -124,14 +140,7 @@ class NativeIronicEnv(ironic_env.IronicEnv):
 
     def command(self, command, *args, check=True):
         """Run a patched client command against this Ironic."""
-        env = dict(os.environ, OS_AUTH_TYPE='none', OS_ENDPOINT=self.url)
-        for key in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_TOKEN',
-                    'OS_BAREMETAL_API_VERSION'):
-            env.pop(key, None)
-        return subprocess.run(
-            [os.path.join(self.bin_dir, command)] + list(args),
-            env=env, capture_output=True, text=True, check=check,
-            timeout=120)
+        return patched_command(self.bin_dir, self.url, command, args, check)
 
 
 class Cluster(object):
@@ -275,11 +284,4 @@ class Cluster(object):
 
     def command(self, command, *args, check=True):
         """Run a patched client command against the cluster's API."""
-        env = dict(os.environ, OS_AUTH_TYPE='none', OS_ENDPOINT=self.url)
-        for key in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_TOKEN',
-                    'OS_BAREMETAL_API_VERSION'):
-            env.pop(key, None)
-        return subprocess.run(
-            [os.path.join(self.bin_dir, command)] + list(args),
-            env=env, capture_output=True, text=True, check=check,
-            timeout=120)
+        return patched_command(self.bin_dir, self.url, command, args, check)

@@ -25,7 +25,6 @@ verifier's REST API.
 """
 
 import os
-import shutil
 import signal
 import stat
 import tempfile
@@ -37,6 +36,7 @@ from testtools import content
 
 from ironic_keylime.harness import ironic_env
 from ironic_keylime.harness import keylime_env_file
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import conductors_env
 from ironic_keylime.tests.functional import keylime_env
 
@@ -104,10 +104,8 @@ class ConductorsTestCase(testtools.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.cluster.stop()
-        if os.environ.get('IRONIC_KEYLIME_KEEP_IRONIC'):
-            print('cluster of %s kept in %s' % (cls.__name__, cls.workdir))
-        else:
-            shutil.rmtree(cls.workdir, ignore_errors=True)
+        functional_base.remove_workdir(cls.workdir,
+                                       'cluster of %s' % cls.__name__)
         super().tearDownClass()
 
     def setUp(self):
@@ -278,6 +276,18 @@ class ConductorsTestCase(testtools.TestCase):
         self.cluster.wait_conductors({'b'}, timeout=60)
         return nodes, killed_at
 
+    def _wait_no_agent_left(self, nodes, seconds):
+        """assertNoAgentLeft, once it holds or after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.assertNoAgentLeft(nodes)
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+
     def test_takeover_of_nodes_in_clean_wait(self):
         nodes, killed_at = self._kill_a_while_held('HOLD', 'clean wait')
         b_host = self.cluster.hostname('b')
@@ -302,15 +312,7 @@ class ConductorsTestCase(testtools.TestCase):
                 self.assertIn('ttestation', node.last_error or '')
         # No agent is left on either verifier (a failed node's agent is
         # removed by the abandoned-attestation periodic).
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.assertNoAgentLeft(ended)
-                break
-            except AssertionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
+        self._wait_no_agent_left(ended, 30)
 
     def test_takeover_of_nodes_in_the_attest_step(self):
         """A conductor dies while its nodes run the attest step (CLEANING).
@@ -328,15 +330,7 @@ class ConductorsTestCase(testtools.TestCase):
         for node in ended:
             self.assertEqual('clean failed', node.provision_state)
             self.assertIn('conductor take over', node.last_error or '')
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.assertNoAgentLeft(ended)
-                break
-            except AssertionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
+        self._wait_no_agent_left(ended, 60)
         log_b = self.cluster.conductor_log('b')
         for node in ended:
             self.assertIn('Node %s: removed the Keylime agent of an '
