@@ -20,8 +20,10 @@
 # kept in the repository.
 set -euo pipefail
 
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$(dirname "$0")/../common.sh"
+. "$TOP/tools/common.sh"
 
 CONTRIB=$TOP/contrib/ironic-native
 VENV=${IRONIC_NATIVE_VENV:-$IRONIC_KEYLIME_HARNESS_DIR/venvs/ironic-native}

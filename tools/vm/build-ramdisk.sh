@@ -24,8 +24,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
 # shellcheck source=tools/common.sh
-. "$(dirname "$0")/../common.sh"
+. "$TOP/tools/common.sh"
 
 VMDIR=${IRONIC_KEYLIME_VM_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ironic-keylime-vm}
 DIB_VERSION=3.43.0
