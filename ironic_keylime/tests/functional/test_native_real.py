@@ -72,7 +72,8 @@ class NativeTestCase(functional_base.IronicTestCase):
         cls.ironic = native_env.NativeIronicEnv(cls.workdir, cls.keylime,
                                                 cls.overrides)
         cls.ironic.start()
-        cls.lists = cls._write_lists()
+        cls.lists = keylime_env_file.write_lists(
+            os.path.join(cls.workdir, 'lists'), cls.keylime)
 
     def osc(self, *args, check=True):
         """``openstack baremetal ARGS`` of the patched client."""
