@@ -29,10 +29,8 @@
 # IRONIC_KEYLIME_DEMO_KEEP=1 keeps the run directory (logs, configs).
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/common.sh"
 
 KEYLIME=$TOP/tools/keylime/harness.sh
 SWIFT=$TOP/tools/swift/harness.sh

@@ -20,10 +20,8 @@
 #      the service logs when one did.
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/common.sh"
 
 "$TOP/tools/keylime/harness.sh" setup
 "$TOP/tools/swift/harness.sh" setup

@@ -11,10 +11,8 @@
 #   tools/run-tests.sh -e py3          # only the unit tests
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/common.sh"
 
 ensure_venv_support
 TOX_VENV=$IRONIC_KEYLIME_HARNESS_DIR/venvs/tox

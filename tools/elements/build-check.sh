@@ -21,10 +21,8 @@
 #   tools/elements/build-check.sh [WORKDIR]
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
 WORK=${1:-$(mktemp -d /tmp/ik-dib.XXXXXX)}
 mkdir -p "$WORK"

@@ -19,9 +19,8 @@
 #   tools/elements/check.sh lint       # 1 only (swtpm: 2, names: 3)
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
 shell_files() {
     find "$TOP/elements" -type f \( -path '*/*.d/*' -o -name '*.bash' \

@@ -16,10 +16,8 @@
 # IRONIC_HARNESS_CONF_EXTRA names a file appended to ironic.conf.
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
 IRONIC_VERSION='ironic>=39.0.0,<40'
 VENV=${IRONIC_HARNESS_VENV:-$IRONIC_KEYLIME_HARNESS_DIR/venvs/ironic}
@@ -134,12 +132,11 @@ EOF
     fi
 }
 
-wait_ironic() {  # wait_ironic RUNDIR SECONDS
-    local run=$1
-    local end
-    end=$(( $(date +%s) + $2 ))
-    # The API answers before the conductor registered its hardware types.
-    until "$VENV/bin/python" - "$PORT" <<'EOF' 2>/dev/null
+# The API answers before the conductor registered its hardware types:
+# up when it lists fake-hardware (as ironic_keylime/harness/services.py
+# waits for it).
+ironic_up() {
+    "$VENV/bin/python" - "$PORT" <<'EOF' 2>/dev/null
 import sys
 import requests
 resp = requests.get('http://127.0.0.1:%s/v1/drivers' % sys.argv[1],
@@ -148,18 +145,14 @@ resp = requests.get('http://127.0.0.1:%s/v1/drivers' % sys.argv[1],
 sys.exit(0 if any(d['name'] == 'fake-hardware'
                   for d in resp.json()['drivers']) else 1)
 EOF
-    do
-        if ! kill -0 "$(cat "$run/ironic.pid")" 2>/dev/null; then
-            log "ironic-attest exited; end of $run/ironic.log:"
-            tail -n 30 "$run/ironic.log" >&2 || true
-            return 1
-        fi
-        if [ "$(date +%s)" -ge "$end" ]; then
-            log "ironic-attest not up after $2 s; see $run/ironic.log"
-            return 1
-        fi
-        sleep 0.5
-    done
+}
+
+wait_ironic() {  # wait_ironic RUNDIR SECONDS
+    wait_until "$2" "$1/ironic.pid" ironic-attest ironic_up || {
+        log "end of $1/ironic.log:"
+        tail -n 30 "$1/ironic.log" >&2 || true
+        return 1
+    }
 }
 
 start() {  # start RUNDIR
@@ -169,10 +162,9 @@ start() {  # start RUNDIR
     write_conf "$run"
     "$VENV/bin/ironic-dbsync" --config-file "$run/ironic.conf" \
         create_schema >"$run/dbsync.log" 2>&1
-    # setsid: its own process group (it forks a worker), stopped as one.
-    setsid "$VENV/bin/ironic-attest" --config-file "$run/ironic.conf" \
-        >"$run/ironic-attest.out" 2>&1 </dev/null &
-    echo $! >"$run/ironic.pid"
+    # Its own process group (it forks a worker), stopped as one.
+    start_group "$run/ironic.pid" "$run/ironic-attest.out" \
+        "$VENV/bin/ironic-attest" --config-file "$run/ironic.conf"
     wait_ironic "$run" 120
     cat >"$run/ironic.env" <<EOF
 IRONIC_HARNESS_DIR=$run
@@ -185,20 +177,8 @@ EOF
 }
 
 stop() {  # stop RUNDIR
-    local run=$1
-    local pid
-    [ -f "$run/ironic.pid" ] || return 0
-    pid=$(cat "$run/ironic.pid")
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" || true
-        for _ in $(seq 1 60); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.5
-        done
-    fi
-    # Workers of the group that outlived the service.
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    rm -f "$run/ironic.pid"
+    # TERM, 30 s for the group to go, then KILL for workers left.
+    stop_group "$1/ironic.pid" 60 0.5
 }
 
 case "${1:-}" in

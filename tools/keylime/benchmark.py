@@ -37,21 +37,12 @@ import sys
 import tempfile
 import time
 
+from ironic_keylime.harness import keylime_env_file
 from ironic_keylime.keylime_client import status as kl_status
 from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.lists import policy
 from ironic_keylime.lists import prepare
-
-
-def read_env(run_dir):
-    env = {}
-    with open(os.path.join(run_dir, 'keylime.env')) as f:
-        for line in f:
-            if '=' in line:
-                name, value = line.rstrip('\n').split('=', 1)
-                env[name[len('KEYLIME_HARNESS_'):]] = value
-    return env
 
 
 def children_cpu():
@@ -173,7 +164,8 @@ def main():
     parser.add_argument('--reads', type=int, default=5,
                         help='status reads each way per run (0: none)')
     args = parser.parse_args()
-    env = read_env(args.run_dir)
+    env = keylime_env_file.without_prefix(
+        keylime_env_file.read(args.run_dir))
     tenant = kl_tenant.Tenant(path=env['TENANT'],
                               config=env['TENANT_CONFIG'],
                               cert_dir=env['CERT_DIR'], timeout=60)

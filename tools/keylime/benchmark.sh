@@ -8,16 +8,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$HERE/../.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
-"$HERE/harness.sh" setup
-mkdir -p "$IRONIC_KEYLIME_HARNESS_DIR"
-RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/bench.XXXXXX")
-trap '"$HERE/harness.sh" stop "$RUN"' EXIT
-"$HERE/harness.sh" start "$RUN"
+keylime_for_benchmark bench
 echo "machine: $(nproc) cores, $(uname -sr)," \
     "$("${PYTHON:-python3}" -V 2>&1), keylime_tenant 7.14.3"
 "${PYTHON:-python3}" "$HERE/benchmark.py" "$RUN" "$@"

@@ -33,7 +33,6 @@ RUNDIR is a harness started with at least max(sizes) agents.
 """
 
 import argparse
-import hashlib
 import os
 import re
 import shutil
@@ -42,7 +41,8 @@ import sys
 import tempfile
 import time
 
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import keylime_env_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLK_TCK = os.sysconf('SC_CLK_TCK')
@@ -60,16 +60,6 @@ _LOCK_RE = re.compile(
     r'^(\S+ \S+) .*(?:Attempting to get \w+ lock on node (\S+) \(for '
     r'([^)]*Keylime[^)]*)\)|Successfully released \w+ lock for '
     r'([^)]*?Keylime.*?) on node (\S+) )')
-
-
-def read_env(run_dir):
-    env = {}
-    with open(os.path.join(run_dir, 'keylime.env')) as f:
-        for line in f:
-            if '=' in line:
-                name, value = line.rstrip('\n').split('=', 1)
-                env[name] = value
-    return env
 
 
 def group_cpu(pgid):
@@ -138,20 +128,6 @@ def tenant_log(path, offset):
     return starts, intervals
 
 
-def write_lists(ironic, env):
-    lists = os.path.join(ironic.workdir, 'lists')
-    paths = []
-    for name in ('ALLOWLIST', 'EXCLUDELIST'):
-        path = os.path.join(lists, name.lower())
-        shutil.copyfile(env['KEYLIME_HARNESS_' + name], path)
-        with open(path, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        with open(path + '.sha256', 'w') as f:
-            f.write('%s  %s\n' % (digest, name.lower()))
-        paths += [path, path + '.sha256']
-    return tuple(paths)
-
-
 def run_size(ironic, env, lists, size, tenant_log_path):
     nodes = []
     for k in range(1, size + 1):
@@ -208,12 +184,13 @@ def run_api(api, env, sizes, settings, workdir):
                  'DEFAULT': {'debug': 'true'}}
     for section, option, value in settings:
         overrides.setdefault(section, {})[option] = value
-    harness = {k: env[k] for k in ironic_env.keylime_harness.REQUIRED}
+    harness = {k: env[k] for k in keylime_env_file.REQUIRED}
     ironic = ironic_env.IronicEnv(ironic_dir, harness, overrides)
     ironic.start()
     results = {}
     try:
-        lists = write_lists(ironic, env)
+        lists = keylime_env_file.write_lists(
+            os.path.join(ironic.workdir, 'lists'), env)
         for size in sizes:
             results[size] = run_size(ironic, env, lists, size,
                                      tenant_log_path)
@@ -263,7 +240,7 @@ def main():
     parser.add_argument('--reads', type=int, default=5,
                         help='status reads each way (0: none)')
     args = parser.parse_args()
-    env = read_env(args.run_dir)
+    env = keylime_env_file.read(args.run_dir)
     sizes = [int(s) for s in args.sizes.split(',')]
     agents = int(env.get('KEYLIME_HARNESS_AGENTS', '1'))
     if max(sizes) > agents:

@@ -49,10 +49,8 @@ set -euo pipefail
 unset TOX_ENV_NAME
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$HERE/../.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
 KEYLIME_VERSION=7.14.3
 # The servers and tenant of --keylime-version 6.8.0.
@@ -140,42 +138,22 @@ setup() {
 start_bg() {  # start_bg NAME CMD...
     local name=$1
     shift
-    setsid "$@" >>"$RUN/logs/$name.log" 2>&1 </dev/null &
-    echo $! >"$RUN/pids/$name"
+    start_group "$RUN/pids/$name" "$RUN/logs/$name.log" "$@"
 }
 
-# Stop a process group started by start_bg: TERM, then KILL after 10 s.
+# Stop a process group started by start_bg: TERM, then KILL after 10 s
+# (the tests freeze a service: stop_group continues it first).
 stop_bg() {  # stop_bg NAME
-    local pidfile=$RUN/pids/$1 pid
-    [ -f "$pidfile" ] || return 0
-    pid=$(cat "$pidfile")
-    # CONT: a frozen service (the tests freeze one) must see the TERM.
-    kill -CONT -- "-$pid" 2>/dev/null || true
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 -- "-$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    rm -f "$pidfile"
+    stop_group "$RUN/pids/$1" 50 0.2
 }
 
 # Wait until a process of start_bg listens on PORT; fail as soon as it
 # died (its log says why).
 wait_up() {  # wait_up NAME PORT SECONDS
-    local end
-    end=$(( $(date +%s) + $3 ))
-    until (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; do
-        if ! kill -0 "$(cat "$RUN/pids/$1")" 2>/dev/null; then
-            log "$1 exited; see $RUN/logs/$1.log"
-            return 1
-        fi
-        if [ "$(date +%s)" -ge "$end" ]; then
-            log "$1 not listening on port $2 after $3 s"
-            return 1
-        fi
-        sleep 0.2
-    done
+    wait_until "$3" "$RUN/pids/$1" "$1 (port $2)" port_open "$2" || {
+        log "see $RUN/logs/$1.log"
+        return 1
+    }
 }
 
 ima() {  # ima ARGS... (see ima_tool.py)

@@ -29,7 +29,6 @@ manageable again. It prints a table of medians and asserts nothing::
 """
 
 import argparse
-import hashlib
 import os
 import shutil
 import statistics
@@ -37,11 +36,8 @@ import sys
 import tempfile
 import time
 
-from ironic_keylime.tests.functional import ironic_env
-
-# Beside this script (sys.path[0]): the harness env reader of the fleet
-# benchmark.
-from fleet_benchmark import read_env  # noqa: E402,I202
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import keylime_env_file
 
 #: (label, attestation interface, [keylime] overrides)
 SETTINGS = (
@@ -77,22 +73,6 @@ def timed(ironic, node_id, target, expected):
         time.sleep(POLL)
 
 
-def lists(keylime, directory):
-    """The harness's lists with their checksums, in ``directory``."""
-    paths = []
-    for name, source in (('allowlist.txt', 'KEYLIME_HARNESS_ALLOWLIST'),
-                         ('excludelist.txt',
-                          'KEYLIME_HARNESS_EXCLUDELIST')):
-        path = os.path.join(directory, name)
-        shutil.copy(keylime[source], path)
-        with open(path, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        with open(path + '.sha256', 'w') as f:
-            f.write('%s  %s\n' % (digest, name))
-        paths += [path, path + '.sha256']
-    return paths
-
-
 def measure(keylime, label, interface, overrides, runs):
     """Run ``runs`` provide + deploy cycles on a fresh Ironic."""
     workdir = tempfile.mkdtemp(prefix='ik-node-bench-')
@@ -100,8 +80,8 @@ def measure(keylime, label, interface, overrides, runs):
                                   {'keylime': overrides})
     try:
         ironic.start()
-        info = ironic.keylime_driver_info(
-            lists(keylime, os.path.join(workdir, 'lists')))
+        info = ironic.keylime_driver_info(keylime_env_file.write_lists(
+            os.path.join(workdir, 'lists'), keylime))
         info['attestation_interface'] = interface
         node = ironic.create_node('bench', info)
         cleans, deploys = [], []
@@ -125,7 +105,7 @@ def main():
     parser.add_argument('run_dir', help='the harness run directory')
     parser.add_argument('--runs', type=int, default=3)
     args = parser.parse_args()
-    keylime = read_env(args.run_dir)
+    keylime = keylime_env_file.read(args.run_dir)
     os.environ.update(keylime)
     results = []
     for label, interface, overrides in SETTINGS:

@@ -11,16 +11,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$HERE/../.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 PYTHON=${PYTHON:-$TOP/.tox/functional/bin/python}
 
-"$HERE/harness.sh" setup
-mkdir -p "$IRONIC_KEYLIME_HARNESS_DIR"
-RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/node-bench.XXXXXX")
-trap '"$HERE/harness.sh" stop "$RUN"' EXIT
-"$HERE/harness.sh" start "$RUN"
+keylime_for_benchmark node-bench
 echo "machine: $(nproc) cores, $(uname -sr), $("$PYTHON" -V 2>&1)"
 "$PYTHON" "$HERE/node-benchmark.py" "$RUN" "$@"

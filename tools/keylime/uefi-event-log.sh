@@ -8,9 +8,8 @@
 # linux-image and busybox-static packages with apt-get download.
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
 OUT=$(mkdir -p "$1" && cd "$1" && pwd)
 apt_install qemu-system-x86 ovmf swtpm cpio

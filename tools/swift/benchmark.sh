@@ -6,10 +6,8 @@
 # PYTHON: the interpreter with ironic-keylime installed (default: python3).
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
 PYTHON=${PYTHON:-python3}
 "$TOP/tools/swift/harness.sh" setup

@@ -16,10 +16,8 @@
 # test:reader/reading (no rights on containers without an ACL: 403).
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-export IRONIC_KEYLIME_HARNESS_DIR=${IRONIC_KEYLIME_HARNESS_DIR:-$TOP/.harness}
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
 SWIFT_VERSION=${SWIFT_VERSION:-2.38.3}
 VENV=$IRONIC_KEYLIME_HARNESS_DIR/venvs/swift

@@ -35,10 +35,8 @@
 # swtpm.log and the pids. TEST ONLY (see tools/vm/elements).
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$HERE/../.." && pwd)
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
 IPA_PORT=${IK_VM_IPA_PORT:-19999}
 AGENT_PORT=${IK_VM_AGENT_PORT:-19002}

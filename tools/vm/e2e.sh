@@ -15,9 +15,8 @@
 # /tmp/ik-functional.lock (the image build does not).
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tools/common.sh
-. "$TOP/tools/common.sh"
+. "$(dirname "$0")/../common.sh"
 
 apt_install qemu-system-x86 swtpm swtpm-tools util-linux
 log "building (or reusing) the ramdisk"

@@ -22,15 +22,11 @@ needed: the requests under test are refused before any attestation.
 
 import configparser
 import os
-import signal
 import sqlite3
-import subprocess
-import time
 
-import requests
-
-from ironic_keylime.tests.functional import ironic_env
-from ironic_keylime.tests.functional import keylime_env as keylime_harness
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import keylime_env_file
+from ironic_keylime.harness import services
 
 #: The conductor's [DEFAULT]host (also where JSON-RPC reaches it).
 CONDUCTOR_HOST = '127.0.0.1'
@@ -49,10 +45,10 @@ class StockConductorCluster(ironic_env.IronicEnv):
     def __init__(self, workdir, attest_default=None):
         # The configuration of the all-in-one Ironic of the other tests,
         # without the Keylime harness (nothing here reaches Keylime).
-        placeholders = {k: '/nonexistent' for k in keylime_harness.REQUIRED}
+        placeholders = {k: '/nonexistent' for k in keylime_env_file.REQUIRED}
         super().__init__(workdir, placeholders)
         del self.config['keylime']
-        self.rpc_port = ironic_env.free_port()
+        self.rpc_port = services.free_port()
         self.config['DEFAULT'].update({
             'rpc_transport': 'json-rpc',
             'host': CONDUCTOR_HOST,
@@ -68,7 +64,7 @@ class StockConductorCluster(ironic_env.IronicEnv):
         self.attest_default = attest_default
         self.attest_rpc_port = self.rpc_port
         while self.attest_rpc_port == self.rpc_port:
-            self.attest_rpc_port = ironic_env.free_port()
+            self.attest_rpc_port = services.free_port()
 
     @property
     def conductor_hostname(self):
@@ -99,16 +95,13 @@ class StockConductorCluster(ironic_env.IronicEnv):
 
     def _start_service(self, name, command, conf_file=None):
         log_file = os.path.join(self.workdir, '%s.log' % name)
-        out = open(os.path.join(self.workdir, '%s.out' % name), 'wb')
         # Its own session: stop() signals the group of the process
         # started here and nothing else.
-        self.processes[name] = subprocess.Popen(
-            [os.path.join(ironic_env.BIN_DIR, command),
+        self.processes[name] = services.start(
+            [os.path.join(services.BIN_DIR, command),
              '--config-file', conf_file or self.conf_file,
              '--log-file', log_file],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        out.close()
+            os.path.join(self.workdir, '%s.out' % name))
 
     def start(self, timeout=90):
         """Create the database, start both services and wait for them.
@@ -117,12 +110,8 @@ class StockConductorCluster(ironic_env.IronicEnv):
             end of their logs); they are stopped then.
         """
         self._write_config()
-        with open(os.path.join(self.workdir, 'dbsync.log'), 'wb') as out:
-            subprocess.run([os.path.join(ironic_env.BIN_DIR, 'ironic-dbsync'),
-                            '--config-file', self.conf_file,
-                            'create_schema'],
-                           stdout=out, stderr=subprocess.STDOUT,
-                           check=True, timeout=120)
+        services.dbsync(services.BIN_DIR, self.conf_file, 'create_schema',
+                        log=os.path.join(self.workdir, 'dbsync.log'))
         self._start_service('conductor', 'ironic-conductor')
         if self.attest_default:
             self._start_service('attest-conductor',
@@ -130,67 +119,34 @@ class StockConductorCluster(ironic_env.IronicEnv):
                                 self._write_attest_config())
         self._start_service('api', 'ironic-attest-api')
         try:
-            self._wait_up(timeout)
+            services.wait_for_drivers(self.url, self.processes,
+                                      'the cluster', timeout, self.log_tail,
+                                      ironic_env.IronicError,
+                                      ready=self._conductors_registered)
         except Exception:
             self.stop()
             raise
 
-    def _wait_up(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    raise ironic_env.IronicError(
-                        '%s exited with %s:\n%s' % (
-                            name, process.returncode, self.log_tail()))
-            try:
-                resp = requests.get(
-                    self.url + '/v1/drivers', timeout=5,
-                    headers={'X-OpenStack-Ironic-API-Version': 'latest'})
-                names = [d['name'] for d in resp.json().get('drivers', [])]
-                hosts = {row[0] for row in self.conductor_interfaces()}
-                if 'fake-hardware' in names and (
-                        not self.attest_default
-                        or self.attest_conductor_hostname in hosts
-                        and self.conductor_hostname in hosts):
-                    return
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(0.3)
-        raise ironic_env.IronicError(
-            'the cluster did not come up within %s s:\n%s'
-            % (timeout, self.log_tail()))
+    def _conductors_registered(self):
+        """Both conductors are in the conductors table (when both run)."""
+        if not self.attest_default:
+            return True
+        hosts = {row[0] for row in self.conductor_interfaces()}
+        return (self.attest_conductor_hostname in hosts
+                and self.conductor_hostname in hosts)
 
     def stop(self):
         """Stop the services started here (SIGTERM, then SIGKILL)."""
         for process in self.processes.values():
-            if process.poll() is not None:
-                continue
-            pgid = process.pid  # its own session: group id == its PID
-            try:
-                os.killpg(pgid, signal.SIGTERM)
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(pgid, signal.SIGKILL)
-                process.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            services.stop(process, timeout=30)
 
     def log_tail(self, lines=80):
         """The end of the services' logs and outputs."""
-        text = []
-        for name in ('conductor', 'attest-conductor', 'api'):
-            for ext in ('out', 'log'):
-                path = os.path.join(self.workdir, '%s.%s' % (name, ext))
-                if os.path.exists(path):
-                    with open(path, errors='replace') as f:
-                        text.append('==> %s <==\n%s' % (
-                            path, ''.join(f.readlines()[-lines:])))
-        return '\n'.join(text)
+        return services.tail(
+            [os.path.join(self.workdir, '%s.%s' % (name, ext))
+             for name in ('conductor', 'attest-conductor', 'api')
+             for ext in ('out', 'log')],
+            lines)
 
     def conductor_interfaces(self, default=False):
         """The conductor hardware interfaces rows Ironic stored.

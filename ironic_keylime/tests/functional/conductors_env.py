@@ -23,16 +23,15 @@ directories. Heartbeats and the hash ring are fast, so that a
 killed conductor's nodes are taken over within seconds.
 """
 
-import configparser
 import copy
 import os
 import signal
-import subprocess
 import time
 
 import requests
 
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import services
 from ironic_keylime.tests.functional import postgres_env
 
 CONDUCTORS = ('a', 'b')
@@ -109,16 +108,8 @@ class ConductorsCluster(ironic_env.IronicEnv):
             config['DEFAULT']['log_file'] = os.path.join(self.workdir,
                                                          'api.log')
         path = os.path.join(self.workdir, '%s.conf' % name)
-        parser = configparser.ConfigParser(interpolation=None)
-        for section, options in config.items():
-            if section != 'DEFAULT':
-                parser.add_section(section)
-            for key, value in options.items():
-                parser.set(section, key, value)
         # The database password is in it: private.
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                          0o600), 'w') as f:
-            parser.write(f)
+        services.write_config(path, config, private=True)
         return path
 
     def start_service(self, name):
@@ -126,13 +117,9 @@ class ConductorsCluster(ironic_env.IronicEnv):
         command = ('ironic-attest-api' if name == 'api'
                    else 'ironic-attest-conductor')
         conf = self._service_config(name)
-        out = open(os.path.join(self.workdir, '%s.out' % name), 'ab')
-        self.processes[name] = subprocess.Popen(
-            [os.path.join(ironic_env.BIN_DIR, command),
-             '--config-file', conf],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        out.close()
+        self.processes[name] = services.start(
+            [os.path.join(services.BIN_DIR, command), '--config-file', conf],
+            os.path.join(self.workdir, '%s.out' % name))
 
     def start(self, timeout=120):
         """PostgreSQL, the schema, both conductors and the API.
@@ -142,17 +129,13 @@ class ConductorsCluster(ironic_env.IronicEnv):
         """
         self._write_config()  # locks, lists, tmp
         for address in ADDRESSES.values():
-            ironic_env.assert_port_free(address, JSON_RPC_PORT)
+            services.assert_port_free(address, JSON_RPC_PORT)
         try:
             self.db.start()
             conf = self._service_config('dbsync')
-            with open(os.path.join(self.workdir, 'dbsync.log'),
-                      'wb') as out:
-                subprocess.run([os.path.join(ironic_env.BIN_DIR,
-                                             'ironic-dbsync'),
-                                '--config-file', conf, 'upgrade'],
-                               stdout=out, stderr=subprocess.STDOUT,
-                               check=True, timeout=300)
+            services.dbsync(services.BIN_DIR, conf, 'upgrade',
+                            log=os.path.join(self.workdir, 'dbsync.log'),
+                            timeout=300)
             for name in CONDUCTORS + ('api',):
                 self.start_service(name)
             self.wait_conductors(set(CONDUCTORS), timeout)
@@ -200,34 +183,17 @@ class ConductorsCluster(ironic_env.IronicEnv):
     def stop(self):
         """Stop the services (TERM, then KILL), then PostgreSQL."""
         for process in self.processes.values():
-            if process.poll() is not None:
-                continue
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            services.stop(process, timeout=30)
         self.db.stop()
 
     def log_tail(self, lines=60):
         """The end of every service's log and output."""
-        text = []
+        paths = []
         for name in CONDUCTORS + ('api',):
-            for path in (os.path.join(self.workdir, '%s.out' % name),
-                         os.path.join(self.workdir, 'conductor-%s.log' % name
-                                      if name != 'api' else 'api.log')):
-                if os.path.exists(path):
-                    with open(path, errors='replace') as f:
-                        text.append('==> %s <==\n%s' % (
-                            path, ''.join(f.readlines()[-lines:])))
-        return '\n'.join(text)
+            paths += [os.path.join(self.workdir, '%s.out' % name),
+                      os.path.join(self.workdir, 'conductor-%s.log' % name
+                                   if name != 'api' else 'api.log')]
+        return services.tail(paths, lines)
 
     def conductor_log(self, name):
         """The whole log of conductor 'a' or 'b'."""

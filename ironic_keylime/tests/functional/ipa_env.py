@@ -48,6 +48,7 @@ import subprocess
 import sys
 import time
 
+from ironic_keylime.harness import services
 from ironic_keylime.tests import image_tree
 
 PY = sys.executable
@@ -58,12 +59,6 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
 #: helpers, which use it too).
 LISTS_SCRIPT = image_tree.LISTS_SCRIPT
 make_tree = image_tree.make_tree
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _pid_alive(pid):
@@ -329,8 +324,8 @@ class Ramdisk(object):
         self.api_url = api_url
         self.node_uuid = node_uuid
         self.with_keylime = with_keylime
-        self.port = free_port()
-        self.agent_port = agent_port or free_port()
+        self.port = services.free_port()
+        self.agent_port = agent_port or services.free_port()
         self.uuid_mode = uuid_mode
         self.fail_restart = fail_restart
         self.options = dict(options or {})

@@ -21,25 +21,16 @@ have left behind.
 """
 
 import functools
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
 
+from ironic_keylime.harness import keylime_env_file
 from ironic_keylime.lists import policy
 from ironic_keylime.lists import prepare
 
-#: What keylime.env defines.
-REQUIRED = ('KEYLIME_HARNESS_DIR', 'KEYLIME_HARNESS_TENANT',
-            'KEYLIME_HARNESS_TENANT_CONFIG', 'KEYLIME_HARNESS_CERT_DIR',
-            'KEYLIME_HARNESS_VERIFIER', 'KEYLIME_HARNESS_VERIFIER_PORT',
-            'KEYLIME_HARNESS_REGISTRAR', 'KEYLIME_HARNESS_REGISTRAR_PORT',
-            'KEYLIME_HARNESS_AGENT_UUID', 'KEYLIME_HARNESS_AGENT_ADDRESS',
-            'KEYLIME_HARNESS_AGENT_PORT', 'KEYLIME_HARNESS_ALLOWLIST',
-            'KEYLIME_HARNESS_EXCLUDELIST')
 
 _HARNESS = os.path.join(os.path.dirname(__file__), '..', '..', '..',
                         'tools', 'keylime', 'harness.sh')
@@ -48,7 +39,7 @@ _AGENT_LIST_MARKER = 'Agent list from Verifier'
 
 def available():
     """Say whether a harness Keylime was started for these tests."""
-    return all(os.environ.get(name) for name in REQUIRED)
+    return all(os.environ.get(name) for name in keylime_env_file.REQUIRED)
 
 
 def env(name):
@@ -81,28 +72,16 @@ def configure(test, **overrides):
 def write_lists(directory, checksum=None):
     """Copy the harness's lists into ``directory``, as an admin would.
 
-    :param directory: where to write allowlist, allowlist_checksum,
-        excludelist and excludelist_checksum.
-    :param checksum: the checksum to write; by default the right one.
+    :param directory: where to write them (:func:`.keylime_env_file.
+        write_lists`).
+    :param checksum: the allowlist checksum to write; by default the right
+        one.
     :returns: a dict of the ``keylime_*`` driver_info keys of the lists.
     """
-    allowlist = os.path.join(directory, 'allowlist')
-    shutil.copyfile(env('ALLOWLIST'), allowlist)
-    if checksum is None:
-        with open(allowlist, 'rb') as f:
-            checksum = hashlib.sha256(f.read()).hexdigest()
-    checksum_path = os.path.join(directory, 'allowlist_checksum')
-    with open(checksum_path, 'w') as f:
-        f.write('%s  allowlist\n' % checksum)
-    excludelist = os.path.join(directory, 'excludelist')
-    shutil.copyfile(env('EXCLUDELIST'), excludelist)
-    excludelist_checksum = os.path.join(directory, 'excludelist_checksum')
-    with open(excludelist, 'rb') as f, open(excludelist_checksum, 'w') as o:
-        o.write('%s  excludelist\n' % hashlib.sha256(f.read()).hexdigest())
-    return {'keylime_allowlist': allowlist,
-            'keylime_allowlist_checksum': checksum_path,
-            'keylime_excludelist': excludelist,
-            'keylime_excludelist_checksum': excludelist_checksum}
+    paths = keylime_env_file.write_lists(directory, os.environ, checksum)
+    return dict(zip(('keylime_allowlist', 'keylime_allowlist_checksum',
+                     'keylime_excludelist', 'keylime_excludelist_checksum'),
+                    paths))
 
 
 def prepared_lists(directory):

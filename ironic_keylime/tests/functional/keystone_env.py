@@ -18,7 +18,7 @@ on 127.0.0.1 and a free port, every file in the test's directory), makes
 projects, users and role assignments through Keystone's REST API as the
 system admin of ``keystone-manage bootstrap`` (keystoneauth1), and issues
 tokens. :class:`KeystoneIronicEnv` is an
-:class:`~ironic_keylime.tests.functional.ironic_env.IronicEnv` with
+:class:`~ironic_keylime.harness.ironic_env.IronicEnv` with
 ``auth_strategy = keystone`` and keystonemiddleware's
 ``[keystone_authtoken]`` pointing at that Keystone: every request needs a
 token and Ironic's policy is enforced.
@@ -33,7 +33,8 @@ from keystoneauth1.identity import v3
 from keystoneauth1 import session as ks_session
 import requests
 
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import services
 
 HARNESS = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'tools',
                        'keystone', 'harness.sh')
@@ -51,7 +52,7 @@ class KeystoneEnv(object):
 
     def __init__(self, workdir):
         self.workdir = workdir
-        self.port = ironic_env.free_port()
+        self.port = services.free_port()
         self.url = None
         self.admin = None
         self._admin_password = None

@@ -23,17 +23,14 @@ released Ironic (so that the migration of the patch runs), the all-in-one
 ``baremetal`` commands.
 """
 
-import configparser
-import hashlib
 import os
-import shutil
-import signal
 import subprocess
 import time
 
 import requests
 
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import services
 
 #: The API version that brings the attestation_interface field.
 NATIVE_VERSION = '1.116'
@@ -91,94 +88,20 @@ def create_released_schema(conf_file):
                     '--config-file', conf_file, 'create_schema')
 
 
-def write_lists(workdir, keylime):
-    """Copy the harness's lists into WORKDIR/lists (an allowed directory).
+def patched_command(bin_dir, url, command, args, check):
+    """Run a patched client command of the native virtualenv.
 
-    :returns: (allowlist, checksum, excludelist, excludelist checksum)
-        paths.
+    :param url: the Ironic API it talks to (noauth).
+    :returns: the CompletedProcess (text output).
+    :raises: CalledProcessError when check and it failed.
     """
-    lists = os.path.join(workdir, 'lists')
-    os.makedirs(lists, exist_ok=True)
-    allowlist = os.path.join(lists, 'allowlist.txt')
-    excludelist = os.path.join(lists, 'excludelist.txt')
-    shutil.copy(keylime['KEYLIME_HARNESS_ALLOWLIST'], allowlist)
-    shutil.copy(keylime['KEYLIME_HARNESS_EXCLUDELIST'], excludelist)
-    checksums = []
-    for path in (allowlist, excludelist):
-        with open(path, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        with open(path + '.sha256', 'w') as f:
-            f.write('%s  %s\n' % (digest, os.path.basename(path)))
-        checksums.append(path + '.sha256')
-    return allowlist, checksums[0], excludelist, checksums[1]
-
-
-def write_config(path, config):
-    """Write {section: {option: value}} as an ini file."""
-    parser = configparser.ConfigParser(interpolation=None)
-    for section, options in config.items():
-        if section != 'DEFAULT':
-            parser.add_section(section)
-        for key, value in options.items():
-            parser.set(section, key, value)
-    with open(path, 'w') as f:
-        parser.write(f)
-
-
-def dbsync(bin_dir, conf_file, *args):
-    """Run ``ironic-dbsync --config-file CONF ARGS`` of bin_dir.
-
-    :returns: its output.
-    :raises: CalledProcessError with the output when it fails.
-    """
-    return subprocess.run(
-        [os.path.join(bin_dir, 'ironic-dbsync'), '--config-file', conf_file]
-        + list(args), capture_output=True, text=True, check=True,
-        timeout=120).stdout
-
-
-class Service(object):
-    """One Ironic service process, in its own session.
-
-    :param argv: the command.
-    :param output: file receiving its stdout and stderr.
-    """
-
-    def __init__(self, argv, output):
-        self.argv = argv
-        self.output = output
-        self.process = None
-        #: Stopped on purpose.
-        self.stopped = False
-
-    def start(self):
-        with open(self.output, 'ab') as out:
-            self.process = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self):
-        """SIGTERM its process group, then SIGKILL what is left."""
-        if self.process is None:
-            return
-        self.stopped = True
-        pgid = self.process.pid  # its own session: group id == its PID
-        if self.process.poll() is None:
-            try:
-                os.killpg(pgid, signal.SIGTERM)
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(pgid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    env = dict(os.environ, OS_AUTH_TYPE='none', OS_ENDPOINT=url)
+    for key in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_TOKEN',
+                'OS_BAREMETAL_API_VERSION'):
+        env.pop(key, None)
+    return subprocess.run([os.path.join(bin_dir, command)] + list(args),
+                          env=env, capture_output=True, text=True,
+                          check=check, timeout=120)
 
 
 class NativeIronicEnv(ironic_env.IronicEnv):
@@ -202,8 +125,8 @@ class NativeIronicEnv(ironic_env.IronicEnv):
         self._write_config()
         if not self.database:
             create_released_schema(self.conf_file)
-        dbsync(self.bin_dir, self.conf_file, 'upgrade')
-        self.service = Service(
+        services.dbsync(self.bin_dir, self.conf_file, 'upgrade')
+        self.service = services.Service(
             [os.path.join(self.bin_dir, 'ironic'), '--config-file',
              self.conf_file],
             os.path.join(self.workdir, 'ironic-attest.out'))
@@ -217,14 +140,7 @@ class NativeIronicEnv(ironic_env.IronicEnv):
 
     def command(self, command, *args, check=True):
         """Run a patched client command against this Ironic."""
-        env = dict(os.environ, OS_AUTH_TYPE='none', OS_ENDPOINT=self.url)
-        for key in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_TOKEN',
-                    'OS_BAREMETAL_API_VERSION'):
-            env.pop(key, None)
-        return subprocess.run(
-            [os.path.join(self.bin_dir, command)] + list(args),
-            env=env, capture_output=True, text=True, check=check,
-            timeout=120)
+        return patched_command(self.bin_dir, self.url, command, args, check)
 
 
 class Cluster(object):
@@ -243,7 +159,7 @@ class Cluster(object):
     def __init__(self, workdir, keylime, conductors):
         self.workdir = workdir
         self.bin_dir = venv_bin()
-        self.port = ironic_env.free_port()
+        self.port = services.free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
         self.database = os.path.join(workdir, 'ironic.sqlite')
         base = ironic_env.base_config(workdir, self.port, keylime)
@@ -260,7 +176,7 @@ class Cluster(object):
             config['DEFAULT']['log_file'] = os.path.join(
                 workdir, '%s.log' % name)
             if name != 'api':
-                port = ironic_env.free_port()
+                port = services.free_port()
                 self.hosts[name] = '127.0.0.1:%d' % port
                 config['DEFAULT']['host'] = '127.0.0.1'
                 config['json_rpc']['port'] = str(port)
@@ -272,10 +188,10 @@ class Cluster(object):
             path = os.path.join(workdir, '%s.conf' % name)
             for sub in ('locks', 'lists', 'tmp'):
                 os.makedirs(os.path.join(workdir, sub), exist_ok=True)
-            write_config(path, config)
+            services.write_config(path, config)
             self.configs[name] = path
         self.services = {
-            name: Service([os.path.join(
+            name: services.Service([os.path.join(
                 self.bin_dir,
                 'ironic-api' if name == 'api' else 'ironic-conductor'),
                 '--config-file', path],
@@ -289,7 +205,7 @@ class Cluster(object):
         when they register.
         """
         create_released_schema(self.configs['api'])
-        dbsync(self.bin_dir, self.configs['api'], 'upgrade')
+        services.dbsync(self.bin_dir, self.configs['api'], 'upgrade')
         self.services['api'].start()
         try:
             started = []
@@ -361,22 +277,11 @@ class Cluster(object):
                 service.stop()
 
     def log_tail(self, lines=40):
-        text = []
-        for name in sorted(os.listdir(self.workdir)):
-            if name.endswith(('.log', '.out')):
-                with open(os.path.join(self.workdir, name),
-                          errors='replace') as f:
-                    text.append('==> %s <==\n%s' % (
-                        name, ''.join(f.readlines()[-lines:])))
-        return '\n'.join(text)
+        return services.tail(
+            [os.path.join(self.workdir, name)
+             for name in sorted(os.listdir(self.workdir))
+             if name.endswith(('.log', '.out'))], lines)
 
     def command(self, command, *args, check=True):
         """Run a patched client command against the cluster's API."""
-        env = dict(os.environ, OS_AUTH_TYPE='none', OS_ENDPOINT=self.url)
-        for key in ('OS_CLOUD', 'OS_AUTH_URL', 'OS_TOKEN',
-                    'OS_BAREMETAL_API_VERSION'):
-            env.pop(key, None)
-        return subprocess.run(
-            [os.path.join(self.bin_dir, command)] + list(args),
-            env=env, capture_output=True, text=True, check=check,
-            timeout=120)
+        return patched_command(self.bin_dir, self.url, command, args, check)

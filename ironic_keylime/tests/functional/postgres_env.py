@@ -29,7 +29,7 @@ import signal
 import subprocess
 import time
 
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.harness import services
 
 
 class PostgresError(Exception):
@@ -63,7 +63,7 @@ class PostgresCluster(object):
     def __init__(self, workdir):
         self.dir = os.path.join(workdir, 'pg')
         self.data = os.path.join(self.dir, 'data')
-        self.port = ironic_env.free_port()
+        self.port = services.free_port()
         self.password = secrets.token_hex(16)
         self.bin = bin_dir()
         self.pid = None

@@ -33,18 +33,18 @@ import tempfile
 
 from testtools import content
 
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import ipa_env
 from ironic_keylime.tests.functional import keylime_env
-from ironic_keylime.tests.functional import test_ironic_real
 
-TIMEOUT = test_ironic_real.TIMEOUT
+TIMEOUT = functional_base.TIMEOUT
 ENROLL = [{'interface': 'attestation', 'step': 'enroll_boot_state'}]
 PCRS = list(range(8))
 #: What "new firmware" extends into PCR 0.
 FIRMWARE_CHANGE = hashlib.sha256(b'ironic-keylime: new firmware').hexdigest()
 
 
-class GoldenBootStateCleaningTestCase(test_ironic_real.IronicTestCase):
+class GoldenBootStateCleaningTestCase(functional_base.IronicTestCase):
     """enroll -> clean PASS -> PCR 0 changed -> clean failed -> enroll."""
 
     overrides = {'DEFAULT': {'enabled_deploy_interfaces': 'fake,direct'}}

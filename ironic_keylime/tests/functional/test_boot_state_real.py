@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from unittest import mock
 
 import testtools.content
@@ -36,21 +35,15 @@ import testtools.content
 from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
-from ironic import objects
 from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception
 from ironic_keylime.drivers.modules.keylime import attestation
-from ironic_keylime.drivers.modules.keylime import record as kl_record
-from ironic_keylime.tests import base
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import ipa_env
 from ironic_keylime.tests.functional import keylime_env
 
-ENROLL_STEP = {'step': 'enroll_boot_state', 'interface': 'attestation',
-               'priority': 0, 'argsinfo': None}
-ATTEST_STEP = {'step': 'attest', 'interface': 'attestation',
-               'priority': 90, 'argsinfo': None}
 PCRS = list(range(8))
 #: What "new firmware" extends into PCR 0.
 FIRMWARE_CHANGE = hashlib.sha256(b'ironic-keylime: new firmware').hexdigest()
@@ -60,16 +53,11 @@ FIRMWARE_CHANGE = hashlib.sha256(b'ironic-keylime: new firmware').hexdigest()
 # not run in these tests.
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                    autospec=True)
-class BootStateRealTestCase(base.DbTestCase):
-
-    # Runs ironic-python-agent, tpm2-tools and the real keylime_tenant.
-    block_execute = False
+class BootStateRealTestCase(functional_base.KeylimeDbTestCase):
+    """Runs ironic-python-agent, tpm2-tools and the real keylime_tenant."""
 
     def setUp(self):
         super().setUp()
-        if not keylime_env.available():
-            # Fail, not skip: a missing harness must not pass unnoticed.
-            self.fail('no harness Keylime (run tools/functional.sh)')
         self.workdir = tempfile.mkdtemp(prefix='ik-boot-state-')
         self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
         self.lists_dir = os.path.join(self.workdir, 'lists')
@@ -79,12 +67,7 @@ class BootStateRealTestCase(base.DbTestCase):
         self.config(max_command_attempts=1, command_timeout=60,
                     group='agent')
         self.iface = attestation.KeylimeAttestation()
-        self.addCleanup(self._check_nothing_left)
-
-    def _check_nothing_left(self):
-        self.assertEqual([], keylime_env.verifier_agents())
-        self.assertEqual([], self.leftovers())
-        self.assertEqual([], keylime_env.tenant_processes())
+        self.addCleanup(self.check_nothing_left)
 
     def _ramdisk(self):
         token = uuidutils.generate_uuid()
@@ -104,7 +87,7 @@ class BootStateRealTestCase(base.DbTestCase):
         return obj_utils.create_test_node(
             self.context, uuid=uuidutils.generate_uuid(),
             driver='fake-hardware', provision_state=states.CLEANING,
-            clean_step=ENROLL_STEP,
+            clean_step=functional_base.ENROLL_STEP,
             driver_info=keylime_env.driver_info(lists, **info))
 
     def _enroll(self, node, rd, token):
@@ -114,7 +97,7 @@ class BootStateRealTestCase(base.DbTestCase):
         node.set_driver_internal_info('agent_url', rd.url)
         node.set_driver_internal_info('agent_secret_token', token)
         node.provision_state = states.CLEANING
-        node.clean_step = ENROLL_STEP
+        node.clean_step = functional_base.ENROLL_STEP
         node.deploy_step = None
         node.save()
         with task_manager.acquire(self.context, node.uuid) as task:
@@ -122,38 +105,10 @@ class BootStateRealTestCase(base.DbTestCase):
         node.refresh()
         return json.loads(node.driver_info['keylime_tpm_policy'])
 
-    def _attest(self, node):
-        """Attest as a deployment would; the node after the verdict."""
-        node.refresh()
-        node.provision_state = states.DEPLOYING
-        node.deploy_step = ATTEST_STEP
-        node.clean_step = None
-        node.last_error = None
-        node.save()
-        with task_manager.acquire(self.context, node.uuid) as task:
-            self.assertEqual(states.DEPLOYWAIT, self.iface.attest(task))
-            task.node.provision_state = states.DEPLOYWAIT
-            task.node.save()
-        deadline = time.monotonic() + 40
-        while True:
-            with task_manager.acquire(self.context, node.uuid,
-                                      shared=True) as task:
-                self.iface.check_attestation(task)
-            node.refresh()
-            if (node.provision_state != states.DEPLOYWAIT
-                    or kl_record.STATE_KEY
-                    not in node.driver_internal_info):
-                return node
-            self.assertLess(time.monotonic(), deadline, 'no verdict')
-            time.sleep(1)
-
-    def _history(self, node):
-        return [h.event for h in
-                objects.NodeHistory.list_by_node_id(self.context, node.id)]
-
     def _assert_pass(self, node):
         self.assertIsNone(node.last_error)
-        self.assertIn('Keylime attestation PASS', self._history(node)[-1])
+        self.assertIn('Keylime attestation PASS',
+                      self.history_events(node)[-1])
 
     def _assert_pcr0_fail(self, node):
         self.assertEqual(states.DEPLOYFAIL, node.provision_state)
@@ -180,7 +135,7 @@ class BootStateRealTestCase(base.DbTestCase):
         policy = self._enroll(node, rd, token)
         before = keylime_env.pcr_read(PCRS)
         self.assertEqual({k: [v] for k, v in before.items()}, policy)
-        events = self._history(node)
+        events = self.history_events(node)
         self.assertIn('Golden boot state enrolled', events[-1])
         self.assertIn('PCR 0=%s' % before['0'], events[-1])
         self.assertIn('no UEFI event log', events[-1])
@@ -193,7 +148,7 @@ class BootStateRealTestCase(base.DbTestCase):
                          node.driver_info['keylime_boot_aggregate'])
         self.assertIn('IMA boot_aggregate sha256:%s' % aggregate, events[-1])
         # 2. Attest with it: PASS.
-        node = self._attest(node)
+        node = self.attest_until_verdict(node)
         self._assert_pass(node)
 
         # 3. The firmware changes: PCR 0 is extended.
@@ -201,21 +156,21 @@ class BootStateRealTestCase(base.DbTestCase):
         keylime_env.pcr_extend(0, FIRMWARE_CHANGE)
         after = keylime_env.pcr_read(PCRS)
         self.assertNotEqual(before['0'], after['0'])
-        node = self._attest(node)
+        node = self.attest_until_verdict(node)
         self._assert_pcr0_fail(node)
-        self.assertIn('PCR 0 differs', self._history(node)[-1])
+        self.assertIn('PCR 0 differs', self.history_events(node)[-1])
 
         # 4. The all-zero boot_aggregate of the allowlist changes nothing:
         # the TPM policy still catches PCR 0.
         self._with_zero_boot_aggregate(node)
-        node = self._attest(node)
+        node = self.attest_until_verdict(node)
         self._assert_pcr0_fail(node)
 
         # 5. Enroll again (a deliberate firmware update): PASS again.
         policy = self._enroll(node, rd, token)
         self.assertEqual([after['0']], policy['0'])
-        self.assertIn('changed: PCR 0.', self._history(node)[-1])
-        node = self._attest(node)
+        self.assertIn('changed: PCR 0.', self.history_events(node)[-1])
+        node = self.attest_until_verdict(node)
         self._assert_pass(node)
 
     def test_without_golden_state_a_pcr_change_passes(self, mock_resume):
@@ -224,14 +179,14 @@ class BootStateRealTestCase(base.DbTestCase):
         # boot_aggregate with the allowlist, not with the quoted PCRs).
         self.addCleanup(keylime_env.harness, 'reset')
         keylime_env.pcr_extend(0, FIRMWARE_CHANGE)
-        node = self._attest(self._node())
+        node = self.attest_until_verdict(self._node())
         self._assert_pass(node)
 
     def test_required_golden_state_missing_refused(self, mock_resume):
         self.config(require_boot_state=True, group='keylime')
         node = self._node()
         node.provision_state = states.DEPLOYING
-        node.deploy_step = ATTEST_STEP
+        node.deploy_step = functional_base.ATTEST_STEP
         node.save()
         with task_manager.acquire(self.context, node.uuid) as task:
             error = self.assertRaises(exception.AttestationFailure,

@@ -23,9 +23,9 @@ come from the real Keylime of the harness.
 
 import json
 
-from ironic_keylime.tests.functional import test_ironic_real
+from ironic_keylime.tests.functional import base as functional_base
 
-TIMEOUT = test_ironic_real.TIMEOUT
+TIMEOUT = functional_base.TIMEOUT
 KEYLIME_MESSAGE = (
     "Could not find the following interface in the "
     "'ironic.hardware.interfaces.attestation' entrypoint: bogus. Valid "
@@ -202,13 +202,13 @@ class _CliTests(object):
         self.assertAllPassed(node, 2)
 
 
-class OpenStackCommandTestCase(_CliTests, test_ironic_real.IronicTestCase):
+class OpenStackCommandTestCase(_CliTests, functional_base.IronicTestCase):
     """``openstack baremetal node ...`` (python-openstackclient)."""
 
     command = ['openstack', 'baremetal']
 
 
-class BaremetalCommandTestCase(_CliTests, test_ironic_real.IronicTestCase):
+class BaremetalCommandTestCase(_CliTests, functional_base.IronicTestCase):
     """``baremetal node ...`` (python-ironicclient's own shell)."""
 
     command = ['baremetal']

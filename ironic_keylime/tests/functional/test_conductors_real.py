@@ -25,7 +25,6 @@ verifier's REST API.
 """
 
 import os
-import shutil
 import signal
 import stat
 import tempfile
@@ -35,10 +34,11 @@ import uuid
 import testtools
 from testtools import content
 
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import keylime_env_file
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import conductors_env
-from ironic_keylime.tests.functional import ironic_env
 from ironic_keylime.tests.functional import keylime_env
-from ironic_keylime.tests.functional import test_ironic_real
 
 TIMEOUT = 180
 #: Conductor 'a''s keylime_tenant. While HOLD exists, its reads of a
@@ -98,16 +98,14 @@ class ConductorsTestCase(testtools.TestCase):
                                   'verifier_api': 'tenant'}},
                 'b': {'keylime': {'verifier_api': 'rest'}}})
         cls.cluster.start()
-        cls.lists = test_ironic_real.IronicTestCase._write_lists.__func__(
-            cls)
+        cls.lists = keylime_env_file.write_lists(
+            os.path.join(cls.workdir, 'lists'), cls.keylime)
 
     @classmethod
     def tearDownClass(cls):
         cls.cluster.stop()
-        if os.environ.get('IRONIC_KEYLIME_KEEP_IRONIC'):
-            print('cluster of %s kept in %s' % (cls.__name__, cls.workdir))
-        else:
-            shutil.rmtree(cls.workdir, ignore_errors=True)
+        functional_base.remove_workdir(cls.workdir,
+                                       'cluster of %s' % cls.__name__)
         super().tearDownClass()
 
     def setUp(self):
@@ -236,9 +234,18 @@ class ConductorsTestCase(testtools.TestCase):
         self.cluster.start_service('a')
         self.cluster.wait_conductors(set(conductors_env.CONDUCTORS))
 
-    def test_takeover_of_nodes_in_clean_wait(self):
+    def _kill_a_while_held(self, hold_file, held_state):
+        """Provide every node and kill conductor a while it holds its own.
+
+        The tenant wrapper of conductor a holds its nodes while
+        ``hold_file`` exists; conductor b's nodes are attested as usual.
+
+        :param held_state: the provision state a's nodes wait in, their
+            agents on the verifiers, when a is killed.
+        :returns: (the nodes by conductor, the time of the kill).
+        """
         nodes = self.spread_nodes()
-        open(os.path.join(self.hold_dir, 'HOLD'), 'w').close()
+        open(os.path.join(self.hold_dir, hold_file), 'w').close()
         self.addCleanup(self._release_held_reads)
         every = [n for v in nodes.values() for n in v]
         for node in every:
@@ -249,14 +256,14 @@ class ConductorsTestCase(testtools.TestCase):
                                   ('available', 'clean failed')):
             self.assertEqual('available', node.provision_state,
                              node.last_error)
-        # Conductor a's wait in CLEANWAIT, their agents on the verifiers.
+        # Conductor a's wait, their agents on the verifiers.
         held = {n.driver_info['keylime_agent_uuid'] for n in nodes['a']}
         deadline = time.monotonic() + 60
         while True:
             states = [self.cluster.conn.baremetal.get_node(n.id)
                       .provision_state for n in nodes['a']]
             on_verifiers = set().union(*self.verifier_uuids().values())
-            if states == ['clean wait'] * 2 and held <= on_verifiers:
+            if states == [held_state] * 2 and held <= on_verifiers:
                 break
             self.assertLess(time.monotonic(), deadline,
                             'conductor a\'s nodes: %s, on the verifiers: '
@@ -267,6 +274,22 @@ class ConductorsTestCase(testtools.TestCase):
         self.cluster.kill('a')
         self.addCleanup(self._restart_a)
         self.cluster.wait_conductors({'b'}, timeout=60)
+        return nodes, killed_at
+
+    def _wait_no_agent_left(self, nodes, seconds):
+        """assertNoAgentLeft, once it holds or after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.assertNoAgentLeft(nodes)
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+
+    def test_takeover_of_nodes_in_clean_wait(self):
+        nodes, killed_at = self._kill_a_while_held('HOLD', 'clean wait')
         b_host = self.cluster.hostname('b')
         for node in nodes['a']:
             self.assertEqual(b_host, self.conductor_of(node.id))
@@ -289,15 +312,7 @@ class ConductorsTestCase(testtools.TestCase):
                 self.assertIn('ttestation', node.last_error or '')
         # No agent is left on either verifier (a failed node's agent is
         # removed by the abandoned-attestation periodic).
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.assertNoAgentLeft(ended)
-                break
-            except AssertionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
+        self._wait_no_agent_left(ended, 30)
 
     def test_takeover_of_nodes_in_the_attest_step(self):
         """A conductor dies while its nodes run the attest step (CLEANING).
@@ -308,47 +323,14 @@ class ConductorsTestCase(testtools.TestCase):
         abandoned-attestation periodic of the surviving conductor removes
         them.
         """
-        nodes = self.spread_nodes()
-        open(os.path.join(self.hold_dir, 'HOLD_AFTER_ADD'), 'w').close()
-        self.addCleanup(self._release_held_reads)
-        every = [n for v in nodes.values() for n in v]
-        for node in every:
-            self.cluster.conn.baremetal.set_node_provision_state(node.id,
-                                                                 'provide')
-        for node in self.wait_all([n.id for n in nodes['b']],
-                                  ('available', 'clean failed')):
-            self.assertEqual('available', node.provision_state,
-                             node.last_error)
-        held = {n.driver_info['keylime_agent_uuid'] for n in nodes['a']}
-        deadline = time.monotonic() + 60
-        while True:
-            states = [self.cluster.conn.baremetal.get_node(n.id)
-                      .provision_state for n in nodes['a']]
-            on_verifiers = set().union(*self.verifier_uuids().values())
-            if states == ['cleaning'] * 2 and held <= on_verifiers:
-                break
-            self.assertLess(time.monotonic(), deadline,
-                            'conductor a\'s nodes: %s, on the verifiers: '
-                            '%s' % (states, sorted(on_verifiers)))
-            time.sleep(1)
-
-        self.cluster.kill('a')
-        self.addCleanup(self._restart_a)
-        self.cluster.wait_conductors({'b'}, timeout=60)
+        nodes, _killed_at = self._kill_a_while_held('HOLD_AFTER_ADD',
+                                                    'cleaning')
         ended = self.wait_all([n.id for n in nodes['a']],
                               ('available', 'clean failed'), timeout=90)
         for node in ended:
             self.assertEqual('clean failed', node.provision_state)
             self.assertIn('conductor take over', node.last_error or '')
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.assertNoAgentLeft(ended)
-                break
-            except AssertionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
+        self._wait_no_agent_left(ended, 60)
         log_b = self.cluster.conductor_log('b')
         for node in ended:
             self.assertIn('Node %s: removed the Keylime agent of an '

@@ -22,7 +22,6 @@ original TPM back for the other tests.
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from unittest import mock
 
@@ -38,49 +37,28 @@ from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.keylime_client import exception as kl_exception
-from ironic_keylime.tests import base
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import keylime_env
 
-ATTEST_STEP = {'step': 'attest', 'interface': 'attestation',
-               'priority': 90, 'argsinfo': None}
 
-
-class EKBindingRealTestCase(base.DbTestCase):
+class EKBindingRealTestCase(functional_base.KeylimeDbTestCase):
     """tpm_binding.check and record with the real registrar and agent."""
-
-    # These tests run the real keylime_tenant.
-    block_execute = False
 
     def setUp(self):
         super().setUp()
-        if not keylime_env.available():
-            # Fail, not skip: a missing harness must not pass unnoticed.
-            self.fail('no harness Keylime (run tools/functional.sh)')
-        self.lists_dir = tempfile.mkdtemp(prefix='ik-lists-')
-        self.addCleanup(self._remove_dir, self.lists_dir)
-        keylime_env.configure(self,
-                              allowed_list_directories=[self.lists_dir])
+        self.use_lists_dir()
         self.interface = attestation.KeylimeAttestation()
         self.agent_uuid = keylime_env.env('AGENT_UUID')
         self.client = tpm_binding.registrar_client(
             keylime_env.registrar_endpoint())
-        self.addCleanup(self._check_nothing_left)
-
-    def _remove_dir(self, path):
-        for name in os.listdir(path):
-            os.unlink(os.path.join(path, name))
-        os.rmdir(path)
-
-    def _check_nothing_left(self):
-        self.assertEqual([], keylime_env.verifier_agents())
-        self.assertEqual([], self.leftovers())
-        self.assertEqual([], keylime_env.tenant_processes())
+        self.addCleanup(self.check_nothing_left)
 
     def _node(self, **info):
         lists = keylime_env.write_lists(self.lists_dir)
         return obj_utils.create_test_node(
             self.context, driver='fake-hardware',
-            provision_state=states.DEPLOYING, deploy_step=ATTEST_STEP,
+            provision_state=states.DEPLOYING,
+            deploy_step=functional_base.ATTEST_STEP,
             driver_info=keylime_env.driver_info(lists, **info))
 
     def _check(self, node):

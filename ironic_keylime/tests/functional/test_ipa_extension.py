@@ -42,10 +42,11 @@ from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.tests import base
 from ironic_keylime.tests.functional import ipa_env
+from ironic_keylime.tests import utils
 
-DRIVER_INFO = {'keylime_v': '127.0.0.1', 'keylime_vp': 8881,
-               'keylime_r': '192.0.2.10', 'keylime_rp': 8891,
-               'keylime_container': 'lists'}
+DRIVER_INFO = utils.get_test_keylime_info(keylime_vp=8881,
+                                          keylime_r='192.0.2.10',
+                                          keylime_rp=8891)
 
 
 class IPAExtensionTestCase(base.DbTestCase):

@@ -20,147 +20,13 @@ and an agent on a software TPM), started by tools/functional.sh; the
 nodes' keylime_agent_* name the harness's agent.
 """
 
-import hashlib
-import json
-import os
-import shutil
-import subprocess
-import tempfile
 import time
-import uuid
 
-import testtools
-from testtools import content
-
-from ironic_keylime.keylime_client import tenant as kl_tenant
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import keylime_env as keylime_harness
 
-# Keylime's verifier reports a tampered agent within a few quotes
-# ([keylime]status_poll_interval is 2 s here).
-TIMEOUT = 120
 
-
-def _harness(*args):
-    """Run tools/keylime/harness.sh ARGS on the harness's run directory."""
-    script = os.environ.get('KEYLIME_HARNESS_SCRIPT') or os.path.join(
-        os.path.dirname(__file__), '..', '..', '..', 'tools', 'keylime',
-        'harness.sh')
-    subprocess.run([script, args[0], os.environ['KEYLIME_HARNESS_DIR']]
-                   + list(args[1:]), check=True, capture_output=True,
-                   timeout=180)
-
-
-class IronicTestCase(testtools.TestCase):
-    """One real Ironic per test class."""
-
-    #: {section: {option: value}} for this class's Ironic.
-    overrides = None
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.keylime = ironic_env.keylime_env()
-        cls.workdir = tempfile.mkdtemp(prefix='ik-ironic-')
-        cls.ironic = ironic_env.IronicEnv(cls.workdir, cls.keylime,
-                                          cls.overrides)
-        cls.ironic.start()
-        cls.lists = cls._write_lists()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ironic.stop()
-        if os.environ.get('IRONIC_KEYLIME_KEEP_IRONIC'):
-            print('Ironic of %s kept in %s' % (cls.__name__, cls.workdir))
-        else:
-            shutil.rmtree(cls.workdir, ignore_errors=True)
-        super().tearDownClass()
-
-    @classmethod
-    def _write_lists(cls):
-        """Copy the harness's lists into an allowed list directory.
-
-        :returns: (allowlist, checksum, excludelist, excludelist
-            checksum) paths.
-        """
-        lists = os.path.join(cls.workdir, 'lists')
-        allowlist = os.path.join(lists, 'allowlist.txt')
-        excludelist = os.path.join(lists, 'excludelist.txt')
-        shutil.copy(cls.keylime['KEYLIME_HARNESS_ALLOWLIST'], allowlist)
-        shutil.copy(cls.keylime['KEYLIME_HARNESS_EXCLUDELIST'], excludelist)
-        checksum = allowlist + '.sha256'
-        with open(allowlist, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        with open(checksum, 'w') as f:
-            f.write('%s  allowlist.txt\n' % digest)
-        excludelist_checksum = excludelist + '.sha256'
-        with open(excludelist, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        with open(excludelist_checksum, 'w') as f:
-            f.write('%s  excludelist.txt\n' % digest)
-        return allowlist, checksum, excludelist, excludelist_checksum
-
-    def setUp(self):
-        super().setUp()
-        self.addOnException(self._attach_logs)
-
-    def _attach_logs(self, exc_info):
-        self.addDetail('ironic-log', content.text_content(
-            self.ironic.log_tail(200)))
-
-    def name(self, prefix):
-        return '%s-%s' % (prefix, uuid.uuid4().hex[:8])
-
-    def keylime_node(self, prefix='attested', **extra):
-        info = dict(self.ironic.keylime_driver_info(self.lists), **extra)
-        return self.ironic.create_node(self.name(prefix), info)
-
-    def attestation(self, *args, client='openstack'):
-        """``<client> baremetal node attestation ARGS -f json``, parsed."""
-        command = ['baremetal', 'node', 'attestation'] + list(args)
-        if client == 'openstack':
-            result = self.ironic.openstack(*command, '-f', 'json')
-        else:
-            result = self.ironic.baremetal(*command[1:], '-f', 'json')
-        return json.loads(result.stdout)
-
-    def provide(self, node):
-        return self.ironic.provision(node.id, 'provide', 'available',
-                                     timeout=TIMEOUT)
-
-    def deploy(self, node, expected='active', **kwargs):
-        return self.ironic.provision(node.id, 'active', expected,
-                                     timeout=TIMEOUT, **kwargs)
-
-    def verdicts(self, node):
-        return [(e['severity'], e['event'])
-                for e in self.ironic.attestation_events(node.id)]
-
-    def assertAllPassed(self, node, count):
-        """The node has ``count`` verdicts, all PASS, and nothing left."""
-        verdicts = self.verdicts(node)
-        self.assertEqual(count, len(verdicts), verdicts)
-        for severity, event in verdicts:
-            self.assertEqual('INFO', severity)
-            self.assertIn('Keylime attestation PASS', event)
-        self.assertNotIn('keylime_attestation', node.driver_internal_info)
-        self.assertVerifierHasNoAgent()
-
-    def assertVerifierHasNoAgent(self):
-        """The harness's agent is not on the verifier."""
-        k = self.keylime
-        # The tenant as the conductor runs it (same environment).
-        tenant = kl_tenant.Tenant(k['KEYLIME_HARNESS_TENANT'],
-                                  k['KEYLIME_HARNESS_TENANT_CONFIG'],
-                                  k['KEYLIME_HARNESS_CERT_DIR'])
-        result = tenant.run(['-c', 'cvlist',
-                             '-v', k['KEYLIME_HARNESS_VERIFIER'],
-                             '-vp', k['KEYLIME_HARNESS_VERIFIER_PORT']])
-        self.assertIn('uuids', result.stdout, result.stdout[-2000:])
-        self.assertNotIn(k['KEYLIME_HARNESS_AGENT_UUID'], result.stdout)
-
-
-class AttestationWorkflowTestCase(IronicTestCase):
+class AttestationWorkflowTestCase(functional_base.IronicTestCase):
     """Keylime attestation in deploy and clean, failure fails them."""
 
     def test_driver_show_lists_attestation_interfaces(self):
@@ -189,13 +55,13 @@ class AttestationWorkflowTestCase(IronicTestCase):
 
         # Undeploy: automated cleaning attests again.
         self.ironic.provision(node.id, 'deleted', 'available',
-                              timeout=TIMEOUT)
+                              timeout=functional_base.TIMEOUT)
         self.assertEqual(3, len(self.verdicts(node)))
 
         # Manual cleaning with the attest step only.
         self.ironic.provision(node.id, 'manage', 'manageable')
         self.ironic.baremetal(
-            'node', 'clean', node.id, '--wait', str(TIMEOUT),
+            'node', 'clean', node.id, '--wait', str(functional_base.TIMEOUT),
             '--clean-steps',
             '[{"interface": "attestation", "step": "attest"}]')
         node = self.ironic.wait_state(node.id, 'manageable')
@@ -225,8 +91,8 @@ class AttestationWorkflowTestCase(IronicTestCase):
     def test_tampered_deploy_fails(self):
         node = self.keylime_node('tampered')
         self.provide(node)
-        _harness('tamper', '/usr/bin/evil')
-        self.addCleanup(_harness, 'reset')
+        keylime_harness.harness('tamper', '/usr/bin/evil')
+        self.addCleanup(keylime_harness.harness, 'reset')
         node = self.deploy(node, expected='deploy failed')
         error = self.ironic.error_message(node)
         self.assertIn('Keylime attestation FAIL', error)
@@ -278,7 +144,7 @@ class AttestationWorkflowTestCase(IronicTestCase):
         self.assertEqual(count, len(self.verdicts(node)))
         # User deploy steps name it again: they win over the template.
         self.ironic.baremetal(
-            'node', 'deploy', node.id, '--wait', str(TIMEOUT),
+            'node', 'deploy', node.id, '--wait', str(functional_base.TIMEOUT),
             '--deploy-steps', '[{"interface": "attestation", "step": '
             '"attest", "args": {}, "priority": 95}]')
         node = self.ironic.wait_state(node.id, 'active')
@@ -410,7 +276,7 @@ class RestVerifierWorkflowTestCase(AttestationWorkflowTestCase):
             self.assertIn('left the verifier', log)
 
 
-class NoFailOnAttestationFailureTestCase(IronicTestCase):
+class NoFailOnAttestationFailureTestCase(functional_base.IronicTestCase):
     """fail_deploy_on_attestation_failure = False: FAIL is recorded only."""
 
     overrides = {'keylime': {'fail_deploy_on_attestation_failure': 'false'},
@@ -419,8 +285,8 @@ class NoFailOnAttestationFailureTestCase(IronicTestCase):
     def test_tampered_node_reaches_active(self):
         node = self.keylime_node('tolerated')
         self.provide(node)
-        _harness('tamper', '/usr/bin/evil')
-        self.addCleanup(_harness, 'reset')
+        keylime_harness.harness('tamper', '/usr/bin/evil')
+        self.addCleanup(keylime_harness.harness, 'reset')
         node = self.deploy(node)
         severity, event = self.verdicts(node)[-1]
         self.assertEqual('ERROR', severity)

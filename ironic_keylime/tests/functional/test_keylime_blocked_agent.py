@@ -36,6 +36,7 @@ from oslotest import base
 from ironic_keylime.keylime_client import status
 from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.keylime_client import verifier as kl_verifier
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import keylime_env
 
 #: How long the verdict is watched for at most: the verifier's first
@@ -65,25 +66,14 @@ sys.exit(process.wait())
 '''
 
 
-class BlockedAgentTestCase(base.BaseTestCase):
+class BlockedAgentTestCase(functional_base.KeylimeHarnessMixin,
+                           base.BaseTestCase):
     """The verdict on an agent the verifier cannot reach after add."""
 
     def setUp(self):
         super().setUp()
-        if not keylime_env.available():
-            # Fail, not skip: a missing harness must not pass unnoticed.
-            self.fail('no harness Keylime (run tools/functional.sh)')
         self.workdir = self.useFixture(fixtures.TempDir()).path
-        self.uuid = keylime_env.env('AGENT_UUID')
-        self.verifier = kl_tenant.Endpoint(
-            keylime_env.env('VERIFIER'),
-            int(keylime_env.env('VERIFIER_PORT')))
-        self.registrar = kl_tenant.Endpoint(
-            keylime_env.env('REGISTRAR'),
-            int(keylime_env.env('REGISTRAR_PORT')))
-        self.agent = kl_tenant.Endpoint(
-            keylime_env.env('AGENT_ADDRESS'),
-            int(keylime_env.env('AGENT_PORT')))
+        self.use_harness_agent()
         self.stopped = os.path.join(self.workdir, 'stopped')
         self.group_file = os.path.join(keylime_env.env('DIR'), 'pids',
                                        'agent')

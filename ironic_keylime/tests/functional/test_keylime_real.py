@@ -22,7 +22,6 @@ verifier, no list file in ``[DEFAULT]tempdir`` and no tenant running.
 
 import hashlib
 import os
-import tempfile
 import time
 from unittest import mock
 
@@ -35,50 +34,30 @@ from ironic.tests.unit.objects import utils as obj_utils
 from ironic_keylime.common import exception
 from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import record as kl_record
-from ironic_keylime.tests import base
+from ironic_keylime.tests import excludelist_lines
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import keylime_env
-from ironic_keylime.tests.unit.lists import test_excludes
 
-ATTEST_STEP = {'step': 'attest', 'interface': 'attestation',
-               'priority': 90, 'argsinfo': None}
 UNKNOWN_UUID = '00000000-dead-4bee-8000-000000000000'
 
 
-class KeylimeRealTestCase(base.DbTestCase):
+class KeylimeRealTestCase(functional_base.KeylimeDbTestCase):
     """The attest step of the keylime interface, with a real Keylime."""
-
-    # These tests run the real keylime_tenant.
-    block_execute = False
 
     def setUp(self):
         super().setUp()
-        if not keylime_env.available():
-            # Fail, not skip: a missing harness must not pass unnoticed.
-            self.fail('no harness Keylime (run tools/functional.sh)')
-        self.lists_dir = tempfile.mkdtemp(prefix='ik-lists-')
-        self.addCleanup(self._remove_dir, self.lists_dir)
-        keylime_env.configure(self,
-                              allowed_list_directories=[self.lists_dir])
+        self.use_lists_dir()
         self.interface = attestation.KeylimeAttestation()
         # The checks of every test: after the test's own clean-ups (a
         # service started again, a node reset), before the base's.
-        self.addCleanup(self._check_nothing_left)
-
-    def _remove_dir(self, path):
-        for name in os.listdir(path):
-            os.unlink(os.path.join(path, name))
-        os.rmdir(path)
-
-    def _check_nothing_left(self):
-        self.assertEqual([], keylime_env.verifier_agents())
-        self.assertEqual([], self.leftovers())
-        self.assertEqual([], keylime_env.tenant_processes())
+        self.addCleanup(self.check_nothing_left)
 
     def _node(self, checksum=None, **info):
         lists = keylime_env.write_lists(self.lists_dir, checksum=checksum)
         return obj_utils.create_test_node(
             self.context, driver='fake-hardware',
-            provision_state=states.DEPLOYING, deploy_step=ATTEST_STEP,
+            provision_state=states.DEPLOYING,
+            deploy_step=functional_base.ATTEST_STEP,
             driver_info=keylime_env.driver_info(lists, **info))
 
     def _reset_node(self):
@@ -194,7 +173,7 @@ class KeylimeRealTestCase(base.DbTestCase):
         self._reset_node()
         keylime_env.harness('tamper', '/tmp/ik-excluded/tool.sh')
         node = self._node()
-        self._write_excludelist(test_excludes.ACCEPTED)
+        self._write_excludelist(excludelist_lines.ACCEPTED)
         self._attest(node)
         node = self._wait_for_verdict(node)
         mock_resume.assert_called_once_with(mock.ANY)

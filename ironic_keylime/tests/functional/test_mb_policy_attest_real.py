@@ -44,11 +44,10 @@ from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.keylime_client import exception as kl_exception
-from ironic_keylime.tests import base
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import ipa_env
 from ironic_keylime.tests.functional import keylime_env
 from ironic_keylime.tests.functional import swift_env
-from ironic_keylime.tests.functional import test_boot_state_real as bsr
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'fixtures',
                         'uefi-event-log-ovmf')
@@ -60,23 +59,13 @@ PIN = 'keylime_mb_policy_sha256'
 # not run in these tests.
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                    autospec=True)
-class MeasuredBootRealTestCase(base.DbTestCase):
+class MeasuredBootRealTestCase(functional_base.KeylimeDbTestCase):
+    """Runs ironic-python-agent, keylime-policy and the real tenant."""
 
-    # Runs ironic-python-agent, keylime-policy and the real tenant.
-    block_execute = False
-
-    # The boot state tests' steps: the same ramdisk, enrollment and
-    # attestation as a deployment runs them.
-    _attest = bsr.BootStateRealTestCase._attest
-    _history = bsr.BootStateRealTestCase._history
-    _check_nothing_left = bsr.BootStateRealTestCase._check_nothing_left
+    needs_swift = True
 
     def setUp(self):
         super().setUp()
-        if not (keylime_env.available() and swift_env.available()):
-            # Fail, not skip: a missing harness must not pass unnoticed.
-            self.fail('no harness Keylime or Swift (run '
-                      'tools/functional.sh)')
         self.workdir = tempfile.mkdtemp(prefix='ik-mb-policy-')
         self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
         keylime_env.configure(self, policy_tool=keylime_env.env(
@@ -90,7 +79,7 @@ class MeasuredBootRealTestCase(base.DbTestCase):
         self.container = 'mb-' + uuidutils.generate_uuid()[:8]
         self.addCleanup(self._delete_container)
         self._upload_lists()
-        self.addCleanup(self._check_nothing_left)
+        self.addCleanup(self.check_nothing_left)
 
     def _upload_lists(self):
         self.admin.put_container(self.container)
@@ -125,7 +114,7 @@ class MeasuredBootRealTestCase(base.DbTestCase):
         node = obj_utils.create_test_node(
             self.context, uuid=uuidutils.generate_uuid(),
             driver='fake-hardware', provision_state=states.CLEANING,
-            clean_step=bsr.ENROLL_STEP,
+            clean_step=functional_base.ENROLL_STEP,
             driver_info=keylime_env.driver_info(
                 {'keylime_container': self.container}),
             driver_internal_info={'agent_url': rd.url,
@@ -148,7 +137,7 @@ class MeasuredBootRealTestCase(base.DbTestCase):
                          node.driver_info[PIN])
         with open(EVENT_LOG, 'rb') as f:
             log = f.read()
-        event = self._history(node)[-1]
+        event = self.history_events(node)[-1]
         self.assertIn('Golden boot state enrolled', event)
         self.assertIn('measured-boot policy recorded from the UEFI event '
                       'log of %d bytes, sha256 %s (Secure Boot off)'
@@ -157,7 +146,7 @@ class MeasuredBootRealTestCase(base.DbTestCase):
 
         # 2. Attestation: the real tenant sends it; the verifier holds it.
         node.provision_state = states.DEPLOYING
-        node.deploy_step = bsr.ATTEST_STEP
+        node.deploy_step = functional_base.ATTEST_STEP
         node.clean_step = None
         node.save()
         with task_manager.acquire(self.context, node.uuid) as task:
@@ -185,7 +174,8 @@ class MeasuredBootRealTestCase(base.DbTestCase):
                       '%s or keylime_mb_policy, the measured-boot policy), '
                       'but its Keylime agent sent no UEFI event log' % PIN,
                       node.last_error)
-        self.assertIn('Keylime attestation FAIL', self._history(node)[-1])
+        self.assertIn('Keylime attestation FAIL',
+                      self.history_events(node)[-1])
 
     def _wait_verdict(self, node):
         deadline = time.monotonic() + 40
@@ -209,7 +199,7 @@ class MeasuredBootRealTestCase(base.DbTestCase):
         self.admin.put_object(self.container, 'mb_policy',
                               json.dumps(policy))
         node.provision_state = states.DEPLOYING
-        node.deploy_step = bsr.ATTEST_STEP
+        node.deploy_step = functional_base.ATTEST_STEP
         node.clean_step = None
         node.save()
         with task_manager.acquire(self.context, node.uuid) as task:

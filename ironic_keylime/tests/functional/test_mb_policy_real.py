@@ -25,6 +25,7 @@ import testtools
 
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import mb_policy
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import keylime_env
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'fixtures',
@@ -36,12 +37,11 @@ def _read(name, mode='r'):
         return f.read()
 
 
-class MeasuredBootPolicyRealTestCase(testtools.TestCase):
+class MeasuredBootPolicyRealTestCase(functional_base.KeylimeHarnessMixin,
+                                     testtools.TestCase):
 
     def setUp(self):
         super().setUp()
-        if not keylime_env.available():
-            self.fail('no harness Keylime (run tools/functional.sh)')
         self.tool = keylime_env.env('POLICY_TOOL')
         self.event_log = _read('binary_bios_measurements', 'rb')
 

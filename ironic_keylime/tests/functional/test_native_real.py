@@ -31,11 +31,14 @@ import requests
 import testtools
 from testtools import content
 
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import keylime_env_file
+from ironic_keylime.harness import services
+from ironic_keylime.tests.functional import base as functional_base
+from ironic_keylime.tests.functional import keylime_env
 from ironic_keylime.tests.functional import native_env
-from ironic_keylime.tests.functional import test_ironic_real
 
-TIMEOUT = test_ironic_real.TIMEOUT
+TIMEOUT = functional_base.TIMEOUT
 #: Ironic's refusal of an interface name that is not enabled.
 NOT_FOUND = ("Could not find the following interface in the "
              "'ironic.hardware.interfaces.attestation' entrypoint: %s. "
@@ -57,19 +60,20 @@ def _keylime_args(ironic, lists):
     return args
 
 
-class NativeTestCase(test_ironic_real.IronicTestCase):
+class NativeTestCase(functional_base.IronicTestCase):
     """One all-in-one native Ironic per test class."""
 
     @classmethod
     def setUpClass(cls):
         # Not IronicTestCase's: this one starts the native Ironic.
-        super(test_ironic_real.IronicTestCase, cls).setUpClass()
+        super(functional_base.IronicTestCase, cls).setUpClass()
         cls.keylime = ironic_env.keylime_env()
         cls.workdir = tempfile.mkdtemp(prefix='ik-native-')
         cls.ironic = native_env.NativeIronicEnv(cls.workdir, cls.keylime,
                                                 cls.overrides)
         cls.ironic.start()
-        cls.lists = cls._write_lists()
+        cls.lists = keylime_env_file.write_lists(
+            os.path.join(cls.workdir, 'lists'), cls.keylime)
 
     def osc(self, *args, check=True):
         """``openstack baremetal ARGS`` of the patched client."""
@@ -232,8 +236,8 @@ class NodeFieldTestCase(NativeTestCase):
                            *_keylime_args(self.ironic, self.lists))
         node = self.provide(self.ironic.conn.baremetal.get_node(
             node['uuid']))
-        test_ironic_real._harness('tamper', '/usr/bin/evil')
-        self.addCleanup(test_ironic_real._harness, 'reset')
+        keylime_env.harness('tamper', '/usr/bin/evil')
+        self.addCleanup(keylime_env.harness, 'reset')
         node = self.deploy(node, expected='deploy failed')
         error = self.ironic.error_message(node)
         self.assertIn('Keylime attestation FAIL', error)
@@ -294,16 +298,16 @@ class UpgradeTestCase(testtools.TestCase):
         native_env.create_released_schema(ironic.conf_file)
         nodes = json.loads(self._released_nodes(ironic.conf_file)
                            .splitlines()[-1])
-        version = native_env.dbsync(ironic.bin_dir, ironic.conf_file,
-                                    'version')
+        version = services.dbsync(ironic.bin_dir, ironic.conf_file,
+                                  'version')
         self.assertEqual('9fb44677ef15', version.strip().splitlines()[-1])
 
         ironic.start()  # runs the patched ironic-dbsync upgrade
         self.addCleanup(ironic.stop)
         self.addOnException(lambda exc_info: self.addDetail(
             'ironic-log', content.text_content(ironic.log_tail(200))))
-        version = native_env.dbsync(ironic.bin_dir, ironic.conf_file,
-                                    'version')
+        version = services.dbsync(ironic.bin_dir, ironic.conf_file,
+                                  'version')
         self.assertEqual('b4c2a7e1d3f9', version.strip().splitlines()[-1])
 
         for name, uuid in nodes.items():
@@ -353,7 +357,8 @@ class TwoConductorsTestCase(testtools.TestCase):
         self.env = native_env.NativeIronicEnv(
             os.path.join(self.workdir, 'client'), keylime)
         self.env.url = self.ironic.url
-        self.lists = native_env.write_lists(self.workdir, keylime)
+        self.lists = keylime_env_file.write_lists(
+            os.path.join(self.workdir, 'lists'), keylime)
 
     def osc_json(self, *args):
         return json.loads(self.ironic.command(

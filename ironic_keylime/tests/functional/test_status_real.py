@@ -23,8 +23,8 @@ import os
 import socket
 import subprocess
 
-from ironic_keylime.tests.functional import ironic_env
-from ironic_keylime.tests.functional import test_ironic_real
+from ironic_keylime.harness import services
+from ironic_keylime.tests.functional import base as functional_base
 
 SUCCESS, WARNING, FAILURE = 0, 1, 2
 
@@ -35,12 +35,12 @@ def _closed_port():
         return sock.getsockname()[1]
 
 
-class StatusCommandTestCase(test_ironic_real.IronicTestCase):
+class StatusCommandTestCase(functional_base.IronicTestCase):
 
     def status(self):
         """Run the command; returns (exit status, {check name: result})."""
         result = subprocess.run(
-            [os.path.join(ironic_env.BIN_DIR, 'ironic-keylime-status'),
+            [os.path.join(services.BIN_DIR, 'ironic-keylime-status'),
              '--config-file', self.ironic.conf_file,
              'upgrade', 'check', '--json'],
             capture_output=True, text=True, timeout=120)

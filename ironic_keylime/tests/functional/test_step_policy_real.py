@@ -32,7 +32,7 @@ import uuid
 import testtools
 from testtools import content
 
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.harness import ironic_env
 from ironic_keylime.tests.functional import keystone_env
 
 ENROLL = {'interface': 'attestation', 'step': 'enroll_boot_state'}

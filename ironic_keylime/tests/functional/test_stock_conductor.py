@@ -29,9 +29,9 @@ import testtools
 from testtools import content
 
 from ironic_keylime.tests.functional import cluster_env
+from ironic_keylime.tests import utils
 
-KEYLIME = {'attestation_interface': 'keylime', 'keylime_v': '127.0.0.1',
-           'keylime_r': '127.0.0.1', 'keylime_container': 'lists'}
+KEYLIME = utils.get_test_keylime_info(attestation_interface='keylime')
 
 
 class StockConductorTestCase(testtools.TestCase):

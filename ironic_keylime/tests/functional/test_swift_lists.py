@@ -46,9 +46,11 @@ from ironic_keylime.lists import exception
 from ironic_keylime.lists import prepare
 from ironic_keylime.lists import swift
 from ironic_keylime.tests import base
+from ironic_keylime.tests import excludelist_lines
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import keylime_env
 from ironic_keylime.tests.functional import swift_env
-from ironic_keylime.tests.unit.lists import test_excludes
+from ironic_keylime.tests import utils
 
 ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n%s  /usr/bin/ls\n'
              % ('0' * 40, 'a' * 64, 'b' * 64)).encode()
@@ -431,10 +433,8 @@ class CommandTestCase(SwiftTestCase):
                               capture_output=True, text=True)
 
     def write(self, name, data):
-        path = os.path.join(self.useFixture(fixtures.TempDir()).path, name)
-        with open(path, 'wb') as f:
-            f.write(data)
-        return path
+        directory = self.useFixture(fixtures.TempDir()).path
+        return utils.write_file(directory, name, data)
 
     def test_upload_then_show(self):
         allowlist = self.write('allowlist', ALLOWLIST)
@@ -496,13 +496,12 @@ class CommandTestCase(SwiftTestCase):
         self.assertNotIn('wrong-one', shown.stderr + shown.stdout)
 
 
-class KeylimeFromSwiftTestCase(SwiftTestCase):
+class KeylimeFromSwiftTestCase(functional_base.KeylimeHarnessMixin,
+                               SwiftTestCase):
     """A node attested by the real Keylime with lists from Swift."""
 
     def setUp(self):
         super().setUp()
-        if not keylime_env.available():
-            self.fail('no harness Keylime (run tools/functional.sh)')
         env = os.environ
         self.config(tenant_path=env['KEYLIME_HARNESS_TENANT'],
                     tenant_config=env['KEYLIME_HARNESS_TENANT_CONFIG'],
@@ -515,22 +514,14 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
 
     def create_node(self):
         """A node in its attest deploy step, lists from the container."""
-        env = os.environ
         return obj_utils.create_test_node(
             self.context, driver='fake-hardware',
             uuid=uuidutils.generate_uuid(),
             provision_state=states.DEPLOYING,
             deploy_step={'step': 'attest', 'interface': 'attestation',
                          'priority': 90, 'argsinfo': None},
-            driver_info={
-                'keylime_container': self.container,
-                'keylime_v': env['KEYLIME_HARNESS_VERIFIER'],
-                'keylime_vp': env['KEYLIME_HARNESS_VERIFIER_PORT'],
-                'keylime_r': env['KEYLIME_HARNESS_REGISTRAR'],
-                'keylime_rp': env['KEYLIME_HARNESS_REGISTRAR_PORT'],
-                'keylime_agent_uuid': env['KEYLIME_HARNESS_AGENT_UUID'],
-                'keylime_agent_address': env['KEYLIME_HARNESS_AGENT_ADDRESS'],
-                'keylime_agent_port': env['KEYLIME_HARNESS_AGENT_PORT']})
+            driver_info=keylime_env.driver_info(
+                {'keylime_container': self.container}))
 
     def attest(self):
         """Attest a node from the container; return the verdict."""
@@ -584,7 +575,7 @@ class KeylimeFromSwiftTestCase(SwiftTestCase):
         for line, reason in (
                 ('.*', 'does not start with the literal directory'),
                 ('(.*)*x$', 'itself repeats'),
-                (test_excludes.BYPASS, 'lookahead')):
+                (excludelist_lines.BYPASS, 'lookahead')):
             self.upload(allowlist=self.allowlist,
                         excludelist=line.encode() + b'\n')
             node = self.create_node()

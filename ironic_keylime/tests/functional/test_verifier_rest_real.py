@@ -31,6 +31,7 @@ from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import status
 from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.keylime_client import verifier
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import keylime_env
 
 UNKNOWN_UUID = '00000000-dead-4bee-8000-000000000000'
@@ -38,25 +39,14 @@ UNKNOWN_UUID = '00000000-dead-4bee-8000-000000000000'
 VERDICT_SECONDS = 40
 
 
-class VerifierRestRealTestCase(base.BaseTestCase):
+class VerifierRestRealTestCase(functional_base.KeylimeHarnessMixin,
+                               base.BaseTestCase):
     """Verdicts and deletes through REST and through the tenant."""
 
     def setUp(self):
         super().setUp()
-        if not keylime_env.available():
-            # Fail, not skip: a missing harness must not pass unnoticed.
-            self.fail('no harness Keylime (run tools/functional.sh)')
         self.workdir = self.useFixture(fixtures.TempDir()).path
-        self.uuid = keylime_env.env('AGENT_UUID')
-        self.verifier = kl_tenant.Endpoint(
-            keylime_env.env('VERIFIER'),
-            int(keylime_env.env('VERIFIER_PORT')))
-        self.registrar = kl_tenant.Endpoint(
-            keylime_env.env('REGISTRAR'),
-            int(keylime_env.env('REGISTRAR_PORT')))
-        self.agent = kl_tenant.Endpoint(
-            keylime_env.env('AGENT_ADDRESS'),
-            int(keylime_env.env('AGENT_PORT')))
+        self.use_harness_agent()
         self.tenant = self._tenant(30)
         self.addCleanup(verifier.clear_clients)
         # Last: whatever happened, no agent is left on the verifier.

@@ -48,7 +48,8 @@ import uuid
 import testtools
 from testtools import content
 
-from ironic_keylime.tests.functional import ironic_env
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import services
 from ironic_keylime.tests.functional import vm_env
 
 #: Under TCG the ramdisk boots in minutes, not seconds.
@@ -117,8 +118,8 @@ class VMChainTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.ipa_port = ironic_env.free_port()
-        self.agent_port = ironic_env.free_port()
+        self.ipa_port = services.free_port()
+        self.agent_port = services.free_port()
         # A MAC per node: ports of earlier nodes stay in Ironic.
         self.mac = '52:54:00:4b:%02x:%02x' % (random.randint(0, 255),
                                               random.randint(0, 255))

@@ -20,7 +20,6 @@ tests (it needs Keylime's own virtualenv and a TPM); the functional tests
 use one.
 """
 
-import datetime
 import http.server
 import json
 import os
@@ -29,12 +28,9 @@ import ssl
 import tempfile
 import threading
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import serialization
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 import fixtures
+
+from ironic_keylime.tests.unit import pki
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                         'fixtures', 'registrar-7.14.3')
@@ -49,57 +45,6 @@ def recorded(name):
     """The bytes of a recorded answer."""
     with open(os.path.join(FIXTURES, name), 'rb') as f:
         return f.read()
-
-
-def _name(common_name):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _certificate(subject, key, issuer=None, issuer_key=None, ca=False):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder()
-               .subject_name(_name(subject))
-               .issuer_name(_name(issuer or subject))
-               .public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(hours=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
-                              critical=True))
-    return builder.sign(issuer_key or key, hashes.SHA256())
-
-
-def _write(path, data):
-    with open(path, 'wb') as f:
-        f.write(data)
-
-
-def _pem_key(key):
-    return key.private_bytes(serialization.Encoding.PEM,
-                             serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def _pem_cert(cert):
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def make_ca(directory, name='keylime-ca'):
-    """A CA with a server and a client certificate, as in a cv_ca.
-
-    Writes ``cacert.crt``, ``client-cert.crt``, ``client-private.pem``,
-    ``server-cert.crt`` and ``server-private.pem`` into ``directory``.
-    """
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate(name, ca_key, ca=True)
-    _write(os.path.join(directory, 'cacert.crt'), _pem_cert(ca))
-    for role in ('server', 'client'):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _certificate(role, key, issuer=name, issuer_key=ca_key)
-        _write(os.path.join(directory, '%s-cert.crt' % role),
-               _pem_cert(cert))
-        _write(os.path.join(directory, '%s-private.pem' % role),
-               _pem_key(key))
 
 
 class FakeRegistrar(fixtures.Fixture):
@@ -118,7 +63,7 @@ class FakeRegistrar(fixtures.Fixture):
         the registrar's own answers.
     :ivar client_certs: whether each request came with a client
         certificate the server verified.
-    :param server_ca_dir: a directory made by :func:`make_ca` whose
+    :param server_ca_dir: a directory made by :func:`.pki.make_ca` whose
         ``server-cert.crt`` (signed by another CA than the client's
         ``cacert.crt``) the registrar presents; None for the one of
         ``cert_dir``.
@@ -134,7 +79,7 @@ class FakeRegistrar(fixtures.Fixture):
         self.addCleanup(shutil.rmtree, self.base_dir)
         self.cert_dir = os.path.join(self.base_dir, 'cv_ca')
         os.mkdir(self.cert_dir)
-        make_ca(self.cert_dir)
+        pki.make_ca(self.cert_dir)
         self.routes = {
             '/version': (200, recorded('version.json')),
             '/v2.6/agents/%s' % AGENT_UUID: (200, recorded('agent.json')),

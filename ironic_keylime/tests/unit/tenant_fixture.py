@@ -25,6 +25,16 @@ FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                         'fixtures', 'tenant-7.14.3')
 
 
+def output(name):
+    """The text of a recorded output of the real tenant.
+
+    :param name: its file in ``fixtures/tenant-7.14.3``, e.g.
+        ``tenant-status-ok-1.stdout``.
+    """
+    with open(os.path.join(FIXTURES, name)) as f:
+        return f.read()
+
+
 class FakeTenant(fixtures.Fixture):
     """An executable ``keylime_tenant`` replaying real outputs.
 

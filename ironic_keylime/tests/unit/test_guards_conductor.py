@@ -30,8 +30,9 @@ from ironic.conductor import task_manager
 from ironic.tests.unit.objects import utils as obj_utils
 import oslo_messaging as messaging
 
-KEYLIME = {'attestation_interface': 'keylime', 'keylime_v': '127.0.0.1',
-           'keylime_r': '127.0.0.1', 'keylime_container': 'lists'}
+from ironic_keylime.tests import utils
+
+KEYLIME = utils.get_test_keylime_info(attestation_interface='keylime')
 ATTEST = {'interface': 'attestation', 'step': 'attest', 'args': {}}
 
 

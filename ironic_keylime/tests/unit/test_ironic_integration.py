@@ -46,9 +46,9 @@ from ironic_keylime.drivers.modules import noop
 from ironic_keylime import ironic_integration
 from ironic_keylime.ironic_integration import register
 from ironic_keylime.ironic_integration import version as ii_version
+from ironic_keylime.tests import utils
 
-KEYLIME_INFO = {'keylime_v': '127.0.0.1', 'keylime_r': '127.0.0.1',
-                'keylime_container': 'lists'}
+KEYLIME_INFO = utils.get_test_keylime_info()
 ATTEST = {'interface': 'attestation', 'step': 'attest'}
 
 

@@ -25,7 +25,6 @@ from ironic_keylime.tests import base  # noqa: I100  (must come first)
 import json
 import os
 
-from ironic.common import context as ironic_context
 from ironic.common import exception
 from ironic.common import policy as ironic_policy
 from ironic.conductor import steps as conductor_steps
@@ -35,24 +34,15 @@ from oslo_policy import generator
 from oslo_policy import policy as oslo_policy
 
 from ironic_keylime.ironic_integration import step_policy
+from ironic_keylime.tests.unit import personas
 
-OWNER = '70e5e25a2ca24cb18ae87d8739cee205'
-LESSEE = 'f11853c7fa9c4db3a477c9d8e0dbbf13'
-OTHER = 'ae64129eb1884662b0144127f4366ee6'
-ENROLL = {'interface': 'attestation', 'step': 'enroll_boot_state'}
-RULE = 'baremetal:step:execute:attestation.enroll_boot_state'
-# Keystone's implied roles: a token of an admin carries all four.
-ROLES = {'admin': ['admin', 'manager', 'member', 'reader'],
-         'manager': ['manager', 'member', 'reader'],
-         'member': ['member', 'reader'],
-         'reader': ['reader']}
-
-
-def context(role, project=None, system=False):
-    """A request context as keystonemiddleware's headers give Ironic."""
-    return ironic_context.RequestContext(
-        user_id='user-%s' % role, project_id=project, roles=ROLES[role],
-        system_scope='all' if system else None)
+OWNER = personas.OWNER
+LESSEE = personas.LESSEE
+OTHER = personas.OTHER
+ENROLL = personas.ENROLL
+RULE = personas.RULE
+ROLES = personas.ROLES
+context = personas.context
 
 
 class PolicyTestCase(base.DbTestCase):

@@ -19,7 +19,7 @@ Ironic's own ACL tests, by the identity headers it would set: a real
 Keystone cannot run in a unit test (test_step_policy_real runs one).
 """
 
-from ironic_keylime.tests.unit import test_guards_api  # noqa: I100
+from ironic_keylime.tests.unit import api_base  # noqa: I100
 
 import json
 import os
@@ -33,10 +33,10 @@ from keystonemiddleware import auth_token
 from oslo_config import cfg
 from oslo_utils import uuidutils
 
-from ironic_keylime.tests.unit import test_step_policy
+from ironic_keylime.tests.unit import personas
 
-OWNER = test_step_policy.OWNER
-LESSEE = test_step_policy.LESSEE
+OWNER = personas.OWNER
+LESSEE = personas.LESSEE
 ENROLL = {'interface': 'attestation', 'step': 'enroll_boot_state',
           'args': {}}
 TRAIT = 'CUSTOM_ENROLL_BOOT_STATE'
@@ -45,7 +45,7 @@ TRAIT = 'CUSTOM_ENROLL_BOOT_STATE'
 def headers(role, project=None, system=False):
     """What keystonemiddleware sets for a token of this role."""
     h = {'X-Auth-Token': 'token-%s' % role,
-         'X-Roles': ','.join(test_step_policy.ROLES[role]),
+         'X-Roles': ','.join(personas.ROLES[role]),
          'X-User-Id': 'user-%s' % role}
     if system:
         h['OpenStack-System-Scope'] = 'all'
@@ -54,7 +54,7 @@ def headers(role, project=None, system=False):
     return h
 
 
-class StepPolicyApiTestCase(test_guards_api.GuardedApiTestCase):
+class StepPolicyApiTestCase(api_base.GuardedApiTestCase):
 
     conductor = 'attest-conductor'
     attests = True
@@ -77,7 +77,7 @@ class StepPolicyApiTestCase(test_guards_api.GuardedApiTestCase):
                           lessee=LESSEE)
 
     def _put(self, node, body, who, status):
-        h = dict(test_guards_api.HEADERS, **who)
+        h = dict(api_base.HEADERS, **who)
         resp = self.put_json('/nodes/%s/states/provision' % node.uuid, body,
                              headers=h, expect_errors=status >= 400)
         self.assertEqual(status, resp.status_int, resp.body)
@@ -148,7 +148,7 @@ class RunbookTestCase(StepPolicyApiTestCase):
         resp = self.post_json(
             '/runbooks', {'name': 'CUSTOM_MINE',
                           'steps': [dict(ENROLL, order=1)]},
-            headers=dict(test_guards_api.HEADERS,
+            headers=dict(api_base.HEADERS,
                          **headers('manager', LESSEE)),
             expect_errors=True)
         self.assertEqual(403, resp.status_int, resp.body)

@@ -33,6 +33,7 @@ from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.common import untrusted
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import utils
 
 #: The driver_info key.
 KEY = driver_info.BOOT_AGGREGATE
@@ -40,15 +41,6 @@ KEY = driver_info.BOOT_AGGREGATE
 LENGTHS = (40, 64, 96, 128)
 #: The algorithms the ramdisk may name, and their digests' hex digits.
 ALGORITHMS = {'sha1': 40, 'sha256': 64, 'sha384': 96, 'sha512': 128}
-#: The clean step that records it (as boot_state.ENROLL_STEP).
-ENROLL_STEP = {'interface': 'attestation', 'step': 'enroll_boot_state'}
-
-_HEX = frozenset('0123456789abcdef')
-
-
-def _shorten(value, limit=120):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + '...'
 
 
 def parse(value):
@@ -62,15 +54,15 @@ def parse(value):
     """
     text = value.strip().lower() if isinstance(value, str) else ''
     text = text.split(':', 1)[-1]
-    if (len(text) not in LENGTHS or not set(text) <= _HEX
+    if (len(text) not in LENGTHS or not set(text) <= utils.HEX_DIGITS
             or not text.strip('0')):
         raise exception.InvalidParameterValue(
             _('Invalid driver_info/%(key)s %(value)s: expected the hex '
               'digest (40, 64, 96 or 128 digits, not all zeros) of the '
               'boot_aggregate entry of the node\'s IMA log. Enroll the node '
               'again with the manual clean step %(step)s, or remove the '
-              'key.') % {'key': KEY, 'value': _shorten(value),
-                         'step': json.dumps(ENROLL_STEP)})
+              'key.') % {'key': KEY, 'value': utils.short_repr(value),
+                         'step': json.dumps(utils.ENROLL_STEP)})
     return text
 
 
@@ -105,7 +97,7 @@ def from_reading(node, reading):
             node=node.uuid,
             reason=_('the ramdisk\'s boot state reading was refused (a '
                      'boot_aggregate that is not a hex digest: %s); '
-                     'nothing was recorded.') % _shorten(digest))
+                     'nothing was recorded.') % utils.short_repr(digest))
     algorithm = reading.get('boot_aggregate_algorithm')
     if algorithm is not None and ALGORITHMS.get(algorithm) != len(value):
         raise kl_ironic_exception.AttestationFailure(

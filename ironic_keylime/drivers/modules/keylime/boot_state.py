@@ -46,6 +46,7 @@ from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import mb_state
+from ironic_keylime.drivers.modules.keylime import utils
 from ironic_keylime.keylime_client import events
 from ironic_keylime.keylime_client import mb_policy
 
@@ -53,8 +54,6 @@ LOG = logging.getLogger(__name__)
 
 #: The driver_info key of the golden boot state.
 POLICY_KEY = driver_info.TPM_POLICY
-#: The clean step that records it.
-ENROLL_STEP = {'interface': 'attestation', 'step': 'enroll_boot_state'}
 #: Node history event type of enrollments.
 EVENT_TYPE = 'attestation'
 #: The bank of the policy and the length of its digests.
@@ -65,21 +64,14 @@ MAX_PCR = 23
 RESERVED_PCRS = {10: _('IMA\'s PCR, checked against the runtime policy'),
                  16: _('Keylime\'s data binding PCR')}
 
-_HEX = frozenset('0123456789abcdef')
-
 
 def _invalid(value, expected):
     return exception.InvalidParameterValue(
         _('Invalid driver_info/%(key)s %(value)s: %(expected)s Enroll the '
           'node again with the manual clean step %(step)s, or fix the '
           'value by hand.') %
-        {'key': POLICY_KEY, 'value': _shorten(value), 'expected': expected,
-         'step': json.dumps(ENROLL_STEP)})
-
-
-def _shorten(value, limit=120):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + '...'
+        {'key': POLICY_KEY, 'value': utils.short_repr(value),
+         'expected': expected, 'step': json.dumps(utils.ENROLL_STEP)})
 
 
 def _parse_pcr(key):
@@ -104,7 +96,7 @@ def _parse_digest(pcr, digest):
         raise _invalid(digest, _('the values of PCR %d must be hex '
                                  'digests (strings).') % pcr)
     text = digest.strip().lower()
-    if len(text) != DIGEST_LENGTH or not set(text) <= _HEX:
+    if len(text) != DIGEST_LENGTH or not set(text) <= utils.HEX_DIGITS:
         raise _invalid(digest, _('the values of PCR %(pcr)d must be '
                                  '%(bank)s digests: %(n)d hex digits '
                                  '(without 0x).') %
@@ -197,7 +189,7 @@ def policy_for_attestation(node):
                      '%(node)s --clean-steps \'[%(step)s]\' (from '
                      'manageable), or set driver_info/%(key)s by hand.') %
             {'key': POLICY_KEY, 'node': node.uuid,
-             'step': json.dumps(ENROLL_STEP)})
+             'step': json.dumps(utils.ENROLL_STEP)})
     LOG.debug('Node %s has no golden boot state; its firmware and boot '
               'chain are not checked', node.uuid)
     return None
@@ -250,7 +242,7 @@ def explain_failure(event_id):
              'yourself, enroll the node again with the clean step '
              '%(step)s; otherwise treat the node as compromised') % {
                  'what': what, 'key': keys,
-                 'step': json.dumps(ENROLL_STEP)}
+                 'step': json.dumps(utils.ENROLL_STEP)}
 
 
 def pcrs_to_read(node):
@@ -337,7 +329,7 @@ def enroll(task):
             reason=_('the %(step)s step reads the boot state in the '
                      'ramdisk, which is not running (provision state '
                      '%(state)s). Run it as a manual clean step.') %
-            {'step': ENROLL_STEP['step'], 'state': node.provision_state})
+            {'step': utils.ENROLL_STEP['step'], 'state': node.provision_state})
     reading = agent.call(task, 'keylime.read_boot_state', {'pcrs': pcrs})
     policy = policy_from_reading(node, reading, pcrs)
     aggregate = boot_aggregate.from_reading(node, reading)

@@ -40,11 +40,11 @@ import os
 from ironic.common import exception
 from oslo_log import log as logging
 
-from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.common import untrusted
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import utils
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import mb_policy
 from ironic_keylime.lists import exception as list_exception
@@ -94,11 +94,6 @@ def policy_file(info):
         raise exception.InvalidParameterValue(str(e))
 
 
-def _fail(node, reason):
-    return kl_ironic_exception.AttestationFailure(node=node.uuid,
-                                                  reason=reason)
-
-
 def prepare(node, info, source, workdir):
     """Fetch, check and validate the policy to send, into ``workdir``.
 
@@ -140,12 +135,12 @@ def prepare(node, info, source, workdir):
                 src, path, CONF.keylime.allowed_list_directories, FILE_KEY,
                 max_size)
     except list_exception.ListError as e:
-        raise _fail(node, _('the node\'s measured-boot policy cannot be '
-                            'read: %(err)s Nothing was sent to Keylime. '
-                            'To restore it, %(fix)s.') %
-                    {'err': e, 'fix': _ENROLL})
+        raise utils.attestation_failure(node, _(
+            'the node\'s measured-boot policy cannot be read: %(err)s '
+            'Nothing was sent to Keylime. To restore it, %(fix)s.') %
+            {'err': e, 'fix': _ENROLL})
     if info.mb_policy_sha256 and digest != info.mb_policy_sha256:
-        raise _fail(node, _(
+        raise utils.attestation_failure(node, _(
             'the measured-boot policy in %(where)s does not match '
             'driver_info/%(key)s: its SHA-256 digest is %(got)s, the pin '
             'is %(pin)s. It was changed or damaged; nothing was sent to '
@@ -158,10 +153,10 @@ def prepare(node, info, source, workdir):
     try:
         mb_policy.parse(text)
     except kl_exception.KeylimeError as e:
-        raise _fail(node, _('the measured-boot policy in %(where)s is '
-                            'unusable: %(err)s Nothing was sent to '
-                            'Keylime; %(fix)s.') %
-                    {'where': where, 'err': e, 'fix': _ENROLL})
+        raise utils.attestation_failure(node, _(
+            'the measured-boot policy in %(where)s is unusable: %(err)s '
+            'Nothing was sent to Keylime; %(fix)s.') %
+            {'where': where, 'err': e, 'fix': _ENROLL})
     return path
 
 
@@ -171,10 +166,10 @@ def _event_log(node, reading):
     if not encoded:
         return None
     if not isinstance(encoded, str) or len(encoded) > _MAX_ENCODED_LOG:
-        raise _fail(node, _('the ramdisk\'s boot state reading was refused '
-                            '(its UEFI event log is larger than the %d '
-                            'bytes accepted); nothing was recorded.') %
-                    mb_policy.MAX_EVENT_LOG_BYTES)
+        raise utils.attestation_failure(
+            node, _('the ramdisk\'s boot state reading was refused (its '
+                    'UEFI event log is larger than the %d bytes accepted); '
+                    'nothing was recorded.') % mb_policy.MAX_EVENT_LOG_BYTES)
     try:
         log = base64.b64decode(encoded, validate=True)
     except (binascii.Error, TypeError, ValueError):
@@ -182,9 +177,10 @@ def _event_log(node, reading):
     if (log is None or len(log) != reading.get('event_log_size')
             or hashlib.sha256(log).hexdigest()
             != reading.get('event_log_sha256')):
-        raise _fail(node, _('the ramdisk\'s boot state reading was refused '
-                            '(its UEFI event log does not match the size '
-                            'and SHA-256 it gave); nothing was recorded.'))
+        raise utils.attestation_failure(node, _(
+            'the ramdisk\'s boot state reading was refused (its UEFI event '
+            'log does not match the size and SHA-256 it gave); nothing was '
+            'recorded.'))
     return log
 
 
@@ -218,14 +214,14 @@ def _build(node, log):
             if _SECURE_BOOT_OFF not in str(e):
                 raise
             if CONF.keylime.mb_policy_require_secure_boot:
-                raise _fail(node, _(
+                raise utils.attestation_failure(node, _(
                     'the node\'s %(log)s says Secure Boot is disabled, and '
                     '[keylime]mb_policy_require_secure_boot is True; '
                     'nothing was recorded. Turn Secure Boot on and enroll '
                     'again.') % {'log': _describe_log(log)})
             text = create(True)
     except kl_exception.KeylimeError as e:
-        raise _fail(node, _(
+        raise utils.attestation_failure(node, _(
             'the measured-boot policy could not be built from the node\'s '
             '%(log)s: %(err)s Nothing was recorded: the golden boot state '
             'would lack its measured-boot half. Check [keylime]policy_tool '
@@ -276,8 +272,9 @@ def enroll(task, reading, new_info, tenant):
         try:
             offered = tenant.capabilities().mb_policy
         except kl_exception.KeylimeError as e:
-            raise _fail(node, _('cannot tell whether Keylime takes a '
-                                'measured-boot policy: %s') % e)
+            raise utils.attestation_failure(node, _(
+                'cannot tell whether Keylime takes a measured-boot policy: '
+                '%s') % e)
         if not offered:
             why_not = _('%s returned, but Keylime\'s tenant has no '
                         '--mb-policy (Keylime before 7.12): only the PCR '
@@ -293,8 +290,9 @@ def enroll(task, reading, new_info, tenant):
         digest = mb_store.put_swift(source.connection, info.container,
                                     text.encode('utf-8'))
     except list_exception.ListError as e:
-        raise _fail(node, _('the measured-boot policy could not be written '
-                            'to Swift: %s Nothing was recorded.') % e)
+        raise utils.attestation_failure(node, _(
+            'the measured-boot policy could not be written to Swift: %s '
+            'Nothing was recorded.') % e)
     new_info[PIN_KEY] = digest
     return _('measured-boot policy recorded from the %(log)s (Secure Boot '
              '%(sb)s): object %(o)s of Swift container %(c)s, '

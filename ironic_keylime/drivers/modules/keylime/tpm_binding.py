@@ -45,10 +45,10 @@ from ironic.conductor import utils as manager_utils
 from ironic.db import api as dbapi
 from oslo_log import log as logging
 
-from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import utils
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import registrar
 
@@ -143,7 +143,7 @@ def forget_registration(task, registrar_client, agent_uuid):
     try:
         deleted = registrar_client.delete_agent(agent_uuid)
     except kl_exception.KeylimeError as e:
-        raise _failure(node, _(
+        raise utils.attestation_failure(node, _(
             'the registrar\'s record of the Keylime agent %(agent)s could '
             'not be deleted before the ramdisk\'s agent registers again '
             '(the registrar refuses a new attestation key for a known '
@@ -155,11 +155,6 @@ def forget_registration(task, registrar_client, agent_uuid):
                  {'node': node.uuid, 'agent': agent_uuid,
                   'key': DRIVER_INFO_KEY})
     return True
-
-
-def _failure(node, reason):
-    return kl_ironic_exception.AttestationFailure(node=node.uuid,
-                                                  reason=reason)
 
 
 def _check_not_bound_elsewhere(node, fingerprint, agent_uuid):
@@ -178,7 +173,7 @@ def _check_not_bound_elsewhere(node, fingerprint, agent_uuid):
             continue
         value = info.get(DRIVER_INFO_KEY)
         if isinstance(value, str) and value.strip().lower() == fingerprint:
-            raise _failure(node, _(
+            raise utils.attestation_failure(node, _(
                 'the Keylime agent %(agent)s has the TPM (endorsement key '
                 '%(fp)s) that is bound to node %(other)s; a node is never '
                 'attested with another node\'s TPM.') %
@@ -209,14 +204,14 @@ def check(task, registrar_client, agent_uuid):
     if mode == OFF:
         return None
     if recorded is None and mode == REQUIRED:
-        raise _failure(node, _(
+        raise utils.attestation_failure(node, _(
             '[keylime]ek_binding is "required" and driver_info/%(key)s is '
             'not set, so the TPM of this node cannot be verified. '
             '%(hint)s') % {'key': DRIVER_INFO_KEY, 'hint': _SET_HINT})
     try:
         seen = registrar_client.ek_fingerprint(agent_uuid)
     except kl_exception.KeylimeError as e:
-        raise _failure(node, _(
+        raise utils.attestation_failure(node, _(
             'the endorsement key of the Keylime agent %(agent)s cannot be '
             'read from the registrar ([keylime]ek_binding is %(mode)s): '
             '%(err)s') % {'agent': agent_uuid, 'mode': mode, 'err': e})
@@ -230,7 +225,7 @@ def check(task, registrar_client, agent_uuid):
                  {'node': node.uuid, 'fp': seen, 'agent': agent_uuid})
         return seen
     if seen != recorded:
-        raise _failure(node, _(
+        raise utils.attestation_failure(node, _(
             'the TPM of this node changed: %(where)s holds for the Keylime '
             'agent %(agent)s an endorsement key with SHA-256 fingerprint '
             '%(seen)s, but driver_info/%(key)s records %(recorded)s. If '
@@ -286,7 +281,7 @@ def record(task, fingerprint):
     if recorded == fingerprint:
         return
     if recorded is not None:
-        raise _failure(node, _(
+        raise utils.attestation_failure(node, _(
             'the TPM of this node changed: driver_info/%(key)s was set to '
             '%(recorded)s during the attestation of the TPM with '
             'fingerprint %(seen)s.') %

@@ -26,8 +26,9 @@ import fixtures
 from oslotest import base as test_base
 
 from ironic_keylime.cmd import lists as cmd
+from ironic_keylime.tests import excludelist_lines
 from ironic_keylime.tests.unit.lists import fake_swift
-from ironic_keylime.tests.unit.lists import test_excludes
+from ironic_keylime.tests import utils
 
 ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
              % ('0' * 40, 'a' * 64)).encode()
@@ -51,10 +52,7 @@ class ListsCommandTestCase(test_base.BaseTestCase):
         self.useFixture(fixtures.MonkeyPatch('sys.stderr', self.stderr))
 
     def write(self, name, data):
-        path = os.path.join(self.dir, name)
-        with open(path, 'wb') as f:
-            f.write(data)
-        return path
+        return utils.write_file(self.dir, name, data)
 
     def run_command(self, *args):
         out = io.StringIO()
@@ -87,7 +85,7 @@ class ListsCommandTestCase(test_base.BaseTestCase):
     def test_upload_refuses_what_the_conductor_refuses(self):
         # The same function as the conductor's (excludes.read_excludes):
         # every line the rule refuses is refused here, before Swift.
-        for line, reason in test_excludes.REFUSED:
+        for line, reason in excludelist_lines.REFUSED:
             code, _out = self.upload('--excludelist', self.write(
                 'excludelist', b'/proc/.*\n' + line.encode() + b'\n'))
             self.assertEqual(1, code, line)

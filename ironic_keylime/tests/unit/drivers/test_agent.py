@@ -35,14 +35,16 @@ from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests import base
+from ironic_keylime.tests.unit.drivers import base as drivers_base
 from ironic_keylime.tests.unit import registrar_fixture
+from ironic_keylime.tests import utils
 
-DRIVER_INFO = {'keylime_v': '10.0.0.2', 'keylime_r': '10.0.0.3',
-               'keylime_rp': 8891, 'keylime_container': 'lists'}
+DRIVER_INFO = utils.get_test_keylime_info(keylime_v='10.0.0.2',
+                                          keylime_r='10.0.0.3',
+                                          keylime_rp=8891)
 IDENTITY_NODE_UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c124'
 AGENT_UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c123'
-#: A control character (C0, DEL or C1) in a message or a log.
-CONTROL = '[\x00-\x1f\x7f-\x9f]'
+CONTROL = drivers_base.CONTROL
 
 
 def _ok(result):
@@ -364,9 +366,9 @@ class RamdiskTestCase(base.DbTestCase):
 class AgentIdentityTestCase(base.DbTestCase):
 
     def identity(self, overrides=None, internal=None):
-        info = {'keylime_v': '192.0.2.10', 'keylime_r': '192.0.2.10',
-                'keylime_container': 'c'}
-        info.update(overrides or {})
+        info = dict({'keylime_v': '192.0.2.10', 'keylime_r': '192.0.2.10',
+                     'keylime_container': 'c'}, **(overrides or {}))
+        info = utils.get_test_keylime_info(**info)
         node = obj_utils.get_test_node(self.context, uuid=IDENTITY_NODE_UUID,
                                        driver_info=info,
                                        driver_internal_info=internal or {})

@@ -18,9 +18,7 @@ machine, the error handlers and the node history are Ironic's own.
 """
 
 import datetime
-import hashlib
 import os
-import threading
 from unittest import mock
 
 import fixtures
@@ -28,136 +26,16 @@ from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
-from ironic import objects
-from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import timeutils
-from oslo_utils import uuidutils
 
-from ironic_keylime.common import exception as kl_exception
-from ironic_keylime.drivers.modules.keylime import attestation
-from ironic_keylime.drivers.modules.keylime import checks
+from ironic_keylime.common import exception as kl_ironic_exception
+from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import record as kl_record
-from ironic_keylime.drivers.modules.keylime import removal
-from ironic_keylime.tests import base
+from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit import tenant_fixture
 
-AGENT_UUID = 'a1b2c3d4-0000-4000-8000-000000000001'
-ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
-             % ('0' * 40, 'a' * 64)).encode()
-DEPLOY_STEP = {'step': 'attest', 'interface': 'attestation',
-               'priority': 90, 'argsinfo': None}
-CLEAN_STEP = {'step': 'attest', 'interface': 'attestation',
-              'priority': 95, 'argsinfo': None}
 
-
-_DB_LOCK = threading.Lock()
-
-
-def _one_at_a_time(func):
-    def serialized(*args, **kwargs):
-        with _DB_LOCK:
-            return func(*args, **kwargs)
-    return serialized
-
-
-class KeylimeTestCase(base.DbTestCase):
-    """A node with the admin workflow's lists and a replaying tenant."""
-
-    block_execute = False
-
-    def setUp(self):
-        super().setUp()
-        self.fake = self.useFixture(
-            tenant_fixture.FakeTenant(tenant_fixture.plan()))
-        self.lists_dir = self.useFixture(fixtures.TempDir()).path
-        self.allowlist = self.write('allowlist', ALLOWLIST)
-        self.checksum = self.write(
-            'allowlist.sha256', b'%s  allowlist\n'
-            % hashlib.sha256(ALLOWLIST).hexdigest().encode())
-        self.excludelist = self.write('excludelist', b'/tmp/.*\n')
-        # The binding of nodes to their TPMs reads the registrar; its own
-        # flow tests (test_attestation_security.TPMBindingFlowTestCase)
-        # run a registrar. Here none runs, so it is off.
-        self.config(ek_binding='off', group='keylime')
-        self.excludelist_checksum = self.write(
-            'excludelist.sha256', b'%s  excludelist\n'
-            % hashlib.sha256(b'/tmp/.*\n').hexdigest().encode())
-        self.config(tenant_path=self.fake.path,
-                    tenant_cert_dir='/etc/ironic/keylime/cv_ca',
-                    allowed_list_directories=[self.lists_dir],
-                    command_timeout=20,
-                    group='keylime')
-        self.iface = attestation.KeylimeAttestation()
-        self.addCleanup(self._stop_check_pool)
-        # DbTestCase's database is SQLite in memory: one connection that
-        # all threads share, which cannot hold two transactions at once.
-        # A conductor's database (and the functional tests' Ironic) can;
-        # here the periodic tasks' jobs that use the database run one at
-        # a time, while their reads of the verifier stay concurrent.
-        self.useFixture(fixtures.MockPatchObject(
-            checks.Round, 'act', _one_at_a_time(checks.Round.act)))
-        self.useFixture(fixtures.MockPatchObject(
-            removal, 'confirm', _one_at_a_time(removal.confirm)))
-
-    def _stop_check_pool(self):
-        pool = getattr(self.iface, '_check_pool', None)
-        if pool is not None:
-            pool.shutdown()
-
-    def write(self, name, content):
-        path = os.path.join(self.lists_dir, name)
-        with open(path, 'wb') as f:
-            f.write(content)
-        return path
-
-    def driver_info(self, **extra):
-        info = {'keylime_v': '127.0.0.1', 'keylime_r': '127.0.0.1',
-                'keylime_allowlist': self.allowlist,
-                'keylime_allowlist_checksum': self.checksum,
-                'keylime_excludelist': self.excludelist,
-                'keylime_excludelist_checksum': self.excludelist_checksum,
-                'keylime_agent_uuid': AGENT_UUID,
-                'keylime_agent_address': '127.0.0.1'}
-        info.update(extra)
-        return info
-
-    def create_node(self, operation='deploy', **kwargs):
-        if operation == 'deploy':
-            kwargs.setdefault('provision_state', states.DEPLOYING)
-            kwargs.setdefault('deploy_step', DEPLOY_STEP)
-        else:
-            kwargs.setdefault('provision_state', states.CLEANING)
-            kwargs.setdefault('clean_step', CLEAN_STEP)
-        kwargs.setdefault('driver_info', self.driver_info())
-        kwargs.setdefault('uuid', uuidutils.generate_uuid())
-        return obj_utils.create_test_node(self.context,
-                                          driver='fake-hardware', **kwargs)
-
-    def attest(self, node):
-        """Run the step as the conductor does, up to its wait state."""
-        with task_manager.acquire(self.context, node.uuid) as task:
-            result = self.iface.attest(task)
-            task.process_event('wait')
-        return result
-
-    def check(self, node):
-        with task_manager.acquire(self.context, node.uuid,
-                                  shared=True) as task:
-            self.iface.check_attestation(task)
-        node.refresh()
-        return node
-
-    def history(self, node):
-        return [(h.severity, h.event) for h in
-                objects.NodeHistory.list_by_node_id(self.context, node.id)]
-
-    def assertNothingLeft(self, node):
-        node.refresh()
-        self.assertNotIn(kl_record.STATE_KEY, node.driver_internal_info)
-        self.assertEqual([], self.leftovers())
-
-
-class ValidateTestCase(KeylimeTestCase):
+class ValidateTestCase(base.KeylimeTestCase):
 
     def test_validate(self):
         node = self.create_node()
@@ -186,7 +64,7 @@ class ValidateTestCase(KeylimeTestCase):
         self.assertIn('keylime_container', props)
 
 
-class StepsTestCase(KeylimeTestCase):
+class StepsTestCase(base.KeylimeTestCase):
 
     def steps(self, kind):
         node = self.create_node()
@@ -212,7 +90,7 @@ class StepsTestCase(KeylimeTestCase):
         self.assertEqual('attestation', self.steps('clean')[0]['interface'])
 
 
-class AttestStepTestCase(KeylimeTestCase):
+class AttestStepTestCase(base.KeylimeTestCase):
 
     def test_attest_adds_agent_and_waits(self):
         node = self.create_node()
@@ -223,7 +101,7 @@ class AttestStepTestCase(KeylimeTestCase):
         self.assertTrue(internal['deployment_polling'])
         self.assertTrue(internal['skip_current_deploy_step'])
         record = internal[kl_record.STATE_KEY]
-        self.assertEqual(AGENT_UUID, record['agent_uuid'])
+        self.assertEqual(base.AGENT_UUID, record['agent_uuid'])
         self.assertEqual(['127.0.0.1', 8881], record['verifier'])
         self.assertEqual(['127.0.0.1', 8891], record['registrar'])
         # A stale agent is removed first, then the agent is added.
@@ -257,10 +135,10 @@ class AttestStepTestCase(KeylimeTestCase):
         self.assertTrue(node.driver_internal_info['cleaning_polling'])
 
     def test_checksum_mismatch_never_calls_the_tenant(self):
-        self.write('allowlist', ALLOWLIST + b'%s  /evil\n' % (b'b' * 64))
+        self.write('allowlist', base.ALLOWLIST + b'%s  /evil\n' % (b'b' * 64))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('does not match its checksum', str(error))
         self.assertEqual([], self.fake.calls())
@@ -270,7 +148,7 @@ class AttestStepTestCase(KeylimeTestCase):
         os.unlink(self.excludelist)
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('driver_info/keylime_excludelist', str(error))
         self.assertNothingLeft(node)
@@ -289,7 +167,7 @@ class AttestStepTestCase(KeylimeTestCase):
             add=[{'fixture': 'tenant-status-unknown'}]))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('not registered with the registrar at '
                       '127.0.0.1:8891', str(error))
@@ -305,7 +183,7 @@ class AttestStepTestCase(KeylimeTestCase):
             {'hang': 60, 'child_pid_file': self.fake.child_pid_file()}]))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('[keylime]command_timeout (2 s)', str(error))
         self.assertNothingLeft(node)
@@ -318,7 +196,7 @@ class AttestStepTestCase(KeylimeTestCase):
                      'rc': 1}]))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('could not be removed from the verifier', str(error))
         node.refresh()
@@ -332,7 +210,7 @@ class AttestStepTestCase(KeylimeTestCase):
                    autospec=True)
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                    autospec=True)
-class CheckAttestationTestCase(KeylimeTestCase):
+class CheckAttestationTestCase(base.KeylimeTestCase):
 
     def test_pass_resumes_deploy(self, resume_deploy, resume_clean):
         node = self.create_node()
@@ -444,6 +322,10 @@ class CheckAttestationTestCase(KeylimeTestCase):
                       '(60 s)', node.last_error)
         self.assertIn('"Start"', node.last_error)
         self.assertNothingLeft(node)
+        # The node remembers the timeout as its own verdict.
+        last = node.driver_internal_info[last_attestation.ATTESTATION_KEY]
+        self.assertEqual('timeout', last['verdict'])
+        self.assertIn('attestation_timeout', last['message'])
 
     def test_unknown_agent_fails(self, resume_deploy, resume_clean):
         self.fake.set_commands(tenant_fixture.plan(
@@ -503,7 +385,7 @@ class CheckAttestationTestCase(KeylimeTestCase):
         self.assertEqual(calls, len(self.fake.calls()))
 
 
-class AbandonedAttestationTestCase(KeylimeTestCase):
+class AbandonedAttestationTestCase(base.KeylimeTestCase):
 
     def remove(self, node):
         with task_manager.acquire(self.context, node.uuid,
@@ -540,7 +422,7 @@ class AbandonedAttestationTestCase(KeylimeTestCase):
         self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
 
-class InterfaceMethodsTestCase(KeylimeTestCase):
+class InterfaceMethodsTestCase(base.KeylimeTestCase):
 
     def test_unregister_without_attestation(self):
         node = self.create_node()
@@ -552,7 +434,7 @@ class InterfaceMethodsTestCase(KeylimeTestCase):
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
             error = self.assertRaises(
-                kl_exception.AttestationFailure,
+                kl_ironic_exception.AttestationFailure,
                 self.iface.validate_security_status, task)
         self.assertIn('no attestation is in progress', str(error))
 

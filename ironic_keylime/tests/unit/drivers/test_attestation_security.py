@@ -30,16 +30,15 @@ from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
-from ironic.db import api as dbapi
 from oslo_utils import uuidutils
 
-from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.keylime_client import ek as kl_ek
 from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.tests import base as base_fixtures
-from ironic_keylime.tests.unit.drivers import test_attestation as base
+from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit.keylime_client import https_verifier
 from ironic_keylime.tests.unit import registrar_fixture
 from ironic_keylime.tests.unit import tenant_fixture
@@ -61,7 +60,7 @@ class AgentOfAnotherNodeTestCase(base.KeylimeTestCase):
         node = self.create_node(driver_info=self.driver_info(
             keylime_agent_uuid=other.uuid.upper()))
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('is the UUID of node %s' % other.uuid, str(error))
         self.assertEqual([], self.fake.calls())
@@ -72,7 +71,7 @@ class AgentOfAnotherNodeTestCase(base.KeylimeTestCase):
         before = len(self.fake.calls())
         node = self.create_node()  # the same keylime_agent_uuid
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('is being attested for node %s' % other.uuid,
                       str(error))
@@ -108,7 +107,7 @@ class EarlierRecordTestCase(base.KeylimeTestCase):
             {'stdout': 'x - keylime.tenant - ERROR - boom\n', 'rc': 1}]))
         node = self.create_node(driver_internal_info=self.earlier_record())
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('0ld0 could not be removed', str(error))
         self.assertEqual([], self.fake.calls('add'))
@@ -242,12 +241,12 @@ class SpecContractTestCase(base.KeylimeTestCase):
         self.attest(node)
         with task_manager.acquire(self.context, node.uuid) as task:
             error = self.assertRaises(
-                kl_exception.AttestationFailedVerdict,
+                kl_ironic_exception.AttestationFailedVerdict,
                 self.iface.validate_security_status, task)
         self.assertIn('Invalid Quote', str(error))
         self.assertIn('ima.validation.ima-ng.not_in_allowlist', str(error))
         self.assertEqual('FAIL', error.status.verdict)
-        self.assertIsInstance(error, kl_exception.AttestationFailure)
+        self.assertIsInstance(error, kl_ironic_exception.AttestationFailure)
 
     def test_pass_returns(self):
         node = self.create_node()
@@ -255,20 +254,6 @@ class SpecContractTestCase(base.KeylimeTestCase):
         with task_manager.acquire(self.context, node.uuid) as task:
             status = self.iface.validate_security_status(task)
         self.assertEqual('PASS', status.verdict)
-
-
-class _Manager(object):
-    """The part of the conductor manager that node_periodic uses.
-
-    The real one also maps nodes to conductors by the hash ring, which
-    needs a running conductor; this one returns every node of the
-    database, as a single conductor would own them all.
-    """
-
-    def iter_nodes(self, fields=None, filters=None):
-        columns = ['uuid', 'driver', 'conductor_group'] + list(fields or ())
-        return iter(dbapi.get_instance().get_nodeinfo_list(
-            columns=columns, filters=filters))
 
 
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
@@ -289,7 +274,7 @@ class PeriodicIsolationTestCase(base.KeylimeTestCase):
         healthy = self.create_node(driver_info=self.driver_info(
             attestation_interface='keylime'))
         self.attest(healthy)
-        self.iface._check_attestations(_Manager(), self.context)
+        self.iface._check_attestations(base.Manager(), self.context)
         broken.refresh()
         healthy.refresh()
         self.assertEqual(states.DEPLOYFAIL, broken.provision_state)
@@ -391,7 +376,7 @@ class TPMBindingFlowTestCase(base.KeylimeTestCase):
         node = self.create_node(driver_info=self.driver_info(
             keylime_rp=self.registrar.port, keylime_ek_sha256='ab' * 32))
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('the TPM of this node changed', str(error))
         self.assertIn(registrar_fixture.AGENT_EK_SHA256, str(error))
@@ -425,7 +410,7 @@ class TPMBindingFlowTestCase(base.KeylimeTestCase):
 
     def _attest_fails(self, node):
         with task_manager.acquire(self.context, node.uuid) as task:
-            return self.assertRaises(kl_exception.AttestationFailure,
+            return self.assertRaises(kl_ironic_exception.AttestationFailure,
                                      self.iface.attest, task)
 
     def test_record_swapped_after_the_check_refused(self, resume):
@@ -499,7 +484,7 @@ class TPMBindingFlowTestCase(base.KeylimeTestCase):
             keylime_ek_sha256=registrar_fixture.AGENT_EK_SHA256))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('bound to node %s' % other.uuid, str(error))
         self.assertEqual([], self.fake.calls('add'))

@@ -31,10 +31,9 @@ from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 from ironic.drivers.modules import agent_client
 
-from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import boot_state
-from ironic_keylime.tests.unit.drivers import test_agent
-from ironic_keylime.tests.unit.drivers import test_attestation
+from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit import tenant_fixture
 
 PCR0 = '7f85193790de75e46b70bfec3614098f47332a6993dabac6e38ad35f47df5da4'
@@ -42,27 +41,9 @@ ZERO = '0' * 64
 #: The boot_aggregate of the ramdisk booted by SeaBIOS in qemu with a
 #: swtpm (tools/vm, seen in the verifier's log).
 AGGREGATE = '78461dda1817945f4835bd277dcbd30c7bf77c6b0fad895b8139ea0a93ae86f7'
-ENROLL_STEP = {'step': 'enroll_boot_state', 'interface': 'attestation',
-               'priority': 0, 'argsinfo': None}
 
 
-def _reading(pcrs=None, **extra):
-    values = {str(p): ZERO for p in range(8)}
-    values.update(pcrs or {})
-    result = {'bank': 'sha256', 'pcrs': values, 'event_log': None,
-              'event_log_size': None, 'event_log_sha256': None,
-              'event_log_note': 'no UEFI event log at /sys/kernel/security/'
-                                'tpm0/binary_bios_measurements'}
-    result.update(extra)
-    return result
-
-
-def _ok(result):
-    return {'command_status': 'SUCCEEDED', 'command_error': None,
-            'command_result': result}
-
-
-class ParsePolicyTestCase(test_attestation.KeylimeTestCase):
+class ParsePolicyTestCase(base.KeylimeTestCase):
 
     def test_normalised(self):
         policy = boot_state.parse_policy(json.dumps(
@@ -108,7 +89,7 @@ class ParsePolicyTestCase(test_attestation.KeylimeTestCase):
         self.assertIn('keylime_tpm_policy', self.iface.get_properties())
 
 
-class AttestWithPolicyTestCase(test_attestation.KeylimeTestCase):
+class AttestWithPolicyTestCase(base.KeylimeTestCase):
 
     def test_policy_sent(self):
         node = self.create_node(driver_info=self.driver_info(
@@ -126,7 +107,7 @@ class AttestWithPolicyTestCase(test_attestation.KeylimeTestCase):
         self.config(require_boot_state=True, group='keylime')
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.attest, task)
         self.assertIn('no golden boot state', str(error))
         self.assertIn('[keylime]require_boot_state is True', str(error))
@@ -152,7 +133,7 @@ class AttestWithPolicyTestCase(test_attestation.KeylimeTestCase):
         self.assertEqual([], self.fake.calls())
 
 
-class BootAggregateTestCase(test_attestation.KeylimeTestCase):
+class BootAggregateTestCase(base.KeylimeTestCase):
 
     def _sent_allowlist(self, node):
         self.config(policy_format='legacy', group='keylime')
@@ -197,7 +178,7 @@ class BootAggregateTestCase(test_attestation.KeylimeTestCase):
 
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                    autospec=True)
-class PcrFailureTestCase(test_attestation.KeylimeTestCase):
+class PcrFailureTestCase(base.KeylimeTestCase):
 
     def test_fail_names_the_pcr(self, resume_deploy):
         # The real 7.14.3 status of an agent whose PCR 0 changed after
@@ -232,11 +213,11 @@ class PcrFailureTestCase(test_attestation.KeylimeTestCase):
 
 # The HTTP call to the ramdisk: no ramdisk runs in a unit test.
 @mock.patch.object(agent_client.AgentClient, '_command', autospec=True)
-class EnrollTestCase(test_attestation.KeylimeTestCase):
+class EnrollTestCase(base.KeylimeTestCase):
 
     def create_node(self, **kwargs):
         kwargs.setdefault('provision_state', states.CLEANING)
-        kwargs.setdefault('clean_step', ENROLL_STEP)
+        kwargs.setdefault('clean_step', base.ENROLL_STEP)
         kwargs.setdefault('driver_internal_info',
                           {'agent_url': 'http://10.0.0.9:9999'})
         return super().create_node('clean', **kwargs)
@@ -255,7 +236,7 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         self.assertTrue(steps['enroll_boot_state']['requires_ramdisk'])
 
     def test_enroll_records_policy_and_history(self, mock_command):
-        mock_command.return_value = _ok(_reading({'0': PCR0}))
+        mock_command.return_value = base.ok(base.reading({'0': PCR0}))
         node = self.enroll(self.create_node())
         self.assertEqual('keylime.read_boot_state',
                          mock_command.call_args[1]['method'])
@@ -276,7 +257,7 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         node.driver_internal_info = {}
         node.provision_state = states.DEPLOYING
         node.clean_step = None
-        node.deploy_step = test_attestation.DEPLOY_STEP
+        node.deploy_step = base.DEPLOY_STEP
         node.save()
         self.attest(node)
         argv = self.fake.calls('add')[0]['argv']
@@ -284,9 +265,9 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
                          json.loads(argv[argv.index('--tpm_policy') + 1]))
 
     def test_enroll_again_names_the_changed_pcr(self, mock_command):
-        mock_command.return_value = _ok(_reading())
+        mock_command.return_value = base.ok(base.reading())
         node = self.enroll(self.create_node())
-        mock_command.return_value = _ok(_reading({'0': PCR0}))
+        mock_command.return_value = base.ok(base.reading({'0': PCR0}))
         node = self.enroll(node)
         self.assertEqual([PCR0], json.loads(
             node.driver_info['keylime_tpm_policy'])['0'])
@@ -296,7 +277,7 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         # Conductor files: the conductors write no file; the history
         # says how to set the measured-boot policy by hand.
         log = b'\x03\x00\x00\x00'
-        mock_command.return_value = _ok(_reading(
+        mock_command.return_value = base.ok(base.reading(
             event_log=base64.b64encode(log).decode(), event_log_size=4,
             event_log_sha256=hashlib.sha256(log).hexdigest(),
             event_log_note=None))
@@ -309,14 +290,14 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         self.assertNotIn('keylime_mb_policy_sha256', node.driver_info)
 
     def test_event_log_not_matching_its_digest_refused(self, mock_command):
-        mock_command.return_value = _ok(_reading(
+        mock_command.return_value = base.ok(base.reading(
             event_log='AAAA', event_log_size=3, event_log_sha256='ab' * 32,
             event_log_note=None))
         self._refused(self.create_node(), 'its UEFI event log does not '
                                           'match the size and SHA-256')
 
     def test_boot_aggregate_recorded_and_sent(self, mock_command):
-        mock_command.return_value = _ok(_reading(
+        mock_command.return_value = base.ok(base.reading(
             boot_aggregate=AGGREGATE, boot_aggregate_algorithm='sha256',
             boot_aggregate_note=None))
         node = self.enroll(self.create_node())
@@ -325,7 +306,7 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         self.assertIn('IMA boot_aggregate sha256:%s' % AGGREGATE,
                       self.history(node)[-1][1])
         # Enrolled again from a boot without one: no stale aggregate.
-        mock_command.return_value = _ok(_reading(
+        mock_command.return_value = base.ok(base.reading(
             boot_aggregate=None, boot_aggregate_note='the IMA log\'s '
             'boot_aggregate is all zeros'))
         node = self.enroll(node)
@@ -335,10 +316,10 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
                       self.history(node)[-1][1])
 
     def test_bad_boot_aggregate_refused(self, mock_command):
-        mock_command.return_value = _ok(_reading(boot_aggregate='xyz'))
+        mock_command.return_value = base.ok(base.reading(boot_aggregate='xyz'))
         node = self.create_node()
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.enroll_boot_state, task)
         self.assertIn('boot_aggregate that is not a hex digest', str(error))
         node.refresh()
@@ -346,7 +327,7 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
 
     def test_configured_pcrs_asked(self, mock_command):
         self.config(boot_state_pcrs=[7, 0, 4], group='keylime')
-        mock_command.return_value = _ok({'bank': 'sha256', 'pcrs': {
+        mock_command.return_value = base.ok({'bank': 'sha256', 'pcrs': {
             '0': ZERO, '4': ZERO, '7': ZERO}})
         node = self.enroll(self.create_node())
         self.assertEqual({'pcrs': [0, 4, 7]},
@@ -356,7 +337,7 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
 
     def _refused(self, node, message):
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.enroll_boot_state, task)
         self.assertIn(message, str(error))
         node.refresh()
@@ -366,17 +347,17 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
 
     def test_bad_readings_refused(self, mock_command):
         bad = [
-            (_reading(bank='sha1'), 'not the sha256 bank'),
+            (base.reading(bank='sha1'), 'not the sha256 bank'),
             ({'bank': 'sha256'}, 'no PCR values'),
-            (_reading({'8': ZERO}), 'PCRs 0, 1, 2, 3, 4, 5, 6, 7, 8 '
-                                    'instead of 0, 1, 2, 3, 4, 5, 6, 7'),
-            (dict(_reading(), pcrs={'0': ZERO}), 'PCRs 0 instead of'),
-            (_reading({'3': ZERO[:40]}), '64 hex digits'),
-            (_reading({'3': None}), 'must be hex digests'),
+            (base.reading({'8': ZERO}), 'PCRs 0, 1, 2, 3, 4, 5, 6, 7, 8 '
+                                        'instead of 0, 1, 2, 3, 4, 5, 6, 7'),
+            (dict(base.reading(), pcrs={'0': ZERO}), 'PCRs 0 instead of'),
+            (base.reading({'3': ZERO[:40]}), '64 hex digits'),
+            (base.reading({'3': None}), 'must be hex digests'),
         ]
         node = self.create_node()
         for reading, message in bad:
-            mock_command.return_value = _ok(reading)
+            mock_command.return_value = base.ok(reading)
             self._refused(node, message)
 
     def test_ramdisk_text_shown_safely(self, mock_command):
@@ -384,26 +365,26 @@ class EnrollTestCase(test_attestation.KeylimeTestCase):
         # without control characters, and bounded.
         node = self.create_node()
         for reading, message in [
-                (_reading({'8\x1b[2J\nFORGED': ZERO}),
+                (base.reading({'8\x1b[2J\nFORGED': ZERO}),
                  'PCRs 8\\x1b[2J\\nFORGED, 0, 1, 2, 3, 4, 5, 6, 7 instead'),
-                (_reading(boot_aggregate=AGGREGATE,
-                          boot_aggregate_algorithm='sha256\nFORGED'),
+                (base.reading(boot_aggregate=AGGREGATE,
+                              boot_aggregate_algorithm='sha256\nFORGED'),
                  'the boot_aggregate algorithm sha256\\nFORGED is not one '
                  'of sha1, sha256, sha384, sha512'),
-                (_reading(boot_aggregate=AGGREGATE,
-                          boot_aggregate_algorithm='sha1'),
+                (base.reading(boot_aggregate=AGGREGATE,
+                              boot_aggregate_algorithm='sha1'),
                  'the boot_aggregate algorithm sha1 is not one of')]:
-            mock_command.return_value = _ok(reading)
+            mock_command.return_value = base.ok(reading)
             self.assertNotRegex(self._refused(node, message),
-                                test_agent.CONTROL)
-        mock_command.return_value = _ok(_reading(
+                                base.CONTROL)
+        mock_command.return_value = base.ok(base.reading(
             boot_aggregate=None, boot_aggregate_note='none\n\x1b[31mFORGED',
             event_log_note='x' * 5000 + '\r\n'))
         event = self.history(self.enroll(node))[-1][1]
         self.assertIn('no IMA boot_aggregate recorded '
                       '(none\\n\\x1b[31mFORGED)', event)
         self.assertIn('no UEFI event log (%s...)' % ('x' * 200), event)
-        self.assertNotRegex(event, test_agent.CONTROL)
+        self.assertNotRegex(event, base.CONTROL)
 
     def test_reserved_pcr_refused_before_the_ramdisk(self, mock_command):
         self.config(boot_state_pcrs=[0, 10], group='keylime')

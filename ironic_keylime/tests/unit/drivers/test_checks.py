@@ -34,8 +34,7 @@ from oslo_utils import uuidutils
 from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.keylime_client import verifier as kl_verifier
-from ironic_keylime.tests.unit.drivers import test_attestation as base
-from ironic_keylime.tests.unit.drivers import test_attestation_security
+from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit.keylime_client import https_verifier
 
 BULK = ('GET', '/v2.6/agents/', (('bulk', 'True'),))
@@ -72,7 +71,7 @@ class FleetTestBase(base.KeylimeTestCase):
         # A node another task holds: fail its upgrade at once.
         self.config(node_locked_retry_attempts=1,
                     node_locked_retry_interval=0, group='conductor')
-        self.manager = test_attestation_security._Manager()
+        self.manager = base.Manager()
 
     def waiting(self, server, operation='deploy'):
         """A node attested against ``server``, waiting for its verdict."""

@@ -20,6 +20,7 @@ from ironic.tests.unit.objects import utils as obj_utils
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.ipa import agent_config
 from ironic_keylime.tests import base
+from ironic_keylime.tests import utils
 
 NODE_UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c123'
 
@@ -34,13 +35,10 @@ class ParseDriverInfoTestCase(base.DbTestCase):
                     group='keylime')
 
     def node(self, **info):
-        base_info = {'keylime_v': '192.0.2.10', 'keylime_r': '192.0.2.11',
-                     'keylime_container': 'lists'}
-        base_info.update(info)
-        for key in [k for k, v in base_info.items() if v is None]:
-            del base_info[key]
-        return obj_utils.get_test_node(self.context, uuid=NODE_UUID,
-                                       driver_info=base_info)
+        addresses = {'keylime_v': '192.0.2.10', 'keylime_r': '192.0.2.11'}
+        return obj_utils.get_test_node(
+            self.context, uuid=NODE_UUID,
+            driver_info=utils.get_test_keylime_info(**dict(addresses, **info)))
 
     def parse(self, **info):
         return driver_info.parse_driver_info(self.node(**info))

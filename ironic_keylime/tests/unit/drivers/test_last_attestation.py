@@ -30,10 +30,10 @@ from ironic.drivers.modules import agent_client
 from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import record as kl_record
-from ironic_keylime.tests.unit.drivers import test_attestation
-from ironic_keylime.tests.unit.drivers import test_boot_state
+from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit import tenant_fixture
 
+PCR0 = '7f85193790de75e46b70bfec3614098f47332a6993dabac6e38ad35f47df5da4'
 LAST = last_attestation.ATTESTATION_KEY
 ENROLLED = last_attestation.ENROLLMENT_KEY
 
@@ -42,7 +42,7 @@ ENROLLED = last_attestation.ENROLLMENT_KEY
                    autospec=True)
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                    autospec=True)
-class LastAttestationTestCase(test_attestation.KeylimeTestCase):
+class LastAttestationTestCase(base.KeylimeTestCase):
 
     def _attempt(self, node):
         node.refresh()
@@ -80,7 +80,7 @@ class LastAttestationTestCase(test_attestation.KeylimeTestCase):
         self.fake.set_commands(tenant_fixture.plan(
             status=[{'fixture': 'tenant-status-tampered'}]))
         node.provision_state = states.CLEANING
-        node.clean_step = test_attestation.CLEAN_STEP
+        node.clean_step = base.CLEAN_STEP
         node.save()
         self.attest(node)
         node = self.check(node)
@@ -92,22 +92,6 @@ class LastAttestationTestCase(test_attestation.KeylimeTestCase):
         self.assertEqual('ima.validation.ima-ng.not_in_allowlist',
                          last['event_id'])
         self.assertIn('Invalid Quote', last['message'])
-
-    def test_timeout_is_its_own_verdict(self, resume_deploy, resume_clean):
-        self.config(attestation_timeout=60, group='keylime')
-        self.fake.set_commands(tenant_fixture.plan(
-            status=[{'fixture': 'tenant-add'}]))
-        node = self.create_node()
-        self.attest(node)
-        node.refresh()
-        record = node.driver_internal_info[kl_record.STATE_KEY]
-        later = (datetime.datetime.fromisoformat(record['started_at'])
-                 + datetime.timedelta(seconds=61))
-        self.useFixture(test_attestation.timeutils_fixture(later))
-        node = self.check(node)
-        last = node.driver_internal_info[LAST]
-        self.assertEqual('timeout', last['verdict'])
-        self.assertIn('attestation_timeout', last['message'])
 
     def test_error_of_a_read_is_remembered(self, resume_deploy,
                                            resume_clean):
@@ -138,7 +122,7 @@ class LastAttestationTestCase(test_attestation.KeylimeTestCase):
     def test_golden_state_is_the_policy_sent(self, resume_deploy,
                                              resume_clean):
         node = self.create_node(driver_info=self.driver_info(
-            keylime_tpm_policy={'0': [test_boot_state.PCR0]}))
+            keylime_tpm_policy={'0': [PCR0]}))
         self.attest(node)
         argv = self.fake.calls('add')[0]['argv']
         sent = argv[argv.index('--tpm_policy') + 1]
@@ -151,11 +135,11 @@ class LastAttestationTestCase(test_attestation.KeylimeTestCase):
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                    autospec=True)
 @mock.patch.object(agent_client.AgentClient, '_command', autospec=True)
-class LastEnrollmentTestCase(test_attestation.KeylimeTestCase):
+class LastEnrollmentTestCase(base.KeylimeTestCase):
 
     def enroll(self):
         node = self.create_node(
-            'clean', clean_step=test_boot_state.ENROLL_STEP,
+            'clean', clean_step=base.ENROLL_STEP,
             driver_internal_info={'agent_url': 'http://10.0.0.9:9999'})
         with task_manager.acquire(self.context, node.uuid) as task:
             self.iface.enroll_boot_state(task)
@@ -164,8 +148,8 @@ class LastEnrollmentTestCase(test_attestation.KeylimeTestCase):
 
     def test_enrollment_is_remembered_and_named_by_attestations(
             self, mock_command, resume_deploy):
-        mock_command.return_value = test_boot_state._ok(
-            test_boot_state._reading({'0': test_boot_state.PCR0}))
+        mock_command.return_value = base.ok(
+            base.reading({'0': PCR0}))
         node = self.enroll()
         enrolled = node.driver_internal_info[ENROLLED]
         self.assertEqual(list(range(8)), enrolled['pcrs'])
@@ -180,7 +164,7 @@ class LastEnrollmentTestCase(test_attestation.KeylimeTestCase):
         node.del_driver_internal_info('agent_url')
         node.provision_state = states.DEPLOYING
         node.clean_step = None
-        node.deploy_step = test_attestation.DEPLOY_STEP
+        node.deploy_step = base.DEPLOY_STEP
         node.save()
         self.attest(node)
         node = self.check(node)

@@ -23,18 +23,19 @@ import hashlib
 from ironic.common import exception
 from ironic.conductor import task_manager
 
-from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import driver_info
-from ironic_keylime.tests.unit.drivers import test_attestation
+from ironic_keylime.tests.unit.drivers import base
 
-ALLOWLIST_SHA256 = hashlib.sha256(test_attestation.ALLOWLIST).hexdigest()
+ALLOWLIST_SHA256 = hashlib.sha256(base.ALLOWLIST).hexdigest()
 EXCLUDELIST_SHA256 = hashlib.sha256(b'/tmp/.*\n').hexdigest()
 
 
-class ListIntegrityTestCase(test_attestation.KeylimeTestCase):
+class ListIntegrityTestCase(base.KeylimeTestCase):
 
-    def assertRefusedBeforeTheTenant(self, fragments, node,
-                                     cls=kl_exception.AttestationFailure):
+    def assertRefusedBeforeTheTenant(
+            self, fragments, node,
+            cls=kl_ironic_exception.AttestationFailure):
         with task_manager.acquire(self.context, node.uuid) as task:
             error = self.assertRaises(cls, self.iface.attest, task)
         for fragment in fragments:
@@ -69,10 +70,10 @@ class ListIntegrityTestCase(test_attestation.KeylimeTestCase):
 
     def test_allowlist_pin_mismatch(self):
         # The checksum file matches the changed list; the pin does not.
-        self.write('allowlist', test_attestation.ALLOWLIST + b'%s  /evil\n'
+        self.write('allowlist', base.ALLOWLIST + b'%s  /evil\n'
                    % (b'b' * 64))
         self.write('allowlist.sha256', hashlib.sha256(
-            test_attestation.ALLOWLIST + b'%s  /evil\n'
+            base.ALLOWLIST + b'%s  /evil\n'
             % (b'b' * 64)).hexdigest().encode())
         node = self.create_node(driver_info=self.driver_info(
             keylime_allowlist_sha256=ALLOWLIST_SHA256,
@@ -98,7 +99,7 @@ class ListIntegrityTestCase(test_attestation.KeylimeTestCase):
             node)
 
 
-class PinsTestCase(test_attestation.KeylimeTestCase):
+class PinsTestCase(base.KeylimeTestCase):
 
     def test_pins_parsed(self):
         node = self.create_node(driver_info=self.driver_info(

@@ -37,22 +37,21 @@ from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.drivers.modules import agent_client
 
-from ironic_keylime.common import exception as kl_exception
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.keylime_client import events
 from ironic_keylime.lists import cache as list_cache
 from ironic_keylime.lists import local
 from ironic_keylime.lists import swift
 from ironic_keylime.lists import swift_connection
-from ironic_keylime.tests.unit.drivers import test_attestation
-from ironic_keylime.tests.unit.drivers import test_boot_state
-from ironic_keylime.tests.unit.keylime_client import test_mb_policy
+from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit.lists import fake_swift
+from ironic_keylime.tests.unit import mb_policy_fixture
 from ironic_keylime.tests.unit import tenant_fixture
 
-with open(test_mb_policy.EVENT_LOG, 'rb') as _f:
+with open(mb_policy_fixture.EVENT_LOG, 'rb') as _f:
     EVENT_LOG = _f.read()
-with open(test_mb_policy.POLICY, 'rb') as _f:
+with open(mb_policy_fixture.POLICY, 'rb') as _f:
     POLICY = _f.read()
 POLICY_SHA256 = hashlib.sha256(POLICY).hexdigest()
 PIN = 'keylime_mb_policy_sha256'
@@ -63,21 +62,21 @@ HELP_6X = ('usage: keylime_tenant [-h] [-c COMMAND] -vp --uuid '
 
 
 def _log_reading(log=EVENT_LOG):
-    return test_boot_state._reading(
+    return base.reading(
         event_log=base64.b64encode(log).decode(), event_log_size=len(log),
         event_log_sha256=hashlib.sha256(log).hexdigest(),
         event_log_note=None)
 
 
-class MbTestCase(test_attestation.KeylimeTestCase):
+class MbTestCase(base.KeylimeTestCase):
     """A node whose lists are in (an in-memory) Swift, or conductor files."""
 
     def setUp(self):
         super().setUp()
         self.swift = self.useFixture(fake_swift.FakeSwift())
-        self.swift.put(CONTAINER, 'allowlist', test_attestation.ALLOWLIST)
+        self.swift.put(CONTAINER, 'allowlist', base.ALLOWLIST)
         self.swift.put(CONTAINER, 'allowlist_checksum', b'%s  allowlist\n'
-                       % hashlib.sha256(test_attestation.ALLOWLIST)
+                       % hashlib.sha256(base.ALLOWLIST)
                        .hexdigest().encode())
         session = fake_swift.session()
         conn = swift_connection.SwiftConnection(
@@ -92,9 +91,9 @@ class MbTestCase(test_attestation.KeylimeTestCase):
         self.tool_dir = self.useFixture(fixtures.TempDir()).path
         self.tool_record = os.path.join(self.tool_dir, 'record.json')
         self.tool = os.path.join(self.tool_dir, 'keylime-policy')
-        self.write_tool(test_mb_policy.STAND_IN % {
-            'record': self.tool_record, 'policy': test_mb_policy.POLICY,
-            'refusal': test_mb_policy.REFUSAL})
+        self.write_tool(mb_policy_fixture.STAND_IN % {
+            'record': self.tool_record, 'policy': mb_policy_fixture.POLICY,
+            'refusal': mb_policy_fixture.REFUSAL})
         self.config(policy_tool=self.tool, group='keylime')
 
     def write_tool(self, body):
@@ -126,7 +125,7 @@ class EnrollTestCase(MbTestCase):
 
     def create_node(self, **kwargs):
         kwargs.setdefault('provision_state', states.CLEANING)
-        kwargs.setdefault('clean_step', test_boot_state.ENROLL_STEP)
+        kwargs.setdefault('clean_step', base.ENROLL_STEP)
         kwargs.setdefault('driver_internal_info',
                           {'agent_url': 'http://10.0.0.9:9999'})
         kwargs.setdefault('driver_info', self.swift_info())
@@ -140,7 +139,7 @@ class EnrollTestCase(MbTestCase):
 
     def refused(self, node, message):
         with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_exception.AttestationFailure,
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
                                       self.iface.enroll_boot_state, task)
         self.assertIn(message, str(error))
         node.refresh()
@@ -149,7 +148,7 @@ class EnrollTestCase(MbTestCase):
         return str(error)
 
     def test_swift_policy_written_and_pinned(self, mock_command):
-        mock_command.return_value = test_boot_state._ok(_log_reading())
+        mock_command.return_value = base.ok(_log_reading())
         node = self.enroll(self.create_node())
         self.assertEqual(POLICY, self.swift.containers[CONTAINER]
                          ['mb_policy'])
@@ -170,7 +169,7 @@ class EnrollTestCase(MbTestCase):
 
     def test_secure_boot_required(self, mock_command):
         self.config(mb_policy_require_secure_boot=True, group='keylime')
-        mock_command.return_value = test_boot_state._ok(_log_reading())
+        mock_command.return_value = base.ok(_log_reading())
         node = self.create_node()
         self.refused(node, 'says Secure Boot is disabled, and '
                            '[keylime]mb_policy_require_secure_boot')
@@ -180,7 +179,7 @@ class EnrollTestCase(MbTestCase):
     def test_tool_failure_fails_the_step(self, mock_command):
         self.write_tool('import sys\nprint("Error: bad event log")\n'
                         'sys.exit(2)\n')
-        mock_command.return_value = test_boot_state._ok(_log_reading())
+        mock_command.return_value = base.ok(_log_reading())
         node = self.create_node()
         message = self.refused(node, 'could not be built')
         self.assertIn('Error: bad event log', message)
@@ -188,8 +187,8 @@ class EnrollTestCase(MbTestCase):
         self.assertNotIn('mb_policy', self.swift.containers[CONTAINER])
 
     def test_no_log_drops_the_previous_pin(self, mock_command):
-        mock_command.return_value = test_boot_state._ok(
-            test_boot_state._reading())
+        mock_command.return_value = base.ok(
+            base.reading())
         node = self.enroll(self.create_node(driver_info=self.swift_info(
             keylime_mb_policy_sha256=POLICY_SHA256)))
         self.assertNotIn(PIN, node.driver_info)
@@ -202,7 +201,7 @@ class EnrollTestCase(MbTestCase):
 
     def test_keylime_6x_records_the_pcr_policy_only(self, mock_command):
         self.set_6x()
-        mock_command.return_value = test_boot_state._ok(_log_reading())
+        mock_command.return_value = base.ok(_log_reading())
         node = self.enroll(self.create_node())
         self.assertIn('keylime_tpm_policy', node.driver_info)
         self.assertNotIn(PIN, node.driver_info)
@@ -212,7 +211,7 @@ class EnrollTestCase(MbTestCase):
                       'policy applies', self.history(node)[-1][1])
 
     def test_conductor_files_write_nothing(self, mock_command):
-        mock_command.return_value = test_boot_state._ok(_log_reading())
+        mock_command.return_value = base.ok(_log_reading())
         node = self.enroll(self.create_node(driver_info=self.driver_info()))
         self.assertIsNone(self.tool_calls())
         self.assertNotIn(PIN, node.driver_info)
@@ -222,7 +221,7 @@ class EnrollTestCase(MbTestCase):
     def test_log_not_matching_its_digest(self, mock_command):
         reading = _log_reading()
         reading['event_log_sha256'] = 'ab' * 32
-        mock_command.return_value = test_boot_state._ok(reading)
+        mock_command.return_value = base.ok(reading)
         self.refused(self.create_node(), 'does not match the size and '
                                          'SHA-256')
         self.assertIsNone(self.tool_calls())
@@ -230,7 +229,7 @@ class EnrollTestCase(MbTestCase):
     def test_log_larger_than_accepted_refused_before_decoding(
             self, mock_command):
         log = b'\0' * (4 * 1024 * 1024 + 3)
-        mock_command.return_value = test_boot_state._ok(_log_reading(log))
+        mock_command.return_value = base.ok(_log_reading(log))
         self.refused(self.create_node(), 'larger than the 4194304 bytes '
                                          'accepted')
         self.assertIsNone(self.tool_calls())
@@ -252,7 +251,7 @@ class AttestTestCase(MbTestCase):
     def refused(self, node, message, error_class=None):
         with task_manager.acquire(self.context, node.uuid) as task:
             error = self.assertRaises(
-                error_class or kl_exception.AttestationFailure,
+                error_class or kl_ironic_exception.AttestationFailure,
                 self.iface.attest, task)
         self.assertIn(message, str(error))
         self.assertEqual([], self.fake.calls('add'))
@@ -389,7 +388,7 @@ class AttestTestCase(MbTestCase):
         # the PCR policy is what is sent, whole.
         self.config(send_mb_policy=False, group='keylime')
         self.swift.put(CONTAINER, 'mb_policy', POLICY)
-        tpm_policy = {str(p): [test_boot_state.ZERO] for p in range(8)}
+        tpm_policy = {str(p): [base.ZERO] for p in range(8)}
         self.attest(self.create_node(driver_info=self.swift_info(
             keylime_mb_policy_sha256=POLICY_SHA256,
             keylime_tpm_policy=tpm_policy)))
@@ -411,7 +410,7 @@ class AttestTestCase(MbTestCase):
         # or 11-15 beside a measured-boot policy (seen on the real one):
         # those PCRs are checked through the event log then.
         self.swift.put(CONTAINER, 'mb_policy', POLICY)
-        zero = test_boot_state.ZERO
+        zero = base.ZERO
         self.attest(self.create_node(driver_info=self.swift_info(
             keylime_mb_policy_sha256=POLICY_SHA256,
             keylime_tpm_policy={'0': [zero], '7': [zero], '17': [zero]})))
@@ -452,7 +451,7 @@ class DriverInfoTestCase(MbTestCase):
                      'names no file')
 
 
-class ExplainTestCase(test_attestation.KeylimeTestCase):
+class ExplainTestCase(base.KeylimeTestCase):
 
     def test_measured_boot_events(self):
         for event, what in (

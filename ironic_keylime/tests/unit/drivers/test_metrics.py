@@ -26,7 +26,7 @@ from ironic.conductor import utils as manager_utils
 
 from ironic_keylime.common import exception as kl_exception
 
-from ironic_keylime.tests.unit.drivers import test_attestation
+from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit import tenant_fixture
 
 
@@ -34,7 +34,7 @@ from ironic_keylime.tests.unit import tenant_fixture
                    autospec=True)
 @mock.patch.object(manager_utils, 'notify_conductor_resume_deploy',
                    autospec=True)
-class StatsdTestCase(test_attestation.KeylimeTestCase):
+class StatsdTestCase(base.KeylimeTestCase):
 
     def setUp(self):
         super().setUp()

@@ -28,6 +28,7 @@ from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.tests import base
 from ironic_keylime.tests.unit import registrar_fixture
+from ironic_keylime.tests import utils
 
 AGENT = registrar_fixture.AGENT_UUID
 SEEN = registrar_fixture.AGENT_EK_SHA256
@@ -45,8 +46,8 @@ class TPMBindingTestCase(base.DbTestCase):
             ('127.0.0.1', self.registrar.port))
 
     def _node(self, **info):
-        driver_info = {'keylime_v': '127.0.0.1', 'keylime_r': '127.0.0.1'}
-        driver_info.update(info)
+        driver_info = utils.get_test_keylime_info(
+            **dict({'keylime_container': None}, **info))
         return obj_utils.create_test_node(self.context,
                                           uuid=uuidutils.generate_uuid(),
                                           driver='fake-hardware',

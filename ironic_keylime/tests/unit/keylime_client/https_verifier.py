@@ -20,7 +20,6 @@ for a client certificate, answers 403 without one, and keeps connections
 open (HTTP/1.1).
 """
 
-import datetime
 import http.server
 import json
 import os
@@ -29,14 +28,8 @@ import ssl
 import threading
 import urllib.parse
 
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import serialization
-from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
-from cryptography.x509.oid import NameOID
-
 from ironic_keylime.tests import base as test_base
+from ironic_keylime.tests.unit import pki
 
 RECORDED = os.path.join(test_base.FIXTURES, 'verifier-7.14.3')
 
@@ -45,50 +38,6 @@ def recorded(name):
     """A recorded answer: ``{"method", "path", "status", "body"}``."""
     with open(os.path.join(RECORDED, name + '.json')) as f:
         return json.load(f)
-
-
-def _name(common_name):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _write_key(key, path):
-    with open(path, 'wb') as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-
-
-def _write_cert(cert, path):
-    with open(path, 'wb') as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _certificate(subject, key, issuer, issuer_key, ca=False, usage=None,
-                 names=None):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder()
-               .subject_name(_name(subject)).issuer_name(_name(issuer))
-               .public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(hours=1))
-               .not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None),
-                              critical=True))
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(digital_signature=True, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False,
-                          key_agreement=False, key_cert_sign=True,
-                          crl_sign=True, encipher_only=False,
-                          decipher_only=False), critical=True)
-    if usage:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]),
-                                        critical=False)
-    if names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
-            critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
 
 
 def make_pki(directory):
@@ -103,30 +52,12 @@ def make_pki(directory):
     paths = {}
     for sub in ('certs', 'server', 'rogue'):
         os.makedirs(os.path.join(directory, sub), mode=0o700)
-    for prefix, sub in (('', 'certs'), ('rogue-', 'rogue')):
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _certificate(prefix + 'Keylime CA', ca_key,
-                          prefix + 'Keylime CA', ca_key, ca=True)
-        ca_path = os.path.join(directory, sub, 'cacert.crt')
-        _write_cert(ca, ca_path)
-        paths[prefix + 'ca'] = ca_path
-        for role, usage, where in (
-                ('server', ExtendedKeyUsageOID.SERVER_AUTH,
-                 'server' if not prefix else sub),
-                ('client', ExtendedKeyUsageOID.CLIENT_AUTH, sub)):
-            key = ec.generate_private_key(ec.SECP256R1())
-            cert = _certificate(
-                prefix + role, key, prefix + 'Keylime CA', ca_key,
-                usage=usage,
-                names=['verifier.example'] if role == 'server' else None)
-            cert_path = os.path.join(directory, where,
-                                     '%s-cert.crt' % role)
-            key_path = os.path.join(directory, where,
-                                    '%s-private.pem' % role)
-            _write_cert(cert, cert_path)
-            _write_key(key, key_path)
-            paths[prefix + role + '-cert'] = cert_path
-            paths[prefix + role + '-key'] = key_path
+    paths.update(pki.make_ca(os.path.join(directory, 'certs'), 'Keylime CA',
+                             server_dir=os.path.join(directory, 'server'),
+                             server_names=['verifier.example']))
+    for key, path in pki.make_ca(os.path.join(directory, 'rogue'),
+                                 'rogue-Keylime CA', prefix='rogue-').items():
+        paths['rogue-' + key] = path
     return paths
 
 

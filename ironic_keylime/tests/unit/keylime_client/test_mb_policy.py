@@ -30,30 +30,7 @@ from oslotest import base
 
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import mb_policy
-
-FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures',
-                        'uefi-event-log-ovmf')
-EVENT_LOG = os.path.join(FIXTURES, 'binary_bios_measurements')
-POLICY = os.path.join(FIXTURES, 'mb_policy-without-secureboot.json')
-REFUSAL = os.path.join(FIXTURES, 'keylime-policy-secureboot.out')
-
-# The stand-in: records its argv and what it was given, then acts as
-# the real tool did on this log (refuses without --without-secureboot).
-STAND_IN = '''import json, os, shutil, stat, sys
-args = sys.argv[1:]
-log = args[args.index('-e') + 1]
-out = args[args.index('-o') + 1]
-mode = stat.S_IMODE(os.stat(log).st_mode)
-with open(%(record)r, 'w') as f:
-    json.dump({'argv': sys.argv, 'mode': mode,
-               'dir_mode': stat.S_IMODE(os.stat(os.path.dirname(log))
-                                        .st_mode),
-               'log': open(log, 'rb').read().hex()}, f)
-if '--without-secureboot' not in args:
-    sys.stdout.write(open(%(refusal)r).read())
-    sys.exit(1)
-shutil.copy(%(policy)r, out)
-'''
+from ironic_keylime.tests.unit import mb_policy_fixture as fixture
 
 
 def _read(path, mode='r'):
@@ -64,7 +41,7 @@ def _read(path, mode='r'):
 class ParseTestCase(base.BaseTestCase):
 
     def test_the_real_policy(self):
-        policy = mb_policy.parse(_read(POLICY))
+        policy = mb_policy.parse(_read(fixture.POLICY))
         self.assertIs(False, policy['has_secureboot'])
         scrtm = policy['scrtm_and_bios'][0]['scrtm']['sha256']
         self.assertTrue(scrtm.startswith('0x96a296d2'))
@@ -91,12 +68,13 @@ class CreateTestCase(base.BaseTestCase):
         self.tool = os.path.join(self.tmp, 'keylime-policy')
         with open(self.tool, 'w') as f:
             f.write('#!%s\n' % sys.executable)
-            f.write(STAND_IN % {'record': self.record, 'policy': POLICY,
-                                'refusal': REFUSAL})
+            f.write(fixture.STAND_IN % {'record': self.record,
+                                        'policy': fixture.POLICY,
+                                        'refusal': fixture.REFUSAL})
         os.chmod(self.tool, 0o700)
         self.parent = os.path.join(self.tmp, 'parent')
         os.mkdir(self.parent)
-        self.event_log = _read(EVENT_LOG, 'rb')
+        self.event_log = _read(fixture.EVENT_LOG, 'rb')
 
     def test_argv(self):
         self.assertEqual(
@@ -110,7 +88,7 @@ class CreateTestCase(base.BaseTestCase):
     def test_create(self):
         text = mb_policy.create(self.tool, self.event_log,
                                 without_secureboot=True, parent=self.parent)
-        self.assertEqual(json.loads(_read(POLICY)), json.loads(text))
+        self.assertEqual(json.loads(_read(fixture.POLICY)), json.loads(text))
         record = json.loads(_read(self.record))
         # The log the tool read is the node's, in a private file of a
         # private directory, removed afterwards.
@@ -162,5 +140,6 @@ class FixtureTestCase(base.BaseTestCase):
 
     def test_fixture_is_the_documented_log(self):
         # The README's digest: the tests above run on the real log.
-        self.assertTrue(hashlib.sha256(_read(EVENT_LOG, 'rb')).hexdigest()
+        log = _read(fixture.EVENT_LOG, 'rb')
+        self.assertTrue(hashlib.sha256(log).hexdigest()
                         .startswith('52a9cf12'))

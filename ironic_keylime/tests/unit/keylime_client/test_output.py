@@ -16,7 +16,7 @@ from oslotest import base
 
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import output
-from ironic_keylime.tests.unit.keylime_client import test_status
+from ironic_keylime.tests.unit import tenant_fixture
 
 SERVICES = {'verifier': ('127.0.0.1', 8881),
             'registrar': ('127.0.0.1', 8891)}
@@ -28,11 +28,11 @@ class FindFailureTestCase(base.BaseTestCase):
         for name in ('tenant-status-ok-1', 'tenant-add', 'tenant-delete',
                      'tenant-status-tampered'):
             self.assertIsNone(output.find_failure(
-                test_status.fixture(name + '.stdout'), SERVICES, 'status'))
+                tenant_fixture.output(name + '.stdout'), SERVICES, 'status'))
 
     def test_unregistered_agent(self):
         error = output.find_failure(
-            test_status.fixture('tenant-status-unknown.stdout'), SERVICES,
+            tenant_fixture.output('tenant-status-unknown.stdout'), SERVICES,
             'status')
         self.assertIsInstance(error, exception.AgentNotFound)
         self.assertIn('not registered with the registrar at '
@@ -40,14 +40,14 @@ class FindFailureTestCase(base.BaseTestCase):
 
     def test_agent_not_on_verifier(self):
         error = output.find_failure(
-            test_status.fixture('tenant-status-after-delete.stdout'),
+            tenant_fixture.output('tenant-status-after-delete.stdout'),
             SERVICES, 'status')
         self.assertIsInstance(error, exception.AgentNotFound)
         self.assertIn('verifier at 127.0.0.1:8881', str(error))
 
     def test_missing_client_certificate(self):
         error = output.find_failure(
-            test_status.fixture('tenant-cvlist-no-client-cert.stdout'),
+            tenant_fixture.output('tenant-cvlist-no-client-cert.stdout'),
             SERVICES, 'cvlist')
         self.assertIsInstance(error, exception.TenantCommandFailed)
         self.assertIn('Check the tenant\'s certificate directory', str(error))
@@ -92,8 +92,8 @@ class RealServiceFailuresTestCase(base.BaseTestCase):
     """Outputs of the real tenant with a service stopped."""
 
     def failure(self, name, command):
-        text = '%s\n%s' % (test_status.fixture(name + '.stdout'),
-                           test_status.fixture(name + '.stderr'))
+        text = '%s\n%s' % (tenant_fixture.output(name + '.stdout'),
+                           tenant_fixture.output(name + '.stderr'))
         return output.find_failure(text, SERVICES, command)
 
     def test_verifier_down(self):

@@ -23,6 +23,7 @@ from oslotest import base as test_base
 
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import registrar
+from ironic_keylime.tests.unit import pki
 from ironic_keylime.tests.unit import registrar_fixture
 
 AGENT = registrar_fixture.AGENT_UUID
@@ -251,7 +252,7 @@ class RegistrarClientTestCase(test_base.BaseTestCase):
         # registrar impersonated by a machine in between is refused.
         other = tempfile.mkdtemp(prefix='ik-other-ca-')
         self.addCleanup(self._remove, other)
-        registrar_fixture.make_ca(other, name='other-ca')
+        pki.make_ca(other, 'other-ca')
         os.replace(os.path.join(other, 'cacert.crt'),
                    os.path.join(self.registrar.cert_dir, 'cacert.crt'))
         error = self.assertRaises(exception.RegistrarTLSError,
@@ -267,7 +268,7 @@ class RegistrarClientTestCase(test_base.BaseTestCase):
         # registrar: only cacert.crt of the certificate directory counts.
         public = tempfile.mkdtemp(prefix='ik-public-ca-')
         self.addCleanup(self._remove, public)
-        registrar_fixture.make_ca(public, name='public-ca')
+        pki.make_ca(public, ca_name='public-ca')
         self.useFixture(fixtures.EnvironmentVariable(
             'SSL_CERT_FILE', os.path.join(public, 'cacert.crt')))
         self.useFixture(fixtures.EnvironmentVariable('SSL_CERT_DIR', public))

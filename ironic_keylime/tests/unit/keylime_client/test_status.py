@@ -14,21 +14,14 @@
 
 import datetime
 import json
-import os
 
 from oslotest import base
 
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import status
-from ironic_keylime.tests import base as test_base
+from ironic_keylime.tests.unit import tenant_fixture
 
 UUID = 'a1b2c3d4-0000-4000-8000-000000000001'
-
-
-def fixture(name):
-    path = os.path.join(test_base.FIXTURES, 'tenant-7.14.3', name)
-    with open(path) as f:
-        return f.read()
 
 
 def record(**fields):
@@ -43,7 +36,7 @@ class RealOutputsTestCase(base.BaseTestCase):
     def test_healthy_agent_passes(self):
         for n in range(1, 6):
             result = status.parse_status(
-                fixture('tenant-status-ok-%d.stdout' % n), UUID)
+                tenant_fixture.output('tenant-status-ok-%d.stdout' % n), UUID)
             self.assertEqual(status.PASS, result.verdict)
             self.assertEqual('Get Quote', result.state)
             self.assertIsNone(result.last_event_id)
@@ -51,7 +44,7 @@ class RealOutputsTestCase(base.BaseTestCase):
 
     def test_tampered_agent_fails_with_event(self):
         result = status.parse_status(
-            fixture('tenant-status-tampered.stdout'), UUID)
+            tenant_fixture.output('tenant-status-tampered.stdout'), UUID)
         self.assertEqual(status.FAIL, result.verdict)
         self.assertEqual('Invalid Quote', result.state)
         self.assertEqual('ima.validation.ima-ng.not_in_allowlist',
@@ -60,23 +53,26 @@ class RealOutputsTestCase(base.BaseTestCase):
     def test_registrar_record_is_not_a_verdict(self):
         # The registrar's record says "Registered" (PENDING); the
         # verifier's record after it says "Get Quote".
-        text = fixture('tenant-status-ok-1.stdout')
+        text = tenant_fixture.output('tenant-status-ok-1.stdout')
         self.assertIn('Agent Info from Registrar', text)
         self.assertEqual(status.PASS,
                          status.parse_status(text, UUID).verdict)
 
     def test_just_added_agent_is_pending(self):
-        result = status.parse_status(fixture('tenant-add.stdout'), UUID)
+        result = status.parse_status(
+            tenant_fixture.output('tenant-add.stdout'), UUID)
         self.assertEqual(status.PENDING, result.verdict)
         self.assertEqual('Start', result.state)
 
     def test_unknown_agent_has_no_verdict(self):
         self.assertRaises(exception.UnparsableOutput, status.parse_status,
-                          fixture('tenant-status-unknown.stdout'), UUID)
+                          tenant_fixture.output(
+                              'tenant-status-unknown.stdout'), UUID)
 
     def test_deleted_agent_has_no_verdict(self):
         self.assertRaises(exception.UnparsableOutput, status.parse_status,
-                          fixture('tenant-status-after-delete.stdout'), UUID)
+                          tenant_fixture.output(
+                              'tenant-status-after-delete.stdout'), UUID)
 
 
 class OlderFormatsTestCase(base.BaseTestCase):
@@ -168,7 +164,7 @@ def verifier_output(rec, uuid=UUID):
 
 def real_record(name='tenant-status-ok-1'):
     """The verifier's record of a real 7.14.3 output."""
-    lines = fixture(name + '.stdout').splitlines()
+    lines = tenant_fixture.output(name + '.stdout').splitlines()
     for index, line in enumerate(lines):
         if 'Agent Info from Verifier' in line:
             return json.loads(lines[index + 1])[UUID]

@@ -23,6 +23,7 @@ from oslotest import base
 from ironic_keylime.lists import exception
 from ironic_keylime.lists import formats
 from ironic_keylime.lists import policy
+from ironic_keylime.tests import utils
 
 DIGEST = hashlib.sha256(b'x').hexdigest()
 ALLOWLIST = ('0000000000000000000000000000000000000000  boot_aggregate\n'
@@ -40,10 +41,7 @@ class ListFilesTestCase(base.BaseTestCase):
         self.dir = self.useFixture(fixtures.TempDir()).path
 
     def write(self, name, content):
-        path = os.path.join(self.dir, name)
-        with open(path, 'w') as f:
-            f.write(content)
-        return path
+        return utils.write_file(self.dir, name, content)
 
     def test_write_chunks_is_private_and_hashes(self):
         path = os.path.join(self.dir, 'out')

@@ -22,6 +22,7 @@ from oslotest import base
 from ironic_keylime.lists import exception
 from ironic_keylime.lists import local
 from ironic_keylime.lists import prepare
+from ironic_keylime.tests import utils
 
 SHA1_ZEROS = '0' * 40
 CONTENT = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
@@ -40,10 +41,7 @@ class ListFilesTestCase(base.BaseTestCase):
         self.checksum = self.write('sum', DIGEST.encode())
 
     def write(self, name, content):
-        path = os.path.join(self.allowed, name)
-        with open(path, 'wb') as f:
-            f.write(content)
-        return path
+        return utils.write_file(self.allowed, name, content)
 
 
 class PreparedListsTestCase(ListFilesTestCase):

@@ -28,6 +28,7 @@ from ironic_keylime.lists import prepare
 from ironic_keylime.lists import swift
 from ironic_keylime.lists import swift_connection
 from ironic_keylime.tests.unit.lists import fake_swift
+from ironic_keylime.tests import utils
 
 ALLOWLIST = ('%s  boot_aggregate\n%s  /usr/bin/bash\n'
              % ('0' * 64, 'a' * 64)).encode()
@@ -50,10 +51,7 @@ class SwiftListsTestCase(test_base.BaseTestCase):
                                           1024 * 1024)
 
     def write(self, name, data):
-        path = os.path.join(self.dir, name)
-        with open(path, 'wb') as f:
-            f.write(data)
-        return path
+        return utils.write_file(self.dir, name, data)
 
     def fetch(self):
         workdir = os.path.join(self.dir, 'work')

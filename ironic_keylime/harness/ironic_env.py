@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""A real Ironic with ironic-keylime on 127.0.0.1, for functional tests.
+"""A real Ironic with ironic-keylime on 127.0.0.1 (tests, benchmarks).
 
 :class:`IronicEnv` writes an ``ironic.conf`` (sqlite, noauth, no RPC bus,
 fake-hardware, the attestation interfaces enabled, ``[keylime]`` pointing
@@ -22,28 +22,25 @@ It also drives that Ironic: with openstacksdk (``auth_type=none``) and
 with the ``baremetal`` and ``openstack`` commands, as an operator would.
 """
 
-import configparser
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 
 import openstack
 import requests
 
-from ironic_keylime.tests.functional import keylime_env as keylime_harness
+from ironic_keylime.harness import keylime_env_file
+from ironic_keylime.harness import services
 
-BIN_DIR = os.path.dirname(sys.executable)
+BIN_DIR = services.BIN_DIR
 #: Provision states the conductor moves on from by itself.
 TRANSITIONAL = ('deploying', 'wait call-back', 'cleaning', 'clean wait',
                 'verifying', 'servicing', 'service wait', 'deleting',
                 'inspecting', 'inspect wait')
 
 
-class IronicError(Exception):
+class IronicError(services.ServiceError):
     """Ironic did not start, or did not do what was asked in time."""
 
 
@@ -54,27 +51,13 @@ def keylime_env():
     :raises: IronicError naming the missing ones (run the functional
         tests with tools/functional.sh, which starts the harness).
     """
-    missing = [k for k in keylime_harness.REQUIRED if not os.environ.get(k)]
+    missing = [k for k in keylime_env_file.REQUIRED
+               if not os.environ.get(k)]
     if missing:
         raise IronicError('The Keylime harness is not running (missing %s); '
                           'run the functional tests with '
                           'tools/functional.sh.' % ', '.join(missing))
-    return {k: os.environ[k] for k in keylime_harness.REQUIRED}
-
-
-def free_port():
-    """A TCP port of 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def assert_port_free(address, port):
-    """Raise IronicError when something listens on address:port."""
-    with socket.socket() as s:
-        s.settimeout(2)
-        if s.connect_ex((address, port)) == 0:
-            raise IronicError('%s:%d is already in use' % (address, port))
+    return {k: os.environ[k] for k in keylime_env_file.REQUIRED}
 
 
 def base_config(workdir, port, keylime):
@@ -153,7 +136,7 @@ class IronicEnv(object):
     def __init__(self, workdir, keylime, overrides=None):
         self.workdir = workdir
         self.keylime = keylime
-        self.port = free_port()
+        self.port = services.free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
         self.config = base_config(workdir, self.port, keylime)
         for section, options in (overrides or {}).items():
@@ -168,14 +151,7 @@ class IronicEnv(object):
     def _write_config(self):
         for name in ('locks', 'lists', 'tmp'):
             os.makedirs(os.path.join(self.workdir, name), exist_ok=True)
-        parser = configparser.ConfigParser(interpolation=None)
-        for section, options in self.config.items():
-            if section != 'DEFAULT':
-                parser.add_section(section)
-            for key, value in options.items():
-                parser.set(section, key, value)
-        with open(self.conf_file, 'w') as f:
-            parser.write(f)
+        services.write_config(self.conf_file, self.config)
 
     def start(self, timeout=90):
         """Create the database, start ironic-attest and wait for it.
@@ -184,21 +160,14 @@ class IronicEnv(object):
             end of its log); it is stopped then.
         """
         self._write_config()
-        with open(os.path.join(self.workdir, 'dbsync.log'), 'wb') as out:
-            subprocess.run([os.path.join(BIN_DIR, 'ironic-dbsync'),
-                            '--config-file', self.conf_file,
-                            'create_schema'],
-                           stdout=out, stderr=subprocess.STDOUT,
-                           check=True, timeout=120)
-        out = open(os.path.join(self.workdir, 'ironic-attest.out'), 'wb')
+        services.dbsync(BIN_DIR, self.conf_file, 'create_schema',
+                        log=os.path.join(self.workdir, 'dbsync.log'))
         # Its own session: the service forks workers; stop() signals the
         # group of the process started here and nothing else.
-        self.process = subprocess.Popen(
+        self.process = services.start(
             [os.path.join(BIN_DIR, 'ironic-attest'),
              '--config-file', self.conf_file],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        out.close()
+            os.path.join(self.workdir, 'ironic-attest.out'))
         try:
             self._wait_up(timeout)
         except Exception:
@@ -206,55 +175,19 @@ class IronicEnv(object):
             raise
 
     def _wait_up(self, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise IronicError('ironic-attest exited with %s:\n%s' % (
-                    self.process.returncode, self.log_tail()))
-            try:
-                # The API answers before the conductor has registered its
-                # hardware types; wait for the driver.
-                resp = requests.get(
-                    self.url + '/v1/drivers', timeout=5,
-                    headers={'X-OpenStack-Ironic-API-Version': 'latest'})
-                names = [d['name'] for d in resp.json().get('drivers', [])]
-                if 'fake-hardware' in names:
-                    return
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(0.3)
-        raise IronicError('ironic-attest did not come up within %s s:\n%s'
-                          % (timeout, self.log_tail()))
+        services.wait_for_drivers(self.url, {'ironic-attest': self.process},
+                                  'ironic-attest', timeout, self.log_tail,
+                                  IronicError)
 
     def stop(self):
         """Stop the ironic-attest started here (SIGTERM, then SIGKILL)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        pgid = self.process.pid  # its own session: group id == its PID
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(pgid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        # Workers of the group that outlived their parent.
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        services.stop(self.process, timeout=30)
 
     def log_tail(self, lines=80):
         """The end of Ironic's log and of its output."""
-        text = []
-        for path in (os.path.join(self.workdir, 'ironic-attest.out'),
-                     self.log_file):
-            if os.path.exists(path):
-                with open(path, errors='replace') as f:
-                    text.append('==> %s <==\n%s' % (
-                        path, ''.join(f.readlines()[-lines:])))
-        return '\n'.join(text)
+        return services.tail(
+            [os.path.join(self.workdir, 'ironic-attest.out'), self.log_file],
+            lines)
 
     def log_text(self):
         """Ironic's whole log."""

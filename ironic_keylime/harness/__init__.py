@@ -1,0 +1,20 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The real services of the functional tests and the benchmarks.
+
+Not used by the product: ``ironic_keylime/tests/functional`` and the
+scripts of ``tools/`` import it, so that the tools do not import the
+test package. :mod:`.services` starts, waits for and stops processes;
+:mod:`.keylime_env_file` reads the Keylime harness's ``keylime.env`` and
+writes its lists; :mod:`.ironic_env` runs a real Ironic.
+"""
