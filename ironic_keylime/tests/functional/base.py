@@ -167,13 +167,15 @@ class IronicTestCase(testtools.TestCase):
 
     #: {section: {option: value}} for this class's Ironic.
     overrides = None
+    #: How this class's Ironic runs (an IronicEnv or a subclass).
+    ironic_env_class = ironic_env.IronicEnv
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.keylime = ironic_env.keylime_env()
         cls.workdir = tempfile.mkdtemp(prefix='ik-ironic-')
-        cls.ironic = ironic_env.IronicEnv(cls.workdir, cls.keylime,
+        cls.ironic = cls.ironic_env_class(cls.workdir, cls.keylime,
                                           cls.overrides)
         cls.ironic.start()
         cls.lists = keylime_env_file.write_lists(

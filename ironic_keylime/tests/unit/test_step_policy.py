@@ -212,10 +212,10 @@ class RulesTestCase(PolicyTestCase):
 
     def test_every_recording_step_has_a_rule(self):
         from ironic_keylime.drivers.modules.keylime import attestation
-        from ironic_keylime.drivers.modules.keylime import boot_state
+        from ironic_keylime.drivers.modules.keylime import utils
         iface = attestation.KeylimeAttestation()
         names = {r.name for r in step_policy.list_rules()}
-        self.assertIn(step_policy.rule_name(boot_state.ENROLL_STEP['step']),
+        self.assertIn(step_policy.rule_name(utils.ENROLL_STEP['step']),
                       names)
         # Every rule names a step the interface has.
         steps = {s['step'] for s in iface.get_clean_steps(None)}
