@@ -18,7 +18,7 @@ mod_wsgi, gunicorn) loads, as kolla-ansible and OpenStack-Ansible serve
 Ironic's API::
 
     uwsgi --plugin python3 --virtualenv /opt/ironic \\
-        --http-socket 127.0.0.1:6385 \\
+        --http11-socket 127.0.0.1:6385 \\
         --module ironic_keylime.wsgi.api:application \\
         --pyargv "--config-file /etc/ironic/ironic.conf"
 

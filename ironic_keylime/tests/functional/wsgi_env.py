@@ -63,9 +63,10 @@ class WsgiIronicEnv(ironic_env.IronicEnv):
              '--config-file', self.conf_file], self._out('conductor'))
         # As kolla-ansible's and OpenStack-Ansible's uWSGI: a master, its
         # workers and threads; the application's arguments are Ironic's.
+        # HTTP/1.1 with keep-alive: the clients keep their connections.
         self.processes['uwsgi'] = services.start(
             [os.path.join(services.BIN_DIR, 'uwsgi'),
-             '--http-socket', '127.0.0.1:%d' % self.port,
+             '--http11-socket', '127.0.0.1:%d' % self.port,
              '--master', '--processes', '2', '--threads', '2',
              '--die-on-term', '--need-app', '--lazy-apps',
              '--module', APPLICATION,
