@@ -173,6 +173,21 @@ step_opts = [
                       'second per waiting node and round; verifier_api = '
                       'rest (one request per verifier and round) is '
                       'recommended from a few nodes up.')),
+    cfg.IntOpt('leftover_sweep_interval',
+               default=300,
+               min=1,
+               help=_('Seconds between two sweeps for leftovers: agents of '
+                      'attestations abandoned in a state other than a '
+                      'failure state, and agent removals this conductor '
+                      'did not start (after a restart or a change of the '
+                      'hash ring). Each sweep reads driver_internal_info '
+                      'of every unreserved node of this conductor, so it '
+                      'runs far less often than the verdict rounds '
+                      '(status_poll_interval), which only read the nodes '
+                      'that can need them: nodes waiting for a verdict, '
+                      'nodes in a failure state, and removals this '
+                      'conductor started. Read when the conductor '
+                      'starts.')),
     cfg.IntOpt('max_concurrent_checks',
                default=8,
                min=1,

@@ -338,25 +338,56 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
     def _confirm_removals(self, manager, context):
         """Periodic task: confirm agents left the verifier after a verdict.
 
-        See :mod:`.removal`; nodes in any provision state.
+        See :mod:`.removal`; only the nodes whose removal this conductor
+        started.
         """
         removal.run(self._pool(), manager, context)
+
+    @periodics.periodic(spacing=CONF.keylime.leftover_sweep_interval)
+    def _sweep_removals(self, manager, context):
+        """Periodic task: find removals to confirm among all nodes.
+
+        Those this conductor did not start (a restart, a hash ring
+        change); every ``[keylime]leftover_sweep_interval`` seconds.
+        """
+        removal.run(self._pool(), manager, context, sweep=True)
 
     @periodics.node_periodic(
         purpose='removing abandoned Keylime attestations',
         spacing=CONF.keylime.status_poll_interval,
+        # Ironic's indexed provision_state: the failure states only.
+        filters={'reserved': False,
+                 'provision_state_in': record_.FAIL_STATES},
+        predicate_extra_fields=['driver_internal_info'],
+        predicate=lambda n: n.driver_internal_info.get(record_.STATE_KEY),
+    )
+    def _remove_abandoned_attestations(self, task, manager, context):
+        """Periodic task: delete agents of operations that failed.
+
+        An aborted or failed operation leaves its node in a failure
+        state the verdict check does not look at; its agent must still
+        leave the verifier.
+        """
+        self._remove_abandoned(task)
+
+    @periodics.node_periodic(
+        purpose='sweeping abandoned Keylime attestations',
+        spacing=CONF.keylime.leftover_sweep_interval,
         filters={'reserved': False},
         predicate_extra_fields=['driver_internal_info', 'provision_state'],
         predicate=lambda n: (n.driver_internal_info.get(record_.STATE_KEY)
                              and n.provision_state not in record_.WAIT_STATES),
     )
-    def _remove_abandoned_attestations(self, task, manager, context):
-        """Periodic task: delete agents of operations that ended early.
+    def _sweep_abandoned_attestations(self, task, manager, context):
+        """Periodic task: the same, for nodes in any other state.
 
-        An aborted or failed operation leaves its node in a state the
-        verdict check does not look at; its agent must still leave the
-        verifier. One node's unexpected error does not stop the pass.
+        A node moved on from its failure state before a round saw it;
+        every ``[keylime]leftover_sweep_interval`` seconds.
         """
+        self._remove_abandoned(task)
+
+    def _remove_abandoned(self, task):
+        """Remove one abandoned agent; one node's error stops nothing."""
         try:
             self.remove_abandoned_attestation(task)
         except (exception.NodeLocked, exception.NodeNotFound):
