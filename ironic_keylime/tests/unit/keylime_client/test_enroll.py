@@ -83,8 +83,10 @@ class EnrollBodyTestCase(base.BaseTestCase):
                          json.loads(body['mb_policy']))
 
     def test_pcrs_the_tenant_refuses(self):
-        for policy, mb in (('{"10": ["aa"]}', False), ('{"16": ["aa"]}', False),
-                           ('{"25": ["aa"]}', False), ('{"0": ["aa"]}', True),
+        for policy, mb in (('{"10": ["aa"]}', False),
+                           ('{"16": ["aa"]}', False),
+                           ('{"25": ["aa"]}', False),
+                           ('{"0": ["aa"]}', True),
                            ('[1]', False), ('{"1": 5}', False)):
             self.assertRaises(exception.KeylimeError,
                               enroll.tpm_policy_field, policy,
