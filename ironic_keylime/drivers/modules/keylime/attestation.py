@@ -76,7 +76,7 @@ def _check_uuid_mode_is_bound():
 
 
 class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
-    """Attestation of nodes by a Keylime verifier, via keylime_tenant."""
+    """Attestation of nodes by a Keylime verifier (tenant or REST)."""
 
     def get_properties(self):
         """Return the properties of the interface.
