@@ -579,6 +579,21 @@ class RestVerifierFlowTestCase(base.KeylimeTestCase):
         self.assertEqual(1, len([p for p in self.registrar.requests
                                  if '/agents/' in p]))
 
+    def test_attestation_key_of_the_checked_read(self, resume):
+        # The registrar's record changes after the first read (another
+        # AK registered under the UUID): the verifier gets the AK of the
+        # read whose EK was checked, never a later one.
+        self.config(ek_binding='trust_on_first_use', group='keylime')
+        path = '/v2.6/agents/%s' % AGENT_UUID
+        checked = registrar_fixture.recorded('agent.json')
+        swapped = json.loads(checked)
+        swapped['results']['aik_tpm'] = 'c3dhcHBlZA=='
+        self.registrar.in_turn[path] = [
+            (200, checked), (200, json.dumps(swapped).encode())]
+        self.attest(self.create_node())
+        self.assertEqual(json.loads(checked)['results']['aik_tpm'],
+                         self._posted()['ak_tpm'])
+
     def test_verifier_too_old_for_rest_enrollment(self, resume):
         self.server.routes[('GET', '/version')] = (200, {
             'code': 200, 'status': 'Success',
