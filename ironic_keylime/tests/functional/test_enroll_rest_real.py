@@ -21,6 +21,7 @@ delete. The same tests run for both ways (one base, two subclasses).
 """
 
 import json
+import os
 import tempfile
 import time
 
@@ -146,6 +147,23 @@ class RestEnrollRealTestCase(_EnrollBase, base.BaseTestCase):
         self.assertTrue(record['has_runtime_policy'])
         self.assertEqual({'mask': hex(1 << enroll.IMA_PCR)},
                          json.loads(record['tpm_policy']))
+
+    def test_tpm_and_mb_policy_accepted(self):
+        # The encodings of a TPM policy and a measured-boot policy (as
+        # the tenant's process_policy) are taken by the real verifier.
+        mb = os.path.join(self.workdir, 'mb.json')
+        with open(mb, 'w') as f:
+            f.write('{"has_secureboot": false, "scrtm_and_bios": []}')
+        enrollment = self._enrollment(self._identity())._replace(
+            tpm_policy='{"17": ["%s"]}' % ('AB' * 32), mb_policy=mb)
+        client = self._rest()
+        client.add(self.uuid, enroll.body(enrollment))
+        record = client.agent_record(self.uuid)
+        client.delete(self.uuid)
+        self.assertTrue(record['has_mb_refstate'])
+        policy = json.loads(record['tpm_policy'])
+        self.assertEqual(['ab' * 32], policy['17'])
+        self.assertEqual(hex(0x2ffff), policy['mask'])
 
     def test_another_attestation_key_fails(self):
         # The verifier checks every quote against the ak_tpm it was
