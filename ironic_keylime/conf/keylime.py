@@ -45,17 +45,28 @@ tenant_opts = [
                       'setting (by default /var/lib/keylime/cv_ca).')),
     cfg.StrOpt('verifier_api',
                default='tenant',
-               choices=[('tenant', _('keylime_tenant -c status and -c delete '
-                                     '(a Python process each, about one '
-                                     'CPU second).')),
+               choices=[('tenant', _('keylime_tenant -c add, -c status and '
+                                     '-c delete (a Python process each, '
+                                     'about one CPU second).')),
                         ('rest', _('The verifier\'s REST API over mutual '
                                    'TLS with the tenant\'s certificates, on '
-                                   'a kept connection per verifier.'))],
-               help=_('How the conductor reads verdicts and removes agents '
-                      'from the verifier. Agents are always added with '
-                      'keylime_tenant. Both give the same verdicts and '
-                      'errors; "rest" costs far less CPU and is '
-                      'recommended from a few nodes per conductor up.')),
+                                   'a kept connection per verifier; no '
+                                   'keylime_tenant process at all. Adding '
+                                   'agents this way needs a verifier of '
+                                   'API 2.6 or newer (Keylime 7.14 and '
+                                   'newer) and a runtime policy '
+                                   '(policy_format auto or '
+                                   'runtime-policy).'))],
+               help=_('How the conductor adds agents to the verifier, reads '
+                      'verdicts and removes agents. Both give the same '
+                      'verdicts and errors; "rest" costs far less CPU and '
+                      'is recommended from a few nodes per conductor up. '
+                      'With "rest" the agent is added with the attestation '
+                      'key and mTLS certificate of the same registrar read '
+                      'whose endorsement key was checked (ek_binding); the '
+                      'tenant\'s identity quote and payload key are left '
+                      'out (see the threat model). An older verifier is '
+                      'refused with a message; use "tenant" for it.')),
     cfg.IntOpt('command_timeout',
                default=60,
                min=1,
@@ -173,6 +184,21 @@ step_opts = [
                       'second per waiting node and round; verifier_api = '
                       'rest (one request per verifier and round) is '
                       'recommended from a few nodes up.')),
+    cfg.IntOpt('leftover_sweep_interval',
+               default=300,
+               min=1,
+               help=_('Seconds between two sweeps for leftovers: agents of '
+                      'attestations abandoned in a state other than a '
+                      'failure state, and agent removals this conductor '
+                      'did not start (after a restart or a change of the '
+                      'hash ring). Each sweep reads driver_internal_info '
+                      'of every unreserved node of this conductor, so it '
+                      'runs far less often than the verdict rounds '
+                      '(status_poll_interval), which only read the nodes '
+                      'that can need them: nodes waiting for a verdict, '
+                      'nodes in a failure state, and removals this '
+                      'conductor started. Read when the conductor '
+                      'starts.')),
     cfg.IntOpt('max_concurrent_checks',
                default=8,
                min=1,

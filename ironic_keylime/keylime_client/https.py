@@ -112,12 +112,13 @@ class Connection(object):
         """Close the connections."""
         self._session.close()
 
-    def request(self, method, path, params=None):
+    def request(self, method, path, params=None, body=None):
         """One request.
 
-        :param method: ``GET`` or ``DELETE``.
+        :param method: ``GET``, ``DELETE`` or ``POST``.
         :param path: the path, e.g. ``/v2.6/agents/<uuid>``.
         :param params: the query, a dict, or None.
+        :param body: a JSON value to send, or None.
         :returns: the status code and the JSON object of the answer.
         :raises: ServiceUnreachable (refused, unreachable, no connection
             within the timeout), TenantTimeout (no answer within it),
@@ -128,6 +129,9 @@ class Connection(object):
         try:
             response = self._session.request(
                 method, self.base_url + path, params=params,
+                data=None if body is None else json.dumps(body),
+                headers=None if body is None else {
+                    'Content-Type': 'application/json'},
                 timeout=self.timeout, stream=True)
             try:
                 data = self._read(response, method, path)

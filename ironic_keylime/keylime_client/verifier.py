@@ -55,6 +55,10 @@ API_MAJOR = 2
 CACHE_SIZE = 16
 #: Seconds between two reads while a deletion is in progress (at most).
 DELETE_POLL_MAX = 1.0
+#: The oldest API version whose verifier takes our enrollment body: 2.6
+#: (Keylime 7.14, whose verifier negotiates the agent's API version on
+#: first contact; the body was tested against 7.14.3).
+ENROLL_MIN_API = (2, 6)
 _NOT_FOUND = 'agent id not found'
 #: Keylime's "Terminated" operational state: a deletion is in progress.
 _TERMINATED = 8
@@ -97,8 +101,9 @@ class VerifierClient(object):
         """Close the connections of this client."""
         self._http.close()
 
-    def _request(self, method, path, params=None):
-        code, body = self._http.request(method, path, params=params)
+    def _request(self, method, path, params=None, body=None):
+        code, body = self._http.request(method, path, params=params,
+                                        body=body)
         if code == 400 and 'version' in str(body.get('status', '')).lower():
             # "API Version not supported": the verifier changed under us.
             # This call fails; the next one negotiates again.
@@ -246,6 +251,40 @@ class VerifierClient(object):
                 % self.address)
         return kl_status.status_from_record(records[agent_uuid],
                                             since=since, source=self.source)
+
+    def add(self, agent_uuid, body):
+        """Enroll an agent (``POST /v{ver}/agents/{uuid}``).
+
+        Only with a verifier that offers API :data:`ENROLL_MIN_API` or
+        newer (Keylime 7.14): the body is the one its tenant sends
+        (:func:`.enroll.body`).
+
+        :param agent_uuid: the agent's UUID.
+        :param body: the body, a dict.
+        :raises: TenantCommandFailed when the verifier is too old for
+            this, already holds the agent (409) or refused the body;
+            ServiceUnreachable, TenantTimeout, UnparsableOutput.
+        """
+        path = self._agent_path(agent_uuid)
+        version = tuple(int(p) for p in self.api_version().split('.'))
+        if version < ENROLL_MIN_API:
+            raise exception.TenantCommandFailed(
+                'The Keylime verifier at %(addr)s speaks API %(v)s; '
+                'enrollment over REST needs %(min)s or newer (Keylime '
+                '7.14 and newer). Set [keylime]verifier_api to "tenant" '
+                'for this verifier.' %
+                {'addr': self.address, 'v': '%d.%d' % version,
+                 'min': '%d.%d' % ENROLL_MIN_API})
+        code, answer = self._request('POST', path, body=body)
+        if code == 200:
+            return
+        if code == 409:
+            raise exception.TenantCommandFailed(
+                'The Keylime verifier at %(addr)s already holds agent '
+                '%(uuid)s (or a policy of its name): %(why)s' %
+                {'addr': self.address, 'uuid': agent_uuid,
+                 'why': https.short(https.reason(answer))})
+        raise self._failed('POST', path, code, answer)
 
     def delete(self, agent_uuid, wait=True):
         """Remove an agent from the verifier; an unknown agent is fine.

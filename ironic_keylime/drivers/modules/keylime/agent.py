@@ -348,8 +348,13 @@ def check_not_in_use(node, agent_uuid):
                          'another node\'s identity. Fix driver_info/'
                          'keylime_agent_uuid.') %
                 {'agent': agent_uuid, 'other': other.uuid})
+    # Only nodes in a state that can hold an attestation's record (a
+    # query on Ironic's indexed provision_state, not the whole table). A
+    # record left in another state is a leftover: the sweep deletes its
+    # agent, and an attestation that shares it then fails, never passes.
     for uuid, internal in db.get_nodeinfo_list(
-            columns=['uuid', 'driver_internal_info']):
+            columns=['uuid', 'driver_internal_info'],
+            filters={'provision_state_in': record_.RECORD_STATES}):
         other_record = (internal or {}).get(record_.STATE_KEY) or {}
         if (uuid != node.uuid and isinstance(other_record, dict)
                 and str(other_record.get('agent_uuid', '')).lower()

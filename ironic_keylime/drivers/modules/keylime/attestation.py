@@ -48,6 +48,7 @@ from ironic_keylime.drivers.modules.keylime import record as record_
 from ironic_keylime.drivers.modules.keylime import removal
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.drivers.modules.keylime import verdict
+from ironic_keylime.keylime_client import enroll as kl_enroll
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
 from ironic_keylime.lists import exception as list_exception
@@ -75,7 +76,7 @@ def _check_uuid_mode_is_bound():
 
 
 class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
-    """Attestation of nodes by a Keylime verifier, via keylime_tenant."""
+    """Attestation of nodes by a Keylime verifier (tenant or REST)."""
 
     def get_properties(self):
         """Return the properties of the interface.
@@ -120,7 +121,9 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
 
         Fetches and verifies the lists (and the node's measured-boot
         policy, if it has one) into a private directory, which is removed
-        before this returns, and runs ``keylime_tenant -c add``.
+        before this returns, and adds the agent: ``keylime_tenant -c
+        add``, or a POST to the verifier with ``[keylime]verifier_api =
+        rest``.
         Records what the periodic check needs in driver_internal_info.
 
         :param task: a TaskManager instance with an exclusive lock.
@@ -139,11 +142,12 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         agent_uuid, endpoint = agent.identity(node, info)
         agent.check_not_in_use(node, agent_uuid)
         _check_uuid_mode_is_bound()
-        # The TPM of the agent is the node's, before anything is added.
-        ek_to_record = tpm_binding.check(
-            task, tpm_binding.registrar_client(info.registrar), agent_uuid)
+        # The TPM of the agent is the node's, before anything is added;
+        # over REST the verifier gets the attestation key of that read.
+        ek_to_record, identity = tpm_binding.check_identity(
+            task, tpm_binding.registrar_client(info.registrar), agent_uuid,
+            need_identity=keylime_api.uses_rest())
         source = driver_info.list_source(info)
-        tenant = keylime_api.tenant()
         record = record_.new(node, agent_uuid, info.verifier,
                              info.registrar)
         if ek_to_record:
@@ -153,8 +157,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         try:
             with prepare.prepared_lists(
                     source,
-                    use_runtime_policy=lambda: tenant.uses_runtime_policy(
-                        CONF.keylime.policy_format),
+                    use_runtime_policy=keylime_api.uses_runtime_policy,
                     require_checksum=CONF.keylime.require_allowlist_checksum,
                     require_excludelist_checksum=(
                         CONF.keylime.require_excludelist_checksum),
@@ -171,19 +174,24 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                     tpm_policy = boot_state.beside_mb_policy(tpm_policy)
                 record['golden_state'] = last_attestation.golden_state(
                     node, tpm_policy, mb_policy)
+                # What is enrolled, once, for either client.
+                enrollment = kl_enroll.Enrollment(
+                    agent_uuid=agent_uuid, agent=endpoint,
+                    verifier=info.verifier, registrar=info.registrar,
+                    lists=lists, tpm_policy=tpm_policy, mb_policy=mb_policy,
+                    ek_sha256=expected_ek, identity=identity)
                 # Recorded before Keylime is called: whatever happens
                 # next, the agent is deleted from the verifier.
                 node.set_driver_internal_info(record_.STATE_KEY, record)
                 node.save()
                 # An agent left by an earlier, interrupted attempt would
                 # make add fail; deleting an unknown agent is harmless.
-                tenant.delete(agent_uuid, info.verifier)
+                keylime_api.remove_agent(agent_uuid, info.verifier)
                 # The tenant's own registrar read must hold the EK
-                # checked above (no record swapped in between).
+                # checked above (no record swapped in between); over
+                # REST the verifier gets that read's attestation key.
                 with metrics.timer('add'):
-                    tenant.add(agent_uuid, endpoint, info.verifier,
-                               info.registrar, lists, tpm_policy=tpm_policy,
-                               mb_policy=mb_policy, ek_sha256=expected_ek)
+                    keylime_api.add_agent(enrollment)
         except (kl_exception.KeylimeError, list_exception.ListError) as e:
             raise kl_ironic_exception.AttestationFailure(node=node.uuid,
                                                          reason=str(e))
@@ -330,25 +338,56 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
     def _confirm_removals(self, manager, context):
         """Periodic task: confirm agents left the verifier after a verdict.
 
-        See :mod:`.removal`; nodes in any provision state.
+        See :mod:`.removal`; only the nodes whose removal this conductor
+        started.
         """
         removal.run(self._pool(), manager, context)
+
+    @periodics.periodic(spacing=CONF.keylime.leftover_sweep_interval)
+    def _sweep_removals(self, manager, context):
+        """Periodic task: find removals to confirm among all nodes.
+
+        Those this conductor did not start (a restart, a hash ring
+        change); every ``[keylime]leftover_sweep_interval`` seconds.
+        """
+        removal.run(self._pool(), manager, context, sweep=True)
 
     @periodics.node_periodic(
         purpose='removing abandoned Keylime attestations',
         spacing=CONF.keylime.status_poll_interval,
+        # Ironic's indexed provision_state: the failure states only.
+        filters={'reserved': False,
+                 'provision_state_in': record_.FAIL_STATES},
+        predicate_extra_fields=['driver_internal_info'],
+        predicate=lambda n: n.driver_internal_info.get(record_.STATE_KEY),
+    )
+    def _remove_abandoned_attestations(self, task, manager, context):
+        """Periodic task: delete agents of operations that failed.
+
+        An aborted or failed operation leaves its node in a failure
+        state the verdict check does not look at; its agent must still
+        leave the verifier.
+        """
+        self._remove_abandoned(task)
+
+    @periodics.node_periodic(
+        purpose='sweeping abandoned Keylime attestations',
+        spacing=CONF.keylime.leftover_sweep_interval,
         filters={'reserved': False},
         predicate_extra_fields=['driver_internal_info', 'provision_state'],
         predicate=lambda n: (n.driver_internal_info.get(record_.STATE_KEY)
                              and n.provision_state not in record_.WAIT_STATES),
     )
-    def _remove_abandoned_attestations(self, task, manager, context):
-        """Periodic task: delete agents of operations that ended early.
+    def _sweep_abandoned_attestations(self, task, manager, context):
+        """Periodic task: the same, for nodes in any other state.
 
-        An aborted or failed operation leaves its node in a state the
-        verdict check does not look at; its agent must still leave the
-        verifier. One node's unexpected error does not stop the pass.
+        A node moved on from its failure state before a round saw it;
+        every ``[keylime]leftover_sweep_interval`` seconds.
         """
+        self._remove_abandoned(task)
+
+    def _remove_abandoned(self, task):
+        """Remove one abandoned agent; one node's error stops nothing."""
         try:
             self.remove_abandoned_attestation(task)
         except (exception.NodeLocked, exception.NodeNotFound):

@@ -12,13 +12,14 @@
 
 """The Keylime clients of the keylime interface, built from [keylime].
 
-``keylime_tenant`` always adds agents (it looks the agent up at the
+By default ``keylime_tenant`` adds agents (it looks the agent up at the
 registrar, checks its EK, with ``ironic-keylime-ek-check`` against the
-node's pin, and exchanges keys with it). The verdicts are
-read and the agents removed by the tenant, or, with
-``[keylime]verifier_api = rest``, through the verifier's REST API: the
-same verdicts and errors at a small part of the cost (one HTTPS request
-on a kept connection instead of a Python process).
+node's pin, and exchanges keys with it), reads the verdicts and removes
+the agents. With ``[keylime]verifier_api = rest`` all three go through
+the verifier's REST API, and no tenant process runs: the same verdicts
+and errors at a small part of the cost (one HTTPS request on a kept
+connection instead of a Python process). The agent is then added with
+the attestation key of the registrar read whose EK was checked.
 """
 
 import os
@@ -27,6 +28,8 @@ import sysconfig
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import metrics
 from ironic_keylime.keylime_client import ek_check as kl_ek_check
+from ironic_keylime.keylime_client import enroll as kl_enroll
+from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import tenant as kl_tenant
 from ironic_keylime.keylime_client import verifier as kl_verifier
 
@@ -80,6 +83,41 @@ def rest_client(verifier):
         timeout=CONF.keylime.command_timeout,
         setting_names=SETTING_NAMES,
         max_answer=CONF.keylime.max_verifier_answer_size * 1024 * 1024)
+
+
+def uses_runtime_policy():
+    """Whether the lists go to Keylime as a runtime policy.
+
+    Over REST always (Keylime 7.14 takes nothing else); with the tenant
+    as ``[keylime]policy_format`` and the tenant's help say.
+
+    :raises: KeylimeError for ``policy_format = legacy`` with REST.
+    """
+    if uses_rest():
+        if CONF.keylime.policy_format == kl_tenant.POLICY_LEGACY:
+            raise kl_exception.KeylimeError(
+                '[keylime]policy_format is "legacy" while '
+                '[keylime]verifier_api is "rest": the legacy lists go '
+                'through keylime_tenant only. Set policy_format to auto '
+                'or runtime-policy, or verifier_api to tenant.')
+        return True
+    return tenant().uses_runtime_policy(CONF.keylime.policy_format)
+
+
+def add_agent(enrollment):
+    """Add an agent to the verifier: by the tenant or over REST.
+
+    :param enrollment: a :class:`kl_enroll.Enrollment`.
+    :raises: KeylimeError (a subclass naming the cause).
+    """
+    if uses_rest():
+        return rest_client(enrollment.verifier).add(
+            enrollment.agent_uuid, kl_enroll.body(enrollment))
+    return tenant().add(enrollment.agent_uuid, enrollment.agent,
+                        enrollment.verifier, enrollment.registrar,
+                        enrollment.lists, tpm_policy=enrollment.tpm_policy,
+                        mb_policy=enrollment.mb_policy,
+                        ek_sha256=enrollment.ek_sha256)
 
 
 @metrics.timed('read_status')

@@ -37,6 +37,17 @@ REMOVAL_KEY = 'keylime_removal'
 #: The provision states in which a step waits for its verdict.
 WAIT_STATES = (states.DEPLOYWAIT, states.CLEANWAIT, states.SERVICEWAIT)
 
+#: The provision states in which an operation runs its attest step.
+STEP_STATES = (states.DEPLOYING, states.CLEANING, states.SERVICING)
+
+#: The states an operation that fails or is aborted leaves its node in;
+#: an abandoned attestation is found there at each round, in any other
+#: state by the slower sweep (``[keylime]leftover_sweep_interval``).
+FAIL_STATES = (states.DEPLOYFAIL, states.CLEANFAIL, states.SERVICEFAIL)
+
+#: Where a node can hold :data:`STATE_KEY` short of a leftover.
+RECORD_STATES = WAIT_STATES + STEP_STATES + FAIL_STATES
+
 #: What the verdict check does for each operation the step runs in: the
 #: node field of its current step, the option that says whether a FAIL
 #: fails it, and the names of the functions of

@@ -17,7 +17,9 @@ until the verifier has removed the agent: a DELETE answered 202 (the
 verifier is attesting the agent and removes it when that attestation
 ends) moves the attempt's record to ``driver_internal_info``
 :data:`.record.REMOVAL_KEY` and the operation resumes. Each round of this
-module's periodic task, on nodes in any provision state:
+module's periodic task, on the nodes whose removal this conductor started
+(:func:`expect`; a slower sweep, ``[keylime]leftover_sweep_interval``,
+finds the others among all of its nodes, in any provision state):
 
 * reads, without a lock, where the removal stands (``GET``): still
   "Terminated" means in progress (a warning once it lasts longer than
@@ -33,6 +35,7 @@ this task delete the agent of a newer attempt.
 """
 
 import collections
+import threading
 
 from ironic.common import exception
 from ironic.conductor import task_manager
@@ -53,28 +56,59 @@ NodeView = collections.namedtuple(
                  'driver_internal_info'])
 
 
-def candidates(manager):
+#: The nodes whose agent removal this conductor started, by UUID: the
+#: only nodes a round reads (the sweep adds those it finds).
+_expected = set()
+_expected_lock = threading.Lock()
+
+
+def expect(uuid):
+    """Have the next rounds confirm the removal of this node's agent."""
+    with _expected_lock:
+        _expected.add(uuid)
+
+
+def candidates(manager, sweep=False):
     """Nodes of this conductor with a removal to confirm (no lock).
 
-    :returns: an iterator of ``(uuid, removal record)``.
+    :param manager: the conductor manager.
+    :param sweep: read every node of this conductor, not only those of
+        :func:`expect`.
+    :returns: a list of ``(uuid, removal record)``.
     """
-    for row in manager.iter_nodes(fields=['driver_internal_info']):
+    with _expected_lock:
+        expected = set(_expected)
+    if not sweep and not expected:
+        return []
+    # uuid_in is a query on Ironic's indexed uuid column.
+    filters = None if sweep else {'uuid_in': sorted(expected)}
+    found = []
+    for row in manager.iter_nodes(fields=['driver_internal_info'],
+                                  filters=filters):
         node = NodeView(*row)
         removal = (node.driver_internal_info or {}).get(record_.REMOVAL_KEY)
         if removal:
-            yield node.uuid, removal
+            found.append((node.uuid, removal))
+    with _expected_lock:
+        if not sweep:
+            # Deleted, confirmed, or another conductor's now.
+            _expected.difference_update(expected)
+        _expected.update(uuid for uuid, _removal in found)
+    return found
 
 
-def run(pool, manager, context):
+def run(pool, manager, context, sweep=False):
     """One round: every removal checked in ``pool``; waits for them.
 
     :param pool: the interface's :class:`.checks.Pool`.
     :param manager: the conductor manager (its hash ring bounds the list).
     :param context: the conductor's admin context.
+    :param sweep: look at every node of this conductor (see
+        :func:`candidates`).
     """
     # Listed first: no database cursor stays open while jobs run.
     jobs = [pool.submit(confirm, context, uuid, removal)
-            for uuid, removal in list(candidates(manager))]
+            for uuid, removal in candidates(manager, sweep=sweep)]
     for job in jobs:
         job.result()
 

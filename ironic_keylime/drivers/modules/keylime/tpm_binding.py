@@ -197,24 +197,47 @@ def check(task, registrar_client, agent_uuid):
         tell the agent's EK.
     :raises: InvalidParameterValue when ``keylime_ek_sha256`` is malformed.
     """
+    return check_identity(task, registrar_client, agent_uuid)[0]
+
+
+def check_identity(task, registrar_client, agent_uuid, need_identity=False):
+    """:func:`check`, also returning the registrar read it checked.
+
+    One registrar read gives the EK that is compared with the pin and
+    the attestation key and mTLS certificate the verifier is given
+    (enrollment over REST): no record can be swapped in between.
+
+    :param task: a TaskManager instance.
+    :param registrar_client: see :func:`check`.
+    :param agent_uuid: the UUID of the agent about to be added.
+    :param need_identity: read the registrar even with
+        ``[keylime]ek_binding`` off (the caller needs the identity).
+    :returns: (what :func:`check` returns, the
+        :class:`~ironic_keylime.keylime_client.registrar.AgentIdentity`
+        read, or None when nothing was read).
+    :raises: see :func:`check`.
+    """
     node = task.node
     mode = CONF.keylime.ek_binding
     recorded = parse_fingerprint(
         (node.driver_info or {}).get(DRIVER_INFO_KEY))
-    if mode == OFF:
-        return None
+    if mode == OFF and not need_identity:
+        return None, None
     if recorded is None and mode == REQUIRED:
         raise utils.attestation_failure(node, _(
             '[keylime]ek_binding is "required" and driver_info/%(key)s is '
             'not set, so the TPM of this node cannot be verified. '
             '%(hint)s') % {'key': DRIVER_INFO_KEY, 'hint': _SET_HINT})
     try:
-        seen = registrar_client.ek_fingerprint(agent_uuid)
+        identity = registrar_client.identity(agent_uuid)
     except kl_exception.KeylimeError as e:
         raise utils.attestation_failure(node, _(
             'the endorsement key of the Keylime agent %(agent)s cannot be '
             'read from the registrar ([keylime]ek_binding is %(mode)s): '
             '%(err)s') % {'agent': agent_uuid, 'mode': mode, 'err': e})
+    if mode == OFF:
+        return None, identity
+    seen = identity.ek_sha256
     if recorded is None and CONF.keylime.agent_uuid_mode == 'image':
         # The ramdisk named the agent: it must not name another node's.
         _check_not_bound_elsewhere(node, seen, agent_uuid)
@@ -223,7 +246,7 @@ def check(task, registrar_client, agent_uuid):
                  '%(fp)s for agent %(agent)s (recorded after a PASS, '
                  'trust on first use)',
                  {'node': node.uuid, 'fp': seen, 'agent': agent_uuid})
-        return seen
+        return seen, identity
     if seen != recorded:
         raise utils.attestation_failure(node, _(
             'the TPM of this node changed: %(where)s holds for the Keylime '
@@ -237,7 +260,7 @@ def check(task, registrar_client, agent_uuid):
     LOG.debug('Node %(node)s: the TPM of agent %(agent)s is the recorded '
               'one (%(fp)s)',
               {'node': node.uuid, 'agent': agent_uuid, 'fp': seen})
-    return None
+    return None, identity
 
 
 def expected(task, to_record):

@@ -32,6 +32,7 @@ from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import record as record_
+from ironic_keylime.drivers.modules.keylime import removal
 from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import status as kl_status
@@ -114,6 +115,9 @@ class VerdictMixin(object):
                                           record_.removal(record))
         node.del_driver_internal_info(record_.STATE_KEY)
         node.save()
+        if not gone:
+            # Saved first: a round that reads the node finds the key.
+            removal.expect(node.uuid)
         return None
 
     def check_attestation(self, task):

@@ -24,8 +24,6 @@ import os
 import time
 from unittest import mock
 
-import fixtures
-
 from ironic.common import exception
 from ironic.common import states
 from ironic.conductor import task_manager
@@ -39,7 +37,7 @@ from ironic_keylime.keylime_client import ek as kl_ek
 from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.tests import base as base_fixtures
 from ironic_keylime.tests.unit.drivers import base
-from ironic_keylime.tests.unit.keylime_client import https_verifier
+from ironic_keylime.tests.unit.drivers import rest_enrollment
 from ironic_keylime.tests.unit import registrar_fixture
 from ironic_keylime.tests.unit import tenant_fixture
 
@@ -502,23 +500,16 @@ class RestVerifierFlowTestCase(base.KeylimeTestCase):
 
     def setUp(self):
         super().setUp()
-        pki = https_verifier.make_pki(self.useFixture(
-            fixtures.TempDir()).path)
-        self.server = https_verifier.VerifierServer(
-            pki['server-cert'], pki['server-key'], pki['ca']).start()
-        self.addCleanup(self.server.stop)
+        self.registrar, (self.server,) = rest_enrollment.start(self)
         self.addCleanup(kl_verifier.clear_clients)
+        rest_enrollment.register(self.registrar, self.server, AGENT_UUID)
         agent_path = '/v2.6/agents/%s' % AGENT_UUID
-        self.server.routes[('GET', '/version')] = 'version'
         self.server.routes[('GET', agent_path)] = 'agent-pass'
         self.server.routes[('DELETE', agent_path)] = 'delete-unknown'
-        self.config(verifier_api='rest',
-                    tenant_cert_dir=os.path.dirname(pki['ca']),
-                    group='keylime')
 
     def create_node(self, operation='deploy', **kwargs):
         kwargs.setdefault('driver_info', self.driver_info(
-            keylime_vp=self.server.port))
+            keylime_vp=self.server.port, keylime_rp=self.registrar.port))
         return super().create_node(operation, **kwargs)
 
     def rest_calls(self):
@@ -530,11 +521,84 @@ class RestVerifierFlowTestCase(base.KeylimeTestCase):
         self.attest(node)
         node = self.check(node)
         self.assertEqual(1, resume.call_count)
-        self.assertEqual([], self.fake.calls('status'))
+        # No keylime_tenant process at all: not even its --help.
+        self.assertEqual([], self.fake.calls())
         path = '/v2.6/agents/%s' % AGENT_UUID
-        self.assertEqual([('GET', path), ('DELETE', path)],
-                         self.rest_calls())
+        self.assertEqual([('DELETE', path), ('POST', path), ('GET', path),
+                          ('DELETE', path)], self.rest_calls())
         self.assertNothingLeft(node)
+
+    def _posted(self):
+        posts = [r for r in self.server.requests if r['method'] == 'POST']
+        self.assertEqual(1, len(posts))
+        return json.loads(posts[0]['body'])
+
+    def test_enrollment_body_is_the_tenants(self, resume):
+        self.attest(self.create_node())
+        body = self._posted()
+        agent = json.loads(registrar_fixture.recorded('agent.json'))
+        # The attestation key and certificate of the registrar read.
+        self.assertEqual(agent['results']['aik_tpm'], body['ak_tpm'])
+        self.assertEqual(agent['results']['mtls_cert'], body['mtls_cert'])
+        self.assertEqual(['127.0.0.1', 9002],
+                         [body['cloudagent_ip'], body['cloudagent_port']])
+        policy = json.loads(base64.b64decode(body['runtime_policy']))
+        self.assertIn('digests', policy)
+        # The IMA PCR is in the mask, as the tenant sets it.
+        self.assertEqual({'mask': hex(1 << 10)},
+                         json.loads(body['tpm_policy']))
+        self.assertIsNone(body['mb_policy'])
+        self.assertEqual('{}', body['metadata'])
+
+    def test_swapped_registrar_record_is_not_enrolled(self, resume):
+        # The EK pin is checked on the read whose AK is sent: a record
+        # of another TPM fails before anything reaches the verifier.
+        self.config(ek_binding='required', group='keylime')
+        node = self.create_node(driver_info=self.driver_info(
+            keylime_vp=self.server.port, keylime_rp=self.registrar.port,
+            keylime_ek_sha256='ab' * 32))
+        self.assertRaises(kl_ironic_exception.AttestationFailure,
+                          self.attest, node)
+        self.assertEqual([], [r for r in self.server.requests
+                              if r['method'] == 'POST'])
+        self.assertEqual(1, len([p for p in self.registrar.requests
+                                 if '/agents/' in p]))
+
+    def test_attestation_key_of_the_checked_read(self, resume):
+        # The registrar's record changes after the first read (another
+        # AK registered under the UUID): the verifier gets the AK of the
+        # read whose EK was checked, never a later one.
+        self.config(ek_binding='trust_on_first_use', group='keylime')
+        path = '/v2.6/agents/%s' % AGENT_UUID
+        checked = registrar_fixture.recorded('agent.json')
+        swapped = json.loads(checked)
+        swapped['results']['aik_tpm'] = 'c3dhcHBlZA=='
+        self.registrar.in_turn[path] = [
+            (200, checked), (200, json.dumps(swapped).encode())]
+        self.attest(self.create_node())
+        self.assertEqual(json.loads(checked)['results']['aik_tpm'],
+                         self._posted()['ak_tpm'])
+
+    def test_verifier_too_old_for_rest_enrollment(self, resume):
+        self.server.routes[('GET', '/version')] = (200, {
+            'code': 200, 'status': 'Success',
+            'results': {'current_version': '2.1',
+                        'supported_versions': ['2.0', '2.1']}})
+        self.server.routes[('DELETE', '/v2.1/agents/%s' % AGENT_UUID)] = (
+            'delete-unknown')
+        node = self.create_node()
+        error = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  self.attest, node)
+        self.assertIn('enrollment over REST needs 2.6', str(error))
+        self.assertIn('[keylime]verifier_api', str(error))
+        self.assertEqual([], self.fake.calls())
+
+    def test_legacy_lists_are_refused_over_rest(self, resume):
+        self.config(policy_format='legacy', group='keylime')
+        error = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                  self.attest, self.create_node())
+        self.assertIn('[keylime]policy_format is "legacy"', str(error))
+        self.assertEqual([], self.fake.calls())
 
     def test_fail_over_rest_fails_the_deployment(self, resume):
         self.server.routes[('GET', '/v2.6/agents/%s' % AGENT_UUID)] = (

@@ -21,7 +21,6 @@ run as the conductor calls them, with a manager that owns every node.
 
 import copy
 import logging
-import os
 import threading
 from unittest import mock
 
@@ -35,6 +34,7 @@ from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.keylime_client import verifier as kl_verifier
 from ironic_keylime.tests.unit.drivers import base
+from ironic_keylime.tests.unit.drivers import rest_enrollment
 from ironic_keylime.tests.unit.keylime_client import https_verifier
 
 BULK = ('GET', '/v2.6/agents/', (('bulk', 'True'),))
@@ -55,19 +55,8 @@ class FleetTestBase(base.KeylimeTestCase):
         self.resume = self.useFixture(fixtures.MockPatchObject(
             manager_utils, 'notify_conductor_resume_deploy',
             autospec=True)).mock
-        pki = https_verifier.make_pki(self.useFixture(
-            fixtures.TempDir()).path)
-        self.servers = []
-        for _ in range(2):
-            server = https_verifier.VerifierServer(
-                pki['server-cert'], pki['server-key'], pki['ca']).start()
-            self.addCleanup(server.stop)
-            server.routes[('GET', '/version')] = 'version'
-            self.servers.append(server)
+        self.registrar, self.servers = rest_enrollment.start(self, 2)
         self.addCleanup(kl_verifier.clear_clients)
-        self.config(verifier_api='rest',
-                    tenant_cert_dir=os.path.dirname(pki['ca']),
-                    group='keylime')
         # A node another task holds: fail its upgrade at once.
         self.config(node_locked_retry_attempts=1,
                     node_locked_retry_interval=0, group='conductor')
@@ -76,10 +65,14 @@ class FleetTestBase(base.KeylimeTestCase):
     def waiting(self, server, operation='deploy'):
         """A node attested against ``server``, waiting for its verdict."""
         agent = uuidutils.generate_uuid()
+        rest_enrollment.register(self.registrar, server, agent)
         node = self.create_node(operation, driver_info=self.driver_info(
             attestation_interface='keylime', keylime_vp=server.port,
-            keylime_agent_uuid=agent))
+            keylime_rp=self.registrar.port, keylime_agent_uuid=agent))
         self.attest(node)
+        # The rounds' requests are counted, not those of the add.
+        with server.lock:
+            del server.requests[:]
         node.refresh()
         return node
 
@@ -419,24 +412,30 @@ class RemovalTestCase(FleetTestBase):
         # The removal of the last operation's agent is still to confirm
         # when the next operation attests the node.
         node = self.create_node(driver_info=self.driver_info(
-            attestation_interface='keylime', keylime_vp=self.server.port))
+            attestation_interface='keylime', keylime_vp=self.server.port,
+            keylime_rp=self.registrar.port))
         path = '/v2.6/agents/%s' % self.agent_of(node)
+        rest_enrollment.register(self.registrar, self.server,
+                                 self.agent_of(node))
         node.set_driver_internal_info(kl_record.REMOVAL_KEY, {
             'agent_uuid': self.agent_of(node),
             'verifier': ['127.0.0.1', self.server.port],
             'since': '2026-12-03T10:00:00'})
         node.save()
-        self.server.routes[('DELETE', path)] = 'delete-attesting'
+        self.server.routes[('DELETE', path)] = [
+            'delete-attesting', 'delete-unknown']
         self.server.routes[('GET', path)] = [
             'agent-terminated', 'agent-after-delete']
         self.attest(node)
         node.refresh()
-        # Removed, waiting for its end, before the tenant adds the agent.
-        self.assertEqual([path], self.requests(self.server, 'DELETE'))
-        self.assertEqual([path, path], self.requests(self.server))
-        self.assertEqual(['delete', 'add'],
-                         [c['command'] for c in self.fake.calls()
-                          if c['command'] != '--help'])
+        # Removed, waiting for its end, before the agent is added again
+        # (the delete before every add finds it gone).
+        self.assertEqual([('DELETE', path), ('GET', path), ('GET', path),
+                          ('DELETE', path), ('POST', path)],
+                         [(r['method'], r['path'])
+                          for r in self.server.requests
+                          if '/agents/' in r['path']])
+        self.assertEqual([], self.fake.calls())
         self.assertNotIn(kl_record.REMOVAL_KEY, node.driver_internal_info)
         self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 

@@ -70,11 +70,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _answer(self):
         server = self.server
         peer = self.connection.getpeercert()
+        length = int(self.headers.get('Content-Length') or 0)
+        sent = self.rfile.read(length) if length else None
         with server.lock:
             server.requests.append({'method': self.command,
                                     'path': self.path,
                                     'client': self.client_address,
-                                    'peer': peer})
+                                    'peer': peer,
+                                    'body': sent})
         if not peer:
             answer = recorded('agent-no-client-cert')
             status, body = answer['status'], answer['body']
@@ -109,7 +112,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             pass
 
-    do_GET = do_DELETE = _answer
+    do_GET = do_DELETE = do_POST = _answer
 
 
 class Endless(object):
@@ -147,6 +150,7 @@ class VerifierServer(http.server.ThreadingHTTPServer):
         self.socket = context.wrap_socket(self.socket, server_side=True)
         self.lock = threading.Lock()
         self.requests = []
+        self.connections = []
         self.routes = {}
         self.port = self.server_address[1]
 
@@ -176,9 +180,22 @@ class VerifierServer(http.server.ThreadingHTTPServer):
         thread.start()
         return self
 
+    def get_request(self):
+        conn, address = super().get_request()
+        with self.lock:
+            self.connections.append(conn)
+        return conn, address
+
     def stop(self):
+        """Stop, closing the kept connections too (a dead verifier)."""
         self.shutdown()
         self.server_close()
+        with self.lock:
+            for conn in self.connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 def silent_port():
