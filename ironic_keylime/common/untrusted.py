@@ -23,6 +23,10 @@ show. Standard library only.
 LIMIT = 120
 #: The most characters of an untrusted explanation (a note) shown.
 NOTE_LIMIT = 200
+#: The most characters of an error the ramdisk reports for a command: it
+#: names a command, its exit status and its output, which an operator
+#: needs to act on.
+ERROR_LIMIT = 1000
 
 
 def text(value, limit=LIMIT):

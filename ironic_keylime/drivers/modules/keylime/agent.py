@@ -132,18 +132,21 @@ def call(task, command, params):
             node=node.uuid,
             reason=_('the ramdisk refused %(cmd)s: %(err)s') %
             {'cmd': command,
-             'err': untrusted.text(_kwarg(e, 'error') or str(e))})
+             'err': untrusted.text(_kwarg(e, 'error') or str(e),
+                                   limit=untrusted.ERROR_LIMIT)})
     except exception.IronicException as e:
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
             reason=_('%(cmd)s could not be run in the ramdisk: %(err)s') %
-            {'cmd': command, 'err': untrusted.text(str(e))})
+            {'cmd': command, 'err': untrusted.text(
+                str(e), limit=untrusted.ERROR_LIMIT)})
     if result.get('command_status') != 'SUCCEEDED':
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,
             reason=_('%(cmd)s failed in the ramdisk: %(err)s') %
             {'cmd': command, 'err': untrusted.text(
-                agent_client.get_command_error(result))})
+                agent_client.get_command_error(result),
+                limit=untrusted.ERROR_LIMIT)})
     return result.get('command_result') or {}
 
 

@@ -503,3 +503,36 @@ class ReRegistrationTestCase(base.DbTestCase):
         self.assertIn('could not be deleted', str(e))
         self.assertIn('HTTP 500', str(e))
         mock_command.assert_not_called()
+
+
+class RamdiskErrorTestCase(base.DbTestCase):
+    """A ramdisk command's error reaches the node whole, but bounded."""
+
+    def test_long_error_keeps_its_end_and_is_bounded(self):
+        node = obj_utils.create_test_node(
+            self.context, uuid=uuidutils.generate_uuid(),
+            driver='fake-hardware', provision_state=states.CLEANWAIT,
+            driver_internal_info={'agent_url': 'http://10.0.0.9:9999'})
+        # As the extension reports a failed restart: a long command path
+        # before the output that says why.
+        error = ('the Keylime agent could not be (re)started: %s exited '
+                 'with 1: refusing to start' % ('/very/long/path' * 12))
+        failed = {'command_status': 'FAILED', 'command_result': None,
+                  'command_error': {'message': error}}
+        # The HTTP call to the ramdisk: no ramdisk runs in a unit test
+        # (test_ipa_extension runs the real extension).
+        with mock.patch.object(agent_client.AgentClient, '_command',
+                               autospec=True, return_value=failed):
+            with task_manager.acquire(self.context, node.uuid) as task:
+                e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                      agent.call, task,
+                                      'keylime.configure_agent', {})
+        self.assertIn('refusing to start', str(e))
+        failed['command_error'] = {'message': 'x' * 5000}
+        with mock.patch.object(agent_client.AgentClient, '_command',
+                               autospec=True, return_value=failed):
+            with task_manager.acquire(self.context, node.uuid) as task:
+                e = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                      agent.call, task,
+                                      'keylime.configure_agent', {})
+        self.assertLess(len(str(e)), 1200)
