@@ -144,6 +144,18 @@ def _run(argv, merge_stderr=True):
     return proc.returncode, out.strip()
 
 
+#: How much of a failed command's output an error reports: its end, where
+#: the reason usually is.
+OUTPUT_TAIL = 500
+
+
+def _tail(output):
+    """The end of a command's output, for an error message."""
+    if len(output) <= OUTPUT_TAIL:
+        return output
+    return '...' + output[-OUTPUT_TAIL:]
+
+
 def _serving_error(host, port, timeout=2):
     """Why the agent does not serve on host:port yet, or None if it does.
 
@@ -326,7 +338,7 @@ class KeylimeExtension(base.BaseAgentExtension):
         if rc != 0:
             raise errors.CommandExecutionError(
                 'the PCRs could not be read: %s exited with %s: %s' %
-                (' '.join(argv), rc, out[-2000:]))
+                (' '.join(argv), rc, _tail(out)))
         try:
             values = boot_state.parse_pcrread(out, pcrs)
         except boot_state.BootStateError as e:
@@ -352,7 +364,7 @@ class KeylimeExtension(base.BaseAgentExtension):
         if rc != 0:
             raise errors.CommandExecutionError(
                 'the Keylime agent could not be (re)started: %s exited '
-                'with %s: %s' % (' '.join(argv), rc, out))
+                'with %s: %s' % (' '.join(argv), rc, _tail(out)))
 
     def _wait_serving(self, info):
         timeout = CONF.keylime_agent.start_timeout

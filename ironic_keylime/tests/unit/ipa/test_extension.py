@@ -154,6 +154,19 @@ class ExtensionTestCase(base.DbTestCase):
                               registrar_ip='10.0.0.5', registrar_port=8891)
         self.assertIn('exited with 5: unit not found', str(e))
 
+    def test_restart_failure_reports_the_end_of_long_output(self):
+        # Warnings first, the reason last: the error keeps the reason.
+        self.config(restart_command=[
+            sys.executable, '-c',
+            'import sys; sys.stderr.write("warning " * 1000 + '
+            '"unit not found"); sys.exit(5)'], group='keylime_agent')
+        e = self.assertRaises(errors.CommandExecutionError,
+                              self.ext.execute, 'configure_agent',
+                              registrar_ip='10.0.0.5', registrar_port=8891)
+        self.assertIn('exited with 5: ...', str(e))
+        self.assertTrue(str(e).endswith('unit not found'), str(e)[-100:])
+        self.assertLess(len(str(e)), 1000)
+
     def test_missing_restart_command(self):
         self.config(restart_command=['/nonexistent/systemctl', 'restart'],
                     group='keylime_agent')
