@@ -160,7 +160,8 @@ class KeylimeRealTestCase(functional_base.KeylimeDbTestCase):
         data = ('\n'.join(lines) + '\n').encode()
         with open(os.path.join(self.lists_dir, 'excludelist'), 'wb') as f:
             f.write(data)
-        with open(os.path.join(self.lists_dir, 'excludelist_checksum'),
+        # The checksum file keylime_env.write_lists names in driver_info.
+        with open(os.path.join(self.lists_dir, 'excludelist.sha256'),
                   'w') as f:
             f.write('%s  excludelist\n' % hashlib.sha256(data).hexdigest())
 
