@@ -30,6 +30,7 @@ from ironic import objects
 from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
 
+from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import record as kl_record
@@ -139,6 +140,20 @@ class KeylimeTestCase(base.DbTestCase):
             result = self.iface.attest(task)
             task.process_event('wait')
         return result
+
+    def attest_that_cannot_start(self):
+        """A deploy node whose attest step fails: the verifier is down.
+
+        :returns: the node, refreshed after the step raised.
+        """
+        self.fake.set_commands(tenant_fixture.plan(
+            add=[{'fixture': 'tenant-add-verifier-down'}]))
+        node = self.create_node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            self.assertRaises(kl_ironic_exception.AttestationFailure,
+                              self.iface.attest, task)
+        node.refresh()
+        return node
 
     def check(self, node):
         with task_manager.acquire(self.context, node.uuid,

@@ -27,7 +27,6 @@ from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 from ironic.drivers.modules import agent_client
 
-from ironic_keylime.common import exception as kl_exception
 from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.tests.unit.drivers import base
@@ -107,13 +106,7 @@ class LastAttestationTestCase(base.KeylimeTestCase):
 
     def test_step_that_cannot_start_is_remembered(self, resume_deploy,
                                                   resume_clean):
-        self.fake.set_commands(tenant_fixture.plan(
-            add=[{'fixture': 'tenant-add-verifier-down'}]))
-        node = self.create_node()
-        with task_manager.acquire(self.context, node.uuid) as task:
-            self.assertRaises(kl_exception.AttestationFailure,
-                              self.iface.attest, task)
-        node.refresh()
+        node = self.attest_that_cannot_start()
         last = node.driver_internal_info[LAST]
         self.assertEqual('error', last['verdict'])
         self.assertIsNone(last['attempt'])

@@ -21,10 +21,8 @@ RPC: the resume calls are replaced, as in :mod:`.test_attestation`.
 import socket
 from unittest import mock
 
-from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 
-from ironic_keylime.common import exception as kl_exception
 
 from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit import tenant_fixture
@@ -94,12 +92,7 @@ class StatsdTestCase(base.KeylimeTestCase):
 
     def test_error_of_a_step_that_cannot_start(self, resume_deploy,
                                                resume_clean):
-        self.fake.set_commands(tenant_fixture.plan(
-            add=[{'fixture': 'tenant-add-verifier-down'}]))
-        node = self.create_node()
-        with task_manager.acquire(self.context, node.uuid) as task:
-            self.assertRaises(kl_exception.AttestationFailure,
-                              self.iface.attest, task)
+        self.attest_that_cannot_start()
         counters = self.names(self.packets(), 'c')
         self.assertEqual(
             ['region1.ironic_keylime.attestation.deploy.errored'], counters)
