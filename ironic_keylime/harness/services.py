@@ -85,14 +85,15 @@ def dbsync(bin_dir, conf_file, *args, log=None, timeout=120):
                        check=True, timeout=timeout)
 
 
-def start(argv, output):
+def start(argv, output, env=None):
     """Start a command in its own session, its output appended to a file.
 
+    :param env: its environment; by default this process's.
     :returns: the Popen.
     """
     with open(output, 'ab') as out:
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, env=env,
                                 start_new_session=True)
 
 

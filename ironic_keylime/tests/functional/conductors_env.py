@@ -77,23 +77,27 @@ class ConductorsCluster(ironic_env.IronicEnv):
         self.conductor_overrides = conductor_overrides or {}
         self.processes = {}
 
+    #: Each conductor's address (a subclass may use others, so that two
+    #: clusters can run on one machine).
+    addresses = ADDRESSES
+
     def hostname(self, name):
         """The conductor's name in the hash ring and the ``conductor`` field.
 
         Its ``[DEFAULT]host``: with JSON-RPC on the default port, Ironic
         39 names the conductor and its reservations by it alone.
         """
-        return ADDRESSES[name]
+        return self.addresses[name]
 
     def _service_config(self, name):
         config = copy.deepcopy(self.config)
         if name in CONDUCTORS:
             config['DEFAULT'].update({
-                'host': ADDRESSES[name],
+                'host': self.addresses[name],
                 'log_file': os.path.join(self.workdir,
                                          'conductor-%s.log' % name),
                 'tempdir': os.path.join(self.workdir, 'tmp-' + name)})
-            config['json_rpc'].update({'host_ip': ADDRESSES[name],
+            config['json_rpc'].update({'host_ip': self.addresses[name],
                                        'port': str(JSON_RPC_PORT)})
             config['oslo_concurrency']['lock_path'] = os.path.join(
                 self.workdir, 'locks-' + name)
@@ -128,7 +132,7 @@ class ConductorsCluster(ironic_env.IronicEnv):
             started is stopped then.
         """
         self._write_config()  # locks, lists, tmp
-        for address in ADDRESSES.values():
+        for address in self.addresses.values():
             services.assert_port_free(address, JSON_RPC_PORT)
         try:
             self.db.start()
