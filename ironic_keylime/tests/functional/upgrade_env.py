@@ -69,13 +69,21 @@ def install_release(ref, workdir):
 
     :returns: the directory to put first on ``PYTHONPATH`` (its ``bin``
         has the release's commands).
-    :raises: ReleaseError when the installed package is not the one
-        imported from that directory.
+    :raises: ReleaseError when this checkout's history lacks ``ref``, or
+        the installed package is not the one imported from that directory.
     :raises: CalledProcessError when git or pip fails.
     """
-    count = subprocess.run(['git', '-C', TOP, 'rev-list', '--count', ref],
-                           capture_output=True, text=True, check=True,
-                           timeout=60).stdout.strip()
+    try:
+        count = subprocess.run(
+            ['git', '-C', TOP, 'rev-list', '--count', ref],
+            capture_output=True, text=True, check=True,
+            timeout=60).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise ReleaseError(
+            'the previous release (commit %s) is taken from the git history '
+            'of %s, which does not have it (%s); run the test from a clone '
+            'with its history (not a shallow one)' % (
+                ref, TOP, (getattr(e, 'stderr', None) or str(e)).strip()))
     version = '0.0.1.dev%s' % count
     archive = os.path.join(workdir, 'release.tar')
     source = os.path.join(workdir, 'release-src')
