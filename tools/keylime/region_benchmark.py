@@ -1,0 +1,258 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""A region's table: what 10,000 nodes cost an idle conductor and a start.
+
+Starts a private PostgreSQL (``ironic_keylime.harness.postgres``) and a
+real all-in-one ``ironic-attest`` on it (keylime and no-attestation
+interfaces enabled, ``[keylime]verifier_api = rest``, power sync off),
+then, from this process, through Ironic's own objects and DB API on the
+same database (so the index of bound TPMs is kept as in a conductor):
+
+1. 10 nodes: 5 keylime nodes in ``deploy wait`` and 5 active; the
+   database work of the start of one attestation (a task with an
+   exclusive lock, :func:`agent.check_not_in_use`, and, as in
+   ``agent_uuid_mode = image`` on first use, the check of a TPM bound to
+   another node), ``--runs`` times, median; beside it the read of every
+   node's driver_info that the bound-TPM check did before the index;
+2. the same with ``--nodes`` nodes in the table (the others active
+   keylime nodes, each with its own EK pin, as after trust on first use),
+   right after the bulk load and again after ``ANALYZE`` (what
+   PostgreSQL's autovacuum does soon after);
+3. the wait-state nodes made active, ``--settle`` seconds, then the CPU
+   of the ``ironic-attest`` process group and of PostgreSQL over
+   ``--measure`` seconds (from ``/proc``), in % of one core.
+
+No Keylime runs: no node attests, and the Keylime calls of a start do
+not depend on the table. It prints figures and asserts nothing::
+
+    python tools/keylime/region_benchmark.py [--nodes 10000]
+        [--runs 20] [--settle 30] [--measure 60]
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import postgres
+
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000'
+#: The parts of a start timed by time_start.
+PARTS = ('task', 'agent UUID', 'bound TPM', 'start', 'every node')
+FAKE = {'boot_interface': 'fake', 'console_interface': 'no-console',
+        'deploy_interface': 'fake', 'inspect_interface': 'no-inspect',
+        'management_interface': 'fake', 'network_interface': 'noop',
+        'power_interface': 'fake', 'raid_interface': 'no-raid',
+        'rescue_interface': 'no-rescue', 'storage_interface': 'noop',
+        'vendor_interface': 'no-vendor', 'bios_interface': 'no-bios',
+        'firmware_interface': 'no-firmware'}
+
+
+def _stats():
+    """{pid: (ppid, pgrp, cpu seconds incl. reaped children)}."""
+    found = {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        found[int(name)] = (int(fields[1]), int(fields[2]), sum(
+            int(v) for v in fields[11:15]) / CLK_TCK)
+    return found
+
+
+def cpu(group, tree):
+    """CPU seconds of a process group and of a process tree."""
+    stats = _stats()
+    in_group = sum(s[2] for s in stats.values() if s[1] == group)
+    pids = {tree}
+    while True:
+        more = {p for p, s in stats.items() if s[0] in pids} - pids
+        if not more:
+            break
+        pids |= more
+    return in_group, sum(stats[p][2] for p in pids if p in stats)
+
+
+def keylime_placeholders(workdir):
+    """The harness variables base_config reads; no Keylime runs."""
+    certs = os.path.join(workdir, 'cv_ca')
+    os.makedirs(certs, exist_ok=True)
+    return {'KEYLIME_HARNESS_TENANT': shutil.which('keylime_tenant')
+            or '/usr/bin/keylime_tenant',
+            'KEYLIME_HARNESS_TENANT_CONFIG': os.path.join(workdir,
+                                                          'tenant.conf'),
+            'KEYLIME_HARNESS_CERT_DIR': certs}
+
+
+def configure(conf_file):
+    """Ironic in this process, on the benchmark's configuration."""
+    import ironic.command  # noqa: F401  (selects the backend first)
+
+    from ironic_keylime import ironic_integration
+    ironic_integration.register_attestation_interface_type()
+
+    from ironic.common import context
+    from ironic import objects
+
+    from ironic_keylime.conf import CONF
+    CONF(['--config-file', conf_file], project='ironic')
+    objects.register_all()
+    return context.get_admin_context()
+
+
+def create_nodes(ctx, count, state='active', start=0):
+    """Nodes with the keylime interface, each with its own EK pin."""
+    from ironic import objects
+
+    made = []
+    for i in range(start, start + count):
+        node = objects.Node(
+            ctx, driver='fake-hardware', provision_state=state,
+            power_state='power on', resource_class='baremetal',
+            driver_info={'attestation_interface': 'keylime',
+                         'keylime_v': '127.0.0.1', 'keylime_r': '127.0.0.1',
+                         'keylime_ek_sha256': '%064x' % (i + 1)}, **FAKE)
+        node.create()
+        made.append(node)
+    return made
+
+
+def time_start(ctx, node, runs):
+    """Median milliseconds of a start's database work, by part.
+
+    :returns: {part: ms}: the task (exclusive lock, node loaded), the
+        agent UUID check, the bound-TPM check, their sum, and the read of
+        every node's driver_info the bound-TPM check did before the index.
+    """
+    from ironic.conductor import task_manager
+    from ironic.db import api as dbapi
+
+    from ironic_keylime.drivers.modules.keylime import agent
+    from ironic_keylime.drivers.modules.keylime import tpm_binding
+
+    unbound = 'f' * 64
+    parts = {p: [] for p in PARTS}
+    for _ in range(runs):
+        marks = [time.perf_counter()]
+        with task_manager.acquire(ctx, node.uuid, purpose='benchmark') as t:
+            marks.append(time.perf_counter())
+            agent.check_not_in_use(t.node, AGENT)
+            marks.append(time.perf_counter())
+            tpm_binding._check_not_bound_elsewhere(t.node, unbound, AGENT)
+            marks.append(time.perf_counter())
+        marks.append(time.perf_counter())
+        for _uuid, _info in dbapi.get_instance().get_nodeinfo_list(
+                columns=['uuid', 'driver_info']):
+            pass
+        marks.append(time.perf_counter())
+        parts['task'].append(marks[1] - marks[0] + marks[4] - marks[3])
+        parts['agent UUID'].append(marks[2] - marks[1])
+        parts['bound TPM'].append(marks[3] - marks[2])
+        parts['start'].append(marks[4] - marks[0])
+        parts['every node'].append(marks[5] - marks[4])
+    return {p: 1000 * statistics.median(v) for p, v in parts.items()}
+
+
+def analyze(url):
+    """ANALYZE, as PostgreSQL's autovacuum does after a bulk load."""
+    import psycopg2
+
+    conn = psycopg2.connect(url.replace('postgresql+psycopg2', 'postgresql'))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute('ANALYZE')
+    finally:
+        conn.close()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--nodes', type=int, default=10000)
+    parser.add_argument('--runs', type=int, default=20)
+    parser.add_argument('--settle', type=int, default=30)
+    parser.add_argument('--measure', type=int, default=60)
+    args = parser.parse_args()
+    workdir = tempfile.mkdtemp(prefix='ik-region-')
+    os.chmod(workdir, 0o711)
+    db = postgres.PostgresCluster(workdir)
+    ironic = None
+    try:
+        db.start()
+        ironic_dir = os.path.join(workdir, 'ironic')
+        os.makedirs(ironic_dir)
+        ironic = ironic_env.IronicEnv(
+            ironic_dir, keylime_placeholders(workdir),
+            {'DEFAULT': {'debug': 'false'},
+             'database': {'connection': db.url},
+             'conductor': {'sync_power_state_interval': '-1'},
+             'keylime': {'verifier_api': 'rest'}})
+        ironic.start()
+        ctx = configure(ironic.conf_file)
+        waiting = create_nodes(ctx, 5, state='deploy wait')
+        target = create_nodes(ctx, 5, start=5)[0]
+        small = time_start(ctx, target, args.runs)
+        began = time.monotonic()
+        create_nodes(ctx, args.nodes - 10, start=10)
+        filled = time.monotonic() - began
+        large = time_start(ctx, target, args.runs)
+        analyze(db.url)
+        analyzed = time_start(ctx, target, args.runs)
+        for node in waiting:
+            node.provision_state = 'active'
+            node.save()
+        time.sleep(args.settle)
+        before = cpu(ironic.process.pid, db.pid)
+        time.sleep(args.measure)
+        after = cpu(ironic.process.pid, db.pid)
+    finally:
+        if ironic is not None:
+            ironic.stop()
+        db.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    load = os.getloadavg()
+    print('machine: %d cores, load average %.2f %.2f %.2f at the end'
+          % ((os.cpu_count(),) + load))
+    print('%d nodes made through Ironic\'s objects in %.0f s'
+          % (args.nodes - 10, filled))
+    print()
+    print('start of one attestation, database work, ms (median of %d):'
+          % args.runs)
+    print('%-22s' % 'nodes' + ''.join('%12s' % p for p in PARTS))
+    rows = (('10', small), (str(args.nodes), large),
+            ('%d, ANALYZEd' % args.nodes, analyzed))
+    for label, row in rows:
+        print('%-22s' % label + ''.join('%12.1f' % row[p] for p in PARTS))
+    for label, row in rows[1:]:
+        print('ratio %s / 10: start %.2fx, every node %.1fx'
+              % (label, row['start'] / small['start'],
+                 row['every node'] / small['every node']))
+    print()
+    print('idle conductor, %d nodes, %d s after %d s to settle '
+          '(%% of one core):' % (args.nodes, args.measure, args.settle))
+    print('ironic-attest %.2f %%   PostgreSQL %.2f %%' % tuple(
+        100.0 * (b - a) / args.measure for a, b in zip(before, after)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
