@@ -15,19 +15,21 @@
 Starts a private PostgreSQL (``ironic_keylime.harness.postgres``) and a
 real all-in-one ``ironic-attest`` on it (keylime and no-attestation
 interfaces enabled, ``[keylime]verifier_api = rest``, power sync off),
-then, from this process, through Ironic's own objects and DB API on the
-same database (so the index of bound TPMs is kept as in a conductor):
+then, from processes of this script, through Ironic's own objects and DB API
+(so the index of bound TPMs is kept as in a conductor):
 
-1. 10 nodes: 5 keylime nodes in ``deploy wait`` and 5 active; the
-   database work of the start of one attestation (a task with an
+1. two databases of the cluster: ``ironic`` (the conductor's) with
+   ``--nodes`` nodes and ``small`` with 10, each with 5 keylime nodes in
+   ``deploy wait`` and the others active keylime nodes, each with its
+   own EK pin (as after trust on first use), then ``ANALYZE`` (what
+   PostgreSQL's autovacuum does soon after a bulk load);
+2. the database work of the start of one attestation (a task with an
    exclusive lock, :func:`agent.check_not_in_use`, and, as in
    ``agent_uuid_mode = image`` on first use, the check of a TPM bound to
-   another node), ``--runs`` times, median; beside it the read of every
-   node's driver_info that the bound-TPM check did before the index;
-2. the same with ``--nodes`` nodes in the table (the others active
-   keylime nodes, each with its own EK pin, as after trust on first use),
-   right after the bulk load and again after ``ANALYZE`` (what
-   PostgreSQL's autovacuum does soon after);
+   another node), ``--runs`` times, median, in ``--rounds`` rounds that
+   take the two databases in turns (one process each, so that the load
+   of the machine hits both alike); beside it the read of every node's
+   driver_info that the bound-TPM check did before the index;
 3. the wait-state nodes made active, ``--settle`` seconds, then the CPU
    of the ``ironic-attest`` process group and of PostgreSQL over
    ``--measure`` seconds (from ``/proc``), in % of one core.
@@ -36,19 +38,22 @@ No Keylime runs: no node attests, and the Keylime calls of a start do
 not depend on the table. It prints figures and asserts nothing::
 
     python tools/keylime/region_benchmark.py [--nodes 10000]
-        [--runs 20] [--settle 30] [--measure 60]
+        [--runs 20] [--rounds 3] [--settle 30] [--measure 60]
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 from ironic_keylime.harness import ironic_env
 from ironic_keylime.harness import postgres
+from ironic_keylime.harness import services
 
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000'
@@ -172,23 +177,58 @@ def time_start(ctx, node, runs):
     return {p: 1000 * statistics.median(v) for p, v in parts.items()}
 
 
-def analyze(url):
-    """ANALYZE, as PostgreSQL's autovacuum does after a bulk load."""
+def sql(url, statement):
+    """Run a statement outside a transaction (ANALYZE, CREATE DATABASE)."""
     import psycopg2
 
     conn = psycopg2.connect(url.replace('postgresql+psycopg2', 'postgresql'))
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute('ANALYZE')
+            cur.execute(statement)
     finally:
         conn.close()
+
+
+def _child(*args):
+    """Run a step of this script in its own process (one Ironic DB each).
+
+    :returns: its last line of output, parsed as JSON.
+    """
+    out = subprocess.run([sys.executable, '-W', 'ignore', __file__]
+                         + [str(a) for a in args], check=True, timeout=1200,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def child_main(step, conf_file, *args):
+    """``fill CONF COUNT``, ``time CONF UUID RUNS``, ``idle CONF``."""
+    ctx = configure(conf_file)
+    if step == 'fill':
+        count = int(args[0])
+        began = time.monotonic()
+        create_nodes(ctx, 5, state='deploy wait')
+        target = create_nodes(ctx, count - 5, start=5)[0]
+        print(json.dumps([target.uuid, time.monotonic() - began]))
+    elif step == 'time':
+        from ironic import objects
+        node = objects.Node.get_by_uuid(ctx, args[0])
+        print(json.dumps(time_start(ctx, node, int(args[1]))))
+    elif step == 'idle':
+        from ironic import objects
+        for node in objects.Node.list(
+                ctx, filters={'provision_state': 'deploy wait'}):
+            node.provision_state = 'active'
+            node.save()
+        print(json.dumps(None))
+    return 0
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--nodes', type=int, default=10000)
     parser.add_argument('--runs', type=int, default=20)
+    parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--settle', type=int, default=30)
     parser.add_argument('--measure', type=int, default=60)
     args = parser.parse_args()
@@ -207,19 +247,26 @@ def main():
              'conductor': {'sync_power_state_interval': '-1'},
              'keylime': {'verifier_api': 'rest'}})
         ironic.start()
-        ctx = configure(ironic.conf_file)
-        waiting = create_nodes(ctx, 5, state='deploy wait')
-        target = create_nodes(ctx, 5, start=5)[0]
-        small = time_start(ctx, target, args.runs)
-        began = time.monotonic()
-        create_nodes(ctx, args.nodes - 10, start=10)
-        filled = time.monotonic() - began
-        large = time_start(ctx, target, args.runs)
-        analyze(db.url)
-        analyzed = time_start(ctx, target, args.runs)
-        for node in waiting:
-            node.provision_state = 'active'
-            node.save()
+        # The 10 nodes in a second database of the same cluster, with
+        # no conductor: the two sizes are timed in turns.
+        small_url = db.url.rsplit('/', 1)[0] + '/small'
+        sql(db.url, 'CREATE DATABASE small')
+        small_conf = os.path.join(workdir, 'small.conf')
+        config = dict(ironic.config, database={'connection': small_url})
+        services.write_config(small_conf, config)
+        services.dbsync(ironic_env.BIN_DIR, small_conf, 'create_schema',
+                        log=os.path.join(workdir, 'dbsync-small.log'))
+        small_node, _t = _child('fill', small_conf, 10)
+        large_node, filled = _child('fill', ironic.conf_file, args.nodes)
+        sql(small_url, 'ANALYZE')
+        sql(db.url, 'ANALYZE')
+        times = {'10': [], str(args.nodes): []}
+        for _ in range(args.rounds):
+            times['10'].append(_child('time', small_conf, small_node,
+                                      args.runs))
+            times[str(args.nodes)].append(_child(
+                'time', ironic.conf_file, large_node, args.runs))
+        _child('idle', ironic.conf_file)
         time.sleep(args.settle)
         before = cpu(ironic.process.pid, db.pid)
         time.sleep(args.measure)
@@ -229,23 +276,26 @@ def main():
             ironic.stop()
         db.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    load = os.getloadavg()
     print('machine: %d cores, load average %.2f %.2f %.2f at the end'
-          % ((os.cpu_count(),) + load))
+          % ((os.cpu_count(),) + os.getloadavg()))
     print('%d nodes made through Ironic\'s objects in %.0f s'
-          % (args.nodes - 10, filled))
+          % (args.nodes, filled))
     print()
-    print('start of one attestation, database work, ms (median of %d):'
-          % args.runs)
-    print('%-22s' % 'nodes' + ''.join('%12s' % p for p in PARTS))
-    rows = (('10', small), (str(args.nodes), large),
-            ('%d, ANALYZEd' % args.nodes, analyzed))
-    for label, row in rows:
-        print('%-22s' % label + ''.join('%12.1f' % row[p] for p in PARTS))
-    for label, row in rows[1:]:
-        print('ratio %s / 10: start %.2fx, every node %.1fx'
-              % (label, row['start'] / small['start'],
-                 row['every node'] / small['every node']))
+    print('start of one attestation, database work, ms (median of %d '
+          'per round, %d rounds in turns; tables ANALYZEd):'
+          % (args.runs, args.rounds))
+    print('%-8s' % 'nodes' + ''.join('%12s' % p for p in PARTS))
+    medians = {}
+    for label, rounds in times.items():
+        medians[label] = {p: statistics.median(r[p] for r in rounds)
+                          for p in PARTS}
+        for row in rounds:
+            print('%-8s' % label + ''.join('%12.1f' % row[p]
+                                           for p in PARTS))
+    small, large = medians['10'], medians[str(args.nodes)]
+    print('ratio %d / 10 (medians of the rounds): start %.2fx, every node '
+          '%.1fx' % (args.nodes, large['start'] / small['start'],
+                     large['every node'] / small['every node']))
     print()
     print('idle conductor, %d nodes, %d s after %d s to settle '
           '(%% of one core):' % (args.nodes, args.measure, args.settle))
@@ -255,4 +305,6 @@ def main():
 
 
 if __name__ == '__main__':
+    if len(sys.argv) > 2 and sys.argv[1] in ('fill', 'time', 'idle'):
+        sys.exit(child_main(*sys.argv[1:]))
     sys.exit(main())
