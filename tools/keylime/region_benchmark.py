@@ -14,7 +14,9 @@
 
 Starts a private PostgreSQL (``ironic_keylime.harness.postgres``) and a
 real all-in-one ``ironic-attest`` on it (keylime and no-attestation
-interfaces enabled, ``[keylime]verifier_api = rest``, power sync off),
+interfaces enabled, ``[keylime]verifier_api = rest``, power sync off;
+``--interface no-attestation``: the baseline, without the keylime
+interface),
 then, from processes of this script, through Ironic's own objects and DB API
 (so the index of bound TPMs is kept as in a conductor):
 
@@ -57,6 +59,8 @@ from ironic_keylime.harness import services
 
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000'
+#: The nodes' attestation interface (--interface).
+INTERFACE = os.environ.get('IK_REGION_INTERFACE', 'keylime')
 #: The parts of a start timed by time_start.
 PARTS = ('task', 'agent UUID', 'bound TPM', 'start', 'every node')
 FAKE = {'boot_interface': 'fake', 'console_interface': 'no-console',
@@ -133,7 +137,7 @@ def create_nodes(ctx, count, state='active', start=0):
         node = objects.Node(
             ctx, driver='fake-hardware', provision_state=state,
             power_state='power on', resource_class='baremetal',
-            driver_info={'attestation_interface': 'keylime',
+            driver_info={'attestation_interface': INTERFACE,
                          'keylime_v': '127.0.0.1', 'keylime_r': '127.0.0.1',
                          'keylime_ek_sha256': '%064x' % (i + 1)}, **FAKE)
         node.create()
@@ -231,6 +235,11 @@ def main():
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--settle', type=int, default=30)
     parser.add_argument('--measure', type=int, default=60)
+    parser.add_argument('--interface', default='keylime',
+                        choices=('keylime', 'no-attestation'),
+                        help='the nodes\' attestation interface; with '
+                             'no-attestation, the only one enabled (the '
+                             'baseline)')
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix='ik-region-')
     os.chmod(workdir, 0o711)
@@ -246,6 +255,10 @@ def main():
              'database': {'connection': db.url},
              'conductor': {'sync_power_state_interval': '-1'},
              'keylime': {'verifier_api': 'rest'}})
+        if args.interface != 'keylime':
+            ironic.config['DEFAULT']['enabled_attestation_interfaces'] = (
+                args.interface)
+        os.environ['IK_REGION_INTERFACE'] = args.interface
         ironic.start()
         # The 10 nodes in a second database of the same cluster, with
         # no conductor: the two sizes are timed in turns.
@@ -297,8 +310,9 @@ def main():
           '%.1fx' % (args.nodes, large['start'] / small['start'],
                      large['every node'] / small['every node']))
     print()
-    print('idle conductor, %d nodes, %d s after %d s to settle '
-          '(%% of one core):' % (args.nodes, args.measure, args.settle))
+    print('idle conductor, %d %s nodes, %d s after %d s to settle '
+          '(%% of one core):' % (args.nodes, args.interface, args.measure,
+                                 args.settle))
     print('ironic-attest %.2f %%   PostgreSQL %.2f %%' % tuple(
         100.0 * (b - a) / args.measure for a, b in zip(before, after)))
     return 0
