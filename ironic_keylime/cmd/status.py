@@ -26,7 +26,8 @@ not exist, ``cv_ca`` certificates that are unreadable or expire, Keylime
 verifiers and registrars (those the nodes name) that cannot be reached
 with those certificates or speak no supported API version, a
 ``keylime_tenant`` that does not run, Ironic internals that changed
-shape, and nodes whose attestation outlived ``attestation_timeout``.
+shape, nodes whose attestation outlived ``attestation_timeout``, and
+EK pins without their index tag (``ironic-keylime-tpm-index``).
 """
 
 import sys
@@ -75,6 +76,10 @@ class Checks(upgradecheck.UpgradeCommands):
     def _check_in_flight(self):
         return _checks().check_in_flight(self._keylime_nodes())
 
+    def _check_tpm_index(self):
+        from ironic_keylime.cmd import tpm_index
+        return tpm_index.check()
+
     def _check_policy_file(self):
         from ironic_keylime.conf import CONF
         return common_checks.check_policy_json(self, CONF)
@@ -87,6 +92,7 @@ class Checks(upgradecheck.UpgradeCommands):
         ('Keylime tenant', _check_tenant),
         ('Keylime verifiers and registrars', _check_services),
         ('Attestations in flight', _check_in_flight),
+        ('Index of bound TPMs', _check_tpm_index),
         ('Policy file JSON to YAML migration', _check_policy_file),
     )
 

@@ -80,6 +80,11 @@ CALLABLES = (
      ('policy_file', 'rules', 'default_rule', 'use_conf')),
     ('ironic.common.policy', 'authorize',
      ('rule', 'target', 'creds', 'args', 'kwargs')),
+    ('ironic.db.sqlalchemy.api', 'Connection.create_node',
+     ('self', 'values')),
+    ('ironic.db.sqlalchemy.api', 'Connection.update_node',
+     ('self', 'node_id', 'values')),
+    ('ironic.db.sqlalchemy.api', '_session_for_read', ()),
 )
 
 #: Modules that import Ironic's API modules, which copy the step interface
@@ -106,6 +111,8 @@ OBJECTS = (
     ('ironic.conductor.rpcapi', 'ConductorAPI', type),
     ('ironic.objects.node', 'Node.fields', dict),
     ('ironic.common.policy', '_ENFORCER', object),
+    ('ironic.db.sqlalchemy.models', 'NodeTag.tag', object),
+    ('ironic.db.sqlalchemy.models', 'NodeTag.node_id', object),
 )
 
 

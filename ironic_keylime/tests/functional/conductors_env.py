@@ -14,8 +14,9 @@
 
 :class:`ConductorsCluster` is Ironic scaled out: the stock services of
 ironic-keylime (``ironic-attest-conductor`` twice, ``ironic-attest-api``)
-sharing one real PostgreSQL database (:mod:`postgres_env`, schema by
-``ironic-dbsync upgrade``), JSON-RPC between them on loopback (no message
+sharing one real PostgreSQL database
+(:mod:`ironic_keylime.harness.postgres`, schema by ``ironic-dbsync
+upgrade``), JSON-RPC between them on loopback (no message
 bus), each conductor with its own ``[DEFAULT]host`` and JSON-RPC
 address (its own loopback address, :data:`ADDRESSES`, on Ironic's
 default JSON-RPC port), configuration file, temporary and lock
@@ -31,8 +32,8 @@ import time
 import requests
 
 from ironic_keylime.harness import ironic_env
+from ironic_keylime.harness import postgres as postgres_env
 from ironic_keylime.harness import services
-from ironic_keylime.tests.functional import postgres_env
 
 CONDUCTORS = ('a', 'b')
 #: Each conductor's [DEFAULT]host and JSON-RPC address. Not one address

@@ -31,6 +31,7 @@ from ironic.conductor import task_manager
 from ironic.conductor import utils as manager_utils
 from ironic import objects
 from ironic.tests.unit.objects import utils as obj_utils
+from oslo_utils import uuidutils
 
 from ironic_keylime.common import exception
 from ironic_keylime.drivers.modules.keylime import attestation
@@ -140,6 +141,32 @@ class EKBindingRealTestCase(functional_base.KeylimeDbTestCase):
         self.assertEqual([], keylime_env.verifier_agents())
         node.refresh()
         self.assertEqual(seen, node.driver_info['keylime_ek_sha256'])
+
+    def test_image_mode_tpm_pinned_by_another_node_refused(self):
+        # The other node's pin is written through Ironic's objects (as
+        # "baremetal node set" does in the conductor): the index tags it,
+        # and the first use of its TPM by another node is refused
+        # without reading the node table.
+        self.config(agent_uuid_mode='image', group='keylime')
+        seen = self.client.ek_fingerprint(self.agent_uuid)
+        other = obj_utils.create_test_node(
+            self.context, driver='fake-hardware',
+            uuid=uuidutils.generate_uuid(),
+            driver_info=keylime_env.driver_info(
+                keylime_env.write_lists(self.lists_dir)))
+        other.driver_info = dict(other.driver_info, keylime_ek_sha256=seen)
+        other.save()
+        node = self._node()
+        error = self.assertRaises(exception.AttestationFailure,
+                                  self._check, node)
+        self.assertIn('bound to node %s' % other.uuid, str(error))
+        self.assertIn(seen, str(error))
+        # Unpinned, the other node binds nothing: the TPM is this node's
+        # on first use.
+        other.driver_info = {k: v for k, v in other.driver_info.items()
+                             if k != 'keylime_ek_sha256'}
+        other.save()
+        self.assertEqual(seen, self._check(node))
 
     def _tenant_swapping_the_tpm_first(self):
         """A keylime_tenant whose first ``add`` meets another TPM.

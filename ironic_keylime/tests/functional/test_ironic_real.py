@@ -20,6 +20,8 @@ and an agent on a software TPM), started by tools/functional.sh; the
 nodes' keylime_agent_* name the harness's agent.
 """
 
+import os
+import sqlite3
 import time
 
 from ironic_keylime.tests.functional import base as functional_base
@@ -294,3 +296,25 @@ class NoFailOnAttestationFailureTestCase(functional_base.IronicTestCase):
         self.assertIn('not_in_allowlist', event)
         self.assertIn('goes on', event)
         self.assertVerifierHasNoAgent()
+
+
+class TPMIndexTestCase(functional_base.IronicTestCase):
+    """The EK pin's index tag follows "baremetal node set/unset"."""
+
+    def _tags(self):
+        with sqlite3.connect(os.path.join(self.workdir,
+                                          'ironic.sqlite')) as db:
+            return db.execute('SELECT n.uuid, t.tag FROM node_tags t JOIN '
+                              'nodes n ON n.id = t.node_id').fetchall()
+
+    def test_pin_set_and_unset_through_the_api(self):
+        node = self.keylime_node('pinned')
+        self.assertEqual([], self._tags())
+        pin = 'AB' * 32
+        self.ironic.baremetal('node', 'set', node.id, '--driver-info',
+                              'keylime_ek_sha256=%s' % pin)
+        self.assertEqual([(node.id, 'keylime-ek-sha256:' + pin.lower())],
+                         self._tags())
+        self.ironic.baremetal('node', 'unset', node.id, '--driver-info',
+                              'keylime_ek_sha256')
+        self.assertEqual([], self._tags())

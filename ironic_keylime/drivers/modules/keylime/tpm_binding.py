@@ -49,6 +49,7 @@ from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.ironic_integration import ek_index
 from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.keylime_client import registrar
 
@@ -157,18 +158,41 @@ def forget_registration(task, registrar_client, agent_uuid):
     return True
 
 
+def _bound_nodes(fingerprint):
+    """The (UUID, driver_info) of the nodes that may pin a fingerprint.
+
+    The nodes the index of :mod:`ironic_keylime.ironic_integration.ek_index`
+    tags with it: one query on Ironic's indexed node tags, then each of
+    those nodes by its id. A process that does not keep the index (it did
+    not add the attestation interface type through ironic-keylime) reads
+    every node, as before the index existed.
+    """
+    db = dbapi.get_instance()
+    if not ek_index.installed():
+        LOG.warning('This process does not keep the index of bound TPMs '
+                    '(ironic_keylime.ironic_integration.ek_index); reading '
+                    'every node to find the nodes bound to TPM %s.',
+                    fingerprint)
+        return db.get_nodeinfo_list(columns=['uuid', 'driver_info'])
+    found = []
+    for node_id in ek_index.bound_node_ids(fingerprint):
+        found.extend(db.get_nodeinfo_list(columns=['uuid', 'driver_info'],
+                                          filters={'id': node_id}))
+    return found
+
+
 def _check_not_bound_elsewhere(node, fingerprint, agent_uuid):
     """Refuse, on first use, a TPM already bound to another node.
 
     In ``[keylime]agent_uuid_mode`` ``image`` a node whose ramdisk names
     another node's agent would otherwise have that TPM recorded as its
     own on its first attestation. (In mode ``node`` the conductor chose
-    the agent's UUID.)
+    the agent's UUID.) The other nodes' pins are found through an index
+    (:func:`_bound_nodes`), never by reading every node.
 
     :raises: AttestationFailure naming the other node.
     """
-    for uuid, info in dbapi.get_instance().get_nodeinfo_list(
-            columns=['uuid', 'driver_info']):
+    for uuid, info in _bound_nodes(fingerprint):
         if uuid == node.uuid or not isinstance(info, dict):
             continue
         value = info.get(DRIVER_INFO_KEY)

@@ -19,14 +19,20 @@ or ``get_nodeinfo_list``; the rows those return are counted. Idle nodes
 read them and catch the leftovers the rounds do not look at.
 """
 
+import re
+
 import fixtures
 from ironic.common import states
 from ironic.db import api as dbapi
 from oslo_utils import uuidutils
+import sqlalchemy as sa
+
+from ironic_keylime.common import exception as kl_ironic_exception
 
 from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import record as kl_record
 from ironic_keylime.drivers.modules.keylime import removal
+from ironic_keylime.drivers.modules.keylime import tpm_binding
 from ironic_keylime.tests.unit.drivers import base
 
 IDLE = 30
@@ -126,3 +132,65 @@ class FleetReadsTestCase(base.KeylimeTestCase):
         # This node and the cleaning one; none of the idle ones.
         self.assertEqual(sorted([node.uuid, other.uuid]),
                          sorted(r[0] for r in rows))
+
+    def _bound_check_reads(self, node, fingerprint):
+        """Run the image mode's bound-TPM check; what it read.
+
+        :returns: (node rows returned by get_nodeinfo_list, the SQL
+            statements it sent, whether it refused).
+        """
+        real = dbapi.get_instance().get_nodeinfo_list
+        rows, statements = [], []
+
+        def counting(*args, **kwargs):
+            result = real(*args, **kwargs)
+            rows.extend(result)
+            return result
+
+        def statement(conn, cursor, sql, *args):
+            statements.append(' '.join(sql.split()))
+
+        sa.event.listen(sa.engine.Engine, 'before_cursor_execute',
+                        statement)
+        try:
+            with fixtures.MockPatchObject(dbapi.get_instance(),
+                                          'get_nodeinfo_list', counting):
+                tpm_binding._check_not_bound_elsewhere(
+                    node, fingerprint, base.AGENT_UUID)
+            refused = False
+        except kl_ironic_exception.AttestationFailure:
+            refused = True
+        finally:
+            sa.event.remove(sa.engine.Engine, 'before_cursor_execute',
+                            statement)
+        return rows, statements, refused
+
+    def test_bound_tpm_check_reads_only_the_bound_nodes(self):
+        fingerprint = 'ab' * 32
+        other = self.create_node(driver_info=self.driver_info(
+            keylime_ek_sha256=fingerprint))
+        node = self.create_node()
+        for i in range(IDLE):
+            self.create_node(driver_info=self.driver_info(
+                keylime_ek_sha256='%064x' % i))
+        rows, statements, refused = self._bound_check_reads(node,
+                                                            fingerprint)
+        self.assertTrue(refused)
+        self.assertEqual([other.uuid], [r[0] for r in rows])
+        # Every statement on the node table names the node it reads.
+        for sql in statements:
+            if re.search(r'FROM nodes\b', sql):
+                self.assertRegex(sql, r'WHERE nodes\.id = ')
+        # Twice the pinned nodes: the same reads.
+        for i in range(IDLE, 2 * IDLE):
+            self.create_node(driver_info=self.driver_info(
+                keylime_ek_sha256='%064x' % i))
+        again, statements_again, refused = self._bound_check_reads(
+            node, fingerprint)
+        self.assertTrue(refused)
+        self.assertEqual(len(rows), len(again))
+        self.assertEqual(len(statements), len(statements_again))
+        # A TPM bound to no node: no node row at all.
+        rows, _s, refused = self._bound_check_reads(node, 'cd' * 32)
+        self.assertFalse(refused)
+        self.assertEqual([], rows)

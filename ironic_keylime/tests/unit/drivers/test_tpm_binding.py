@@ -17,8 +17,10 @@ The registrar is the recorded 7.14.3 registrar of
 mutual TLS by the real client.
 """
 
+import fixtures
 from ironic.common import exception
 from ironic.conductor import task_manager
+from ironic.db import api as dbapi
 from ironic import objects
 from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
@@ -26,6 +28,7 @@ from oslo_utils import uuidutils
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import attestation
 from ironic_keylime.drivers.modules.keylime import tpm_binding
+from ironic_keylime.ironic_integration import ek_index
 from ironic_keylime.tests import base
 from ironic_keylime.tests.unit import registrar_fixture
 from ironic_keylime.tests import utils
@@ -173,6 +176,60 @@ class TPMBindingTestCase(base.DbTestCase):
                             if k != 'keylime_ek_sha256'}
         node.save()
         self.assertEqual(SEEN, self._check(node))
+
+    # image mode: a TPM bound to another node
+
+    def _image_mode_check(self, node):
+        self.config(agent_uuid_mode='image', group='keylime')
+        return self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                 self._check, node)
+
+    def test_image_mode_tpm_recorded_by_another_node_refused(self):
+        other = self._node()
+        with task_manager.acquire(self.context, other.uuid) as task:
+            tpm_binding.record(task, SEEN)
+        error = self._image_mode_check(self._node())
+        self.assertIn('bound to node %s' % other.uuid, str(error))
+
+    def test_image_mode_pin_set_by_hand_refused(self):
+        other = self._node()
+        other.driver_info = dict(other.driver_info, keylime_ek_sha256=SEEN)
+        other.save()
+        error = self._image_mode_check(self._node())
+        self.assertIn('bound to node %s' % other.uuid, str(error))
+
+    def test_image_mode_pin_before_the_index_refused_after_backfill(self):
+        # Pinned before the index existed: no tag, so the indexed check
+        # does not see it (the upgrade check names it) until
+        # ironic-keylime-tpm-index tags it.
+        other = self._node(keylime_ek_sha256=SEEN)
+        db = dbapi.get_instance()
+        db.delete_node_tag(other.id, ek_index.tag(SEEN))
+        self.config(agent_uuid_mode='image', group='keylime')
+        self.assertEqual(SEEN, self._check(self._node()))
+        self.assertEqual([other.uuid], ek_index.backfill(db))
+        error = self._image_mode_check(self._node())
+        self.assertIn('bound to node %s' % other.uuid, str(error))
+
+    def test_image_mode_without_the_index_reads_every_node(self):
+        # A process that did not install the index (no tags kept) still
+        # refuses, reading every node.
+        other = self._node(keylime_ek_sha256=SEEN)
+        dbapi.get_instance().delete_node_tag(other.id, ek_index.tag(SEEN))
+        self.useFixture(fixtures.MockPatchObject(ek_index, '_installed',
+                                                 False))
+        error = self._image_mode_check(self._node())
+        self.assertIn('bound to node %s' % other.uuid, str(error))
+
+    def test_image_mode_stale_tag_binds_nothing(self):
+        other = self._node()
+        dbapi.get_instance().add_node_tag(other.id, ek_index.tag(SEEN))
+        self.config(agent_uuid_mode='image', group='keylime')
+        self.assertEqual(SEEN, self._check(self._node()))
+
+    def test_image_mode_own_pin_is_not_another_node(self):
+        self.config(agent_uuid_mode='image', group='keylime')
+        self.assertIsNone(self._check(self._node(keylime_ek_sha256=SEEN)))
 
     # record
 

@@ -10,7 +10,7 @@
 #    License for the specific language governing permissions and limitations
 #    under the License.
 
-"""A private PostgreSQL cluster on 127.0.0.1, for the functional tests.
+"""A private PostgreSQL cluster on 127.0.0.1 (functional tests, benchmarks).
 
 Debian's PostgreSQL (``apt-get install postgresql``, done by
 tools/functional.sh) provides ``initdb`` and ``pg_ctl``; the cluster's
