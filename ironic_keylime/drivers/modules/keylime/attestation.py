@@ -40,6 +40,7 @@ from ironic_keylime.drivers.modules.keylime import boot_aggregate
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import golden_events
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import mb_state
@@ -135,6 +136,12 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         info = driver_info.parse_driver_info(node)
         tpm_policy = boot_state.policy_for_attestation(node)
         aggregate = boot_aggregate.node_value(node)
+        sends_events = golden_events.enabled() and bool(
+            golden_events.node_events(node))
+        if sends_events:
+            # The verifier accepts the aggregates of the event log its
+            # engine checked; the enrollment boot's own is not this boot's.
+            aggregate = None
         # An attestation of an earlier operation goes first: its agent
         # leaves the verifier, or this operation fails.
         self.unregister_node(task)
@@ -168,8 +175,12 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                     boot_aggregate=aggregate,
                     parent=CONF.tempdir) as lists:
                 # Checked against its pin before anything reaches Keylime.
-                mb_policy = mb_state.prepare(node, info, source,
-                                             lists.workdir)
+                if sends_events:
+                    mb_policy = golden_events.write_policy(node,
+                                                           lists.workdir)
+                else:
+                    mb_policy = mb_state.prepare(node, info, source,
+                                                 lists.workdir)
                 if mb_policy:
                     tpm_policy = boot_state.beside_mb_policy(tpm_policy)
                 record['golden_state'] = last_attestation.golden_state(
