@@ -48,11 +48,24 @@ def _sha256(event):
     return None
 
 
+#: How tpm2-tools' ``tpm2_eventlog`` (5.4), which Keylime's verifier uses
+#: to parse the log, writes a line break of an ``EV_IPL`` string (GRUB's
+#: multi-line ``menuentry`` commands).
+_YAML_LINE_BREAK = '"\n"'
+
+
 def _data(event):
+    """An event's text as it was measured, from tpm2-tools' rendering.
+
+    A text rendered another way would not hash to the event's digest: the
+    comparison then refuses the boot (never the other way round).
+    """
     data = event.get('Event')
     if isinstance(data, dict):
         data = data.get('String')
-    return data if isinstance(data, str) else None
+    if not isinstance(data, str):
+        return None
+    return data.replace(_YAML_LINE_BREAK, '\n')
 
 
 def events_of(eventlog):

@@ -229,6 +229,17 @@ def explain_failure(event_id):
     """
     what = events.pcr_failure(event_id)
     keys = POLICY_KEY
+    if str(event_id or '').strip() == 'measured_boot.policy_%s' % (
+            golden_events.ENGINE):
+        return _(': the boot\'s UEFI events differ from the golden boot\'s '
+                 '(driver_info/%(key)s), as the verifier\'s %(engine)s '
+                 'engine compared them. If you changed the firmware, the '
+                 'boot loader, the kernel or its parameters yourself, '
+                 'enroll the node again with the clean step %(step)s; '
+                 'otherwise treat the node as compromised') % {
+                     'key': golden_events.KEY,
+                     'engine': golden_events.ENGINE,
+                     'step': json.dumps(utils.ENROLL_STEP)}
     if events.measured_boot_failure(event_id):
         what = what or events.measured_boot_failure(event_id)
         keys = _('%(pin)s or %(file)s, the measured-boot policy') % {

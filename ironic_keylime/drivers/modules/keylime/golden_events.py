@@ -166,7 +166,8 @@ def write_policy(node, workdir):
     if events is None:
         return None
     path = os.path.join(workdir, FILENAME)
-    with open(path, 'w') as f:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as f:
         json.dump(refstate(events), f, sort_keys=True,
                   separators=(',', ':'))
     return path
