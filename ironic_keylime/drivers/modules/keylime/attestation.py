@@ -153,7 +153,11 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         # over REST the verifier gets the attestation key of that read.
         ek_to_record, identity = tpm_binding.check_identity(
             task, tpm_binding.registrar_client(info.registrar), agent_uuid,
-            need_identity=keylime_api.uses_rest())
+            need_identity=keylime_api.uses_rest() or sends_events)
+        if sends_events:
+            # The verifier must judge the events, not ignore them.
+            golden_events.check_engine(node, info.verifier, endpoint,
+                                       identity)
         source = driver_info.list_source(info)
         record = record_.new(node, agent_uuid, info.verifier,
                              info.registrar)

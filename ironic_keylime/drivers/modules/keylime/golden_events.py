@@ -39,7 +39,10 @@ from ironic_keylime.boot_events import compare
 from ironic_keylime.boot_events import tcg
 from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
+from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.keylime_client import engine_probe
+from ironic_keylime.keylime_client import exception as kl_exception
 
 LOG = logging.getLogger(__name__)
 
@@ -171,6 +174,44 @@ def write_policy(node, workdir):
         json.dump(refstate(events), f, sort_keys=True,
                   separators=(',', ':'))
     return path
+
+
+def canary():
+    """A policy the engine refuses whatever the boot (JSON text).
+
+    Its one golden event, of a type no firmware logs, is never a boot's
+    first event of PCR 0.
+    """
+    return json.dumps(refstate([{'pcr': 0, 'type': 'EV_IRONIC_KEYLIME_CANARY',
+                                 'sha256': '0' * 64, 'text': None}]))
+
+
+def check_engine(node, verifier, agent_endpoint, identity):
+    """Check that the verifier runs the engine, before anything is sent.
+
+    :param node: an Ironic node, for messages.
+    :param verifier: the verifier's endpoint.
+    :param agent_endpoint: the node's agent's endpoint.
+    :param identity: the agent's registrar read (its EK, AK and mTLS
+        certificate), the one that was checked.
+    :raises: AttestationFailure when the verifier judges measured-boot
+        policies with another engine (``accept-all`` ignores them), or
+        when it cannot be asked; nothing is sent to it then.
+    """
+    try:
+        engine_probe.probe(keylime_api.rest_client(verifier),
+                           agent_endpoint.host, agent_endpoint.port,
+                           identity, canary(), ENGINE,
+                           timeout=CONF.keylime.command_timeout)
+    except engine_probe.EngineNotRunning as e:
+        raise utils.attestation_failure(node, _(
+            '%s Nothing was sent to the verifier ([keylime]'
+            'golden_boot_events is True).') % e)
+    except kl_exception.KeylimeError as e:
+        raise utils.attestation_failure(node, _(
+            'the verifier\'s measured-boot engine cannot be checked ([keylime]'
+            'golden_boot_events is True): %s Nothing was sent to the '
+            'verifier.') % e)
 
 
 def summary(events):

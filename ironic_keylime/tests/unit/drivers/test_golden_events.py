@@ -32,8 +32,11 @@ from ironic.drivers.modules import agent_client
 
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.drivers.modules.keylime import golden_events
+from ironic_keylime.keylime_client import engine_probe
+from ironic_keylime.keylime_client import exception as kl_exception
 from ironic_keylime.tests.unit.drivers import base
 from ironic_keylime.tests.unit import mb_policy_fixture as fixture
+from ironic_keylime.tests.unit import registrar_fixture
 
 KEY = 'keylime_golden_boot_events'
 
@@ -120,12 +123,26 @@ class AttestTestCase(base.KeylimeTestCase):
         super().setUp()
         self.config(golden_boot_events=True, group='keylime')
         self.events = golden_events.from_log(_log())
+        # The probe needs a quote of a real TPM with a UEFI event log and a
+        # real verifier: it runs for real in the VM chain
+        # (test_vm_uefi_real), on a verifier with and without the engine.
+        probe = mock.patch.object(engine_probe, 'probe', autospec=True)
+        self.probe = probe.start()
+        self.addCleanup(probe.stop)
+        # The registrar read whose AK and mTLS certificate the probe uses:
+        # a real HTTPS server answering as a 7.14.3 registrar did.
+        self.registrar = self.useFixture(registrar_fixture.FakeRegistrar())
+        self.registrar.routes['/v2.6/agents/%s' % base.AGENT_UUID] = (
+            200, registrar_fixture.recorded('agent.json'))
+        self.config(tenant_cert_dir=self.registrar.cert_dir,
+                    group='keylime')
 
     def node(self, **info):
         info.setdefault(KEY, golden_events.dump(self.events))
         info.setdefault('keylime_tpm_policy', {str(p): ['0' * 64]
                                                for p in range(8)})
         info.setdefault('keylime_boot_aggregate', 'ab' * 32)
+        info.setdefault('keylime_rp', self.registrar.port)
         return self.create_node(driver_info=self.driver_info(**info))
 
     def test_sent_as_the_measured_boot_policy(self):
@@ -145,6 +162,47 @@ class AttestTestCase(base.KeylimeTestCase):
             '--allowlist' in argv) else None
         if allowlist:
             self.assertNotIn('ab' * 32, call['files'][allowlist]['head'])
+
+    def test_engine_checked_before_the_add(self):
+        self.attest(self.node())
+        (verifier, host, port, identity, canary, engine), kwargs = (
+            self.probe.call_args)
+        self.assertEqual('ironic-keylime', engine)
+        self.assertEqual(
+            [{'pcr': 0, 'type': 'EV_IRONIC_KEYLIME_CANARY',
+              'sha256': '0' * 64, 'text': None}],
+            json.loads(canary)['golden_events'])
+        self.assertIsNotNone(identity.aik_tpm)
+
+    def test_engine_not_running_refused(self):
+        self.probe.side_effect = engine_probe.EngineNotRunning(
+            'The Keylime verifier at 127.0.0.1:8881 does not judge '
+            'measured-boot policies with the ironic-keylime engine: it '
+            'accepted a policy that engine refuses.')
+        node = self.node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(
+                kl_ironic_exception.AttestationFailure, self.iface.attest,
+                task)
+        self.assertIn('it accepted a policy that engine refuses', str(error))
+        self.assertIn('Nothing was sent to the verifier', str(error))
+        self.assertEqual([], self.fake.calls('add'))
+
+    def test_engine_cannot_be_asked_refused(self):
+        self.probe.side_effect = kl_exception.ServiceUnreachable(
+            'The Keylime agent at 127.0.0.1:9002 cannot be reached.')
+        node = self.node()
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(
+                kl_ironic_exception.AttestationFailure, self.iface.attest,
+                task)
+        self.assertIn('measured-boot engine cannot be checked', str(error))
+        self.assertEqual([], self.fake.calls('add'))
+
+    def test_option_off_asks_nothing(self):
+        self.config(golden_boot_events=False, group='keylime')
+        self.attest(self.node())
+        self.assertFalse(self.probe.called)
 
     def test_refstate(self):
         state = golden_events.refstate(self.events)
