@@ -107,8 +107,8 @@ class VerifierEngineTest(testtools.TestCase):
                 prefix, rest = text.split(': ', 1)
                 old = [t for t in rest.split()
                        if t.startswith('ipa-global-request-id=')][0]
-                rest = rest.replace(old, 'ipa-global-request-id=' +
-                                    request_id)
+                rest = rest.replace(
+                    old, 'ipa-global-request-id=%s' % request_id)
                 event = compare.normalize(
                     8, 'EV_IPL', hashlib.sha256(
                         rest.encode()).hexdigest(),

@@ -27,8 +27,10 @@ after boot, and a kernel command line changed beyond Ironic's per-boot
 parameters fails, naming the change.
 
 Boots are shared between checks: one node, enrolled once, boots three
-times (each boot's cleaning attests it) and a fourth time with a changed
-command line.
+times (each boot's cleaning attests it; the first boot is also attested
+on a verifier that ignores measured-boot policies, and a boot entry is
+written before the third, as a deploy writes one) and a fourth time with
+a changed command line.
 """
 
 import json
@@ -41,6 +43,8 @@ from ironic_keylime.tests.functional import vm_env
 CLEAN_TIMEOUT = vm_base.CLEAN_TIMEOUT
 #: A parameter an attacker adds: it turns off module signature checks.
 TAMPERED_PARAMETER = 'module.sig_enforce=0'
+#: The boot loader a deploy installs, and registers as a boot entry.
+DEPLOYED_LOADER = '\\EFI\\debian\\shimx64.efi'
 
 
 class UefiGrubGoldenBootTest(vm_base.VMTestCase):
@@ -62,6 +66,15 @@ class UefiGrubGoldenBootTest(vm_base.VMTestCase):
                        round(time.monotonic() - start))
         return node
 
+    def _on_verifier(self, node, port):
+        self.ironic.conn.baremetal.patch_node(node.id, [
+            {'op': 'add', 'path': '/driver_info/keylime_vp', 'value': port}])
+
+    def _recover(self, node):
+        """After a failed cleaning: out of maintenance, manageable."""
+        self.ironic.conn.baremetal.unset_node_maintenance(node.id)
+        self.ironic.provision(node.id, 'manage', 'manageable')
+
     def test_enrolled_once_passes_boot_after_boot(self):
         node = self._node()
         seconds = self._boot(node, linux_cmd='linuxefi')
@@ -76,26 +89,48 @@ class UefiGrubGoldenBootTest(vm_base.VMTestCase):
                         commands)
         self._attest(node)
         passes = 1
+
+        # The same boot on a verifier whose engine is Keylime's default
+        # (accept-all, which ignores measured-boot policies): refused
+        # before anything is sent, saying so.
+        self.ironic.provision(node.id, 'manage', 'manageable')
+        self._on_verifier(node, int(os.environ[
+            'KEYLIME_HARNESS_VERIFIER2_PORT']))
+        node = self._attest(node, expect='clean failed')
+        error = self.ironic.error_message(node)
+        self.assertIn('does not judge measured-boot policies with the '
+                      'ironic-keylime engine: it accepted a policy that '
+                      'engine refuses', error)
+        self.assertIn('Nothing was sent to the verifier', error)
+        self._recover(node)
+        self._on_verifier(node, int(self.keylime[
+            'KEYLIME_HARNESS_VERIFIER_PORT']))
+
         # Two more boots, each with a new request id (another grub.cfg,
-        # other PCRs 8 and 9, another boot_aggregate): PASS.
-        for _ in range(2):
+        # other PCRs 8 and 9, another boot_aggregate): PASS. Before the
+        # second, a boot entry is written as a deploy writes one (PCR 1).
+        for boot_entry in (None, DEPLOYED_LOADER):
             self.ironic.provision(node.id, 'manage', 'manageable')
-            self._boot(node, linux_cmd='linuxefi')
+            self._boot(node, linux_cmd='linuxefi', boot_entry=boot_entry)
             self._attest(node)
             passes += 1
-        verdicts = self._verdicts(node)
-        self.assertEqual(passes, len(verdicts), verdicts)
-        for verdict in verdicts:
-            self.assertIn('Keylime attestation PASS', verdict['event'])
+        verdicts = [v for v in self._verdicts(node)
+                    if 'Keylime attestation' in v['event']]
+        self.assertEqual(passes, len([v for v in verdicts
+                                      if 'PASS' in v['event']]), verdicts)
 
         # A boot whose command line has one more parameter than Ironic's:
-        # FAIL, naming it.
+        # FAIL, naming it (the verifier's engine, and the node's message
+        # from the ramdisk's account).
         self.ironic.provision(node.id, 'manage', 'manageable')
         self._boot(node, linux_cmd='linuxefi',
                    extra_params=TAMPERED_PARAMETER)
         node = self._attest(node, expect='clean failed')
         error = self.ironic.error_message(node)
         self.assertIn('Keylime attestation FAIL', error)
+        self.assertIn('measured_boot.policy_ironic-keylime', error)
+        self.assertIn("the kernel command line changed: added '%s'" %
+                      TAMPERED_PARAMETER, error)
         with open(os.path.join(os.environ['KEYLIME_HARNESS_LOG_DIR'],
                                'verifier.log'), errors='replace') as f:
             log = f.read()

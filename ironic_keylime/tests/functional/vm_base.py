@@ -151,12 +151,14 @@ class VMTestCase(testtools.TestCase):
         return node
 
     def _boot(self, node, tamper=None, smbios_serial=None,
-              linux_cmd='linuxefi', extra_params=''):
+              linux_cmd='linuxefi', extra_params='', boot_entry=None):
         """Power the node's VM on (off first if it runs).
 
         On :data:`vm_env.OVMF_GRUB`, GRUB boots the grub.cfg Ironic's
         template renders for this boot, with a new request id (as every
-        Nova-driven request has), ``linux_cmd`` and ``extra_params``.
+        Nova-driven request has), ``linux_cmd`` and ``extra_params``;
+        ``boot_entry`` (a file path) is added to the node's UEFI variables
+        while it is off, as a deploy adds one.
 
         :returns: seconds from power on to the first heartbeat.
         """
@@ -170,6 +172,9 @@ class VMTestCase(testtools.TestCase):
                         or {}).get('agent_last_heartbeat')
             baremetal.set_node_power_state(node.id, 'power off', wait=True)
             self.vm.stop()
+            if boot_entry:
+                vm_env.add_boot_entry(os.path.join(self.vm.rundir,
+                                                   'vars.fd'), boot_entry)
             baremetal.set_node_power_state(node.id, 'power on', wait=True)
         rundir = os.path.join(self.workdir, 'vm-' + node.id)
         grub_cfg = None

@@ -27,6 +27,7 @@ verifier reaches the Keylime agent through a port forwarded on 127.0.0.1.
 import json
 import os
 import subprocess
+import sys
 import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
@@ -49,6 +50,29 @@ APPEND = '@APPEND@'
 def registrar_agent_port():
     """The harness registrar's agent (HTTP) port, from its keylime.env."""
     return int(os.environ.get('KEYLIME_HARNESS_REGISTRAR_HTTP_PORT', 8890))
+
+
+def add_boot_entry(vars_path, filepath):
+    """Add a UEFI boot entry to a stopped node's variables, as a deploy.
+
+    ironic-python-agent's boot loader installation writes a ``Boot####``
+    variable and a new ``BootOrder`` (``efibootmgr``); the VM's variables
+    (OVMF's ``vars.fd``) get the same with virt-firmware's
+    ``virt-fw-vars --append-boot-filepath``. The entry is appended: the
+    node keeps booting its ramdisk first, as Ironic's boot device
+    override makes a cleaning boot do.
+
+    :raises: VMError with the tool's output.
+    """
+    tool = os.path.join(os.path.dirname(sys.executable), 'virt-fw-vars')
+    new = vars_path + '.new'
+    proc = subprocess.run([tool, '--input', vars_path, '--output', new,
+                           '--append-boot-filepath', filepath],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise VMError('virt-fw-vars failed (%s):\n%s' % (
+            proc.returncode, (proc.stdout + proc.stderr)[-4000:]))
+    os.replace(new, vars_path)
 
 
 def render_grub_cfg(path, linux_cmd, request_id=None, extra=''):
