@@ -88,7 +88,7 @@ start() {
         seabios-kernel|ovmf-kernel|ovmf-grub) ;;
         *) log "unknown IK_VM_BOOT_PATH $BOOT_PATH"; return 2 ;;
     esac
-    apt_install qemu-system-x86 swtpm swtpm-tools
+    apt_install qemu-system-x86 swtpm swtpm-tools tpm2-tools
     case $BOOT_PATH in
         ovmf-*) apt_install ovmf ;;
     esac
@@ -114,6 +114,7 @@ start() {
         swtpm_setup --tpm2 --tpmstate "$run/tpm" --create-ek-cert \
             --overwrite "${conf[@]}" --logfile "$run/swtpm_setup.log" \
             >/dev/null
+        lenient_lockout "$run"
         touch "$run/tpm/.made"
     fi
     # One swtpm per boot (it exits when qemu disconnects).
@@ -177,6 +178,37 @@ start() {
         return 1
     fi
     log "VM booting (qemu pid $(cat "$run/qemu.pid"), console $run/serial.log)"
+}
+
+# The emulated TPM's dictionary-attack protection, turned off (recovery
+# time 0): swtpm allows 3 failed authorizations, and the ramdisk's Keylime
+# 6.6.0 Python agent, started at boot and again by configure_agent, made
+# a node's TPM refuse tpm2_activatecredential ("DA lockout mode") by its
+# fourth boot in the VM chain. Done once, when the TPM is made, through
+# a swtpm of its own on a loopback port.
+lenient_lockout() {  # lenient_lockout VMRUN
+    local port pid
+    port=$(python3 -c 'import socket; s = socket.socket(); \
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    swtpm socket --tpm2 --tpmstate dir="$1/tpm" \
+        --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+        --ctrl "type=unixio,path=$1/swtpm-setup.sock" \
+        --flags not-need-init,startup-clear </dev/null >/dev/null 2>&1 &
+    pid=$!
+    local done=1
+    for _ in $(seq 50); do
+        if tpm2_dictionarylockout -T "swtpm:host=127.0.0.1,port=$port" \
+            --setup-parameters --max-tries=4294967295 --recovery-time=0 \
+            --lockout-recovery-time=0 2>/dev/null; then
+            done=0
+            break
+        fi
+        sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$1/swtpm-setup.sock"
+    [ "$done" = 0 ] || { log "could not set the TPM's lockout parameters"; return 1; }
 }
 
 # The firmware of a boot path: qemu arguments in FIRMWARE (the node's
