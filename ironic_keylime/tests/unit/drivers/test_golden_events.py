@@ -19,14 +19,11 @@ ramdisk cannot run in a unit test: its HTTP call (``AgentClient._command``)
 is replaced where the enroll step asks it for the boot state.
 """
 
-import base64
-import hashlib
 import json
 import os
 from unittest import mock
 
 from ironic.common import exception
-from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.drivers.modules import agent_client
 
@@ -46,45 +43,21 @@ def _log():
         return f.read()
 
 
-def _log_reading(log):
-    return base.reading(event_log=base64.b64encode(log).decode(),
-                        event_log_size=len(log),
-                        event_log_sha256=hashlib.sha256(log).hexdigest(),
-                        event_log_note=None)
-
-
+# The HTTP call to the ramdisk: no ramdisk runs in a unit test.
 @mock.patch.object(agent_client.AgentClient, '_command', autospec=True)
-class EnrollTestCase(base.KeylimeTestCase):
+class EnrollTestCase(base.EnrollStepMixin, base.KeylimeTestCase):
 
     def setUp(self):
         super().setUp()
         self.config(golden_boot_events=True, group='keylime')
 
-    def create_node(self, **kwargs):
-        kwargs.setdefault('provision_state', states.CLEANING)
-        kwargs.setdefault('clean_step', base.ENROLL_STEP)
-        kwargs.setdefault('driver_internal_info',
-                          {'agent_url': 'http://10.0.0.9:9999'})
-        return super().create_node('clean', **kwargs)
-
-    def enroll(self, node):
-        with task_manager.acquire(self.context, node.uuid) as task:
-            self.iface.enroll_boot_state(task)
-        node.refresh()
-        return node
-
     def refused(self, node, message):
-        with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(
-                kl_ironic_exception.AttestationFailure,
-                self.iface.enroll_boot_state, task)
-        self.assertIn(message, str(error))
-        node.refresh()
+        self.refused_enrollment(node, message)
         self.assertNotIn(KEY, node.driver_info)
         self.assertNotIn('keylime_tpm_policy', node.driver_info)
 
     def test_events_recorded(self, mock_command):
-        mock_command.return_value = base.ok(_log_reading(_log()))
+        mock_command.return_value = base.ok(base.log_reading(_log()))
         node = self.enroll(self.create_node())
         events = json.loads(node.driver_info[KEY])
         # The real log's 25 events (all of PCRs 0-9), the Spec ID event
@@ -105,12 +78,12 @@ class EnrollTestCase(base.KeylimeTestCase):
                                          'event log')
 
     def test_unreadable_event_log_refused(self, mock_command):
-        mock_command.return_value = base.ok(_log_reading(_log()[:-7]))
+        mock_command.return_value = base.ok(base.log_reading(_log()[:-7]))
         self.refused(self.create_node(), 'UEFI event log cannot be read')
 
     def test_option_off_records_none(self, mock_command):
         self.config(golden_boot_events=False, group='keylime')
-        mock_command.return_value = base.ok(_log_reading(_log()))
+        mock_command.return_value = base.ok(base.log_reading(_log()))
         node = self.create_node(driver_info=self.driver_info(
             **{KEY: '[]'}))
         node = self.enroll(node)
