@@ -188,11 +188,21 @@ start() {
 # a swtpm of its own on a loopback port.
 lenient_lockout() {  # lenient_lockout VMRUN
     local port pid
-    port=$(python3 -c 'import socket; s = socket.socket(); \
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # Two free ports in a row: tpm2-tools' swtpm TCTI uses the next one
+    # as the control channel.
+    port=$(python3 -c 'import socket
+while True:
+    a, b = socket.socket(), socket.socket()
+    a.bind(("127.0.0.1", 0))
+    try:
+        b.bind(("127.0.0.1", a.getsockname()[1] + 1))
+    except OSError:
+        continue
+    print(a.getsockname()[1])
+    break')
     swtpm socket --tpm2 --tpmstate dir="$1/tpm" \
         --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
-        --ctrl "type=unixio,path=$1/swtpm-setup.sock" \
+        --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
         --flags not-need-init,startup-clear </dev/null >/dev/null 2>&1 &
     pid=$!
     local done=1
@@ -207,7 +217,6 @@ s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     done
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    rm -f "$1/swtpm-setup.sock"
     [ "$done" = 0 ] || { log "could not set the TPM's lockout parameters"; return 1; }
 }
 
