@@ -191,15 +191,16 @@ lenient_lockout() {  # lenient_lockout VMRUN
     # Two free ports in a row: tpm2-tools' swtpm TCTI uses the next one
     # as the control channel.
     port=$(python3 -c 'import socket
-while True:
-    a, b = socket.socket(), socket.socket()
-    a.bind(("127.0.0.1", 0))
+def free(port):
+    s = socket.socket()
     try:
-        b.bind(("127.0.0.1", a.getsockname()[1] + 1))
+        s.bind(("127.0.0.1", port))
+        return True
     except OSError:
-        continue
-    print(a.getsockname()[1])
-    break')
+        return False
+    finally:
+        s.close()
+print(next(p for p in range(20000, 32000, 2) if free(p) and free(p + 1)))')
     swtpm socket --tpm2 --tpmstate dir="$1/tpm" \
         --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
         --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
