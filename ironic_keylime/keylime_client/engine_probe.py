@@ -21,7 +21,11 @@ own agent (PCRs 0-9, no IMA log: the agent's IMA offset is not moved),
 sends them to the verifier's one-shot ``POST /v2.x/verify/evidence`` with
 a *canary* policy, and reads which failures the verifier reports. The
 engine named is running only if the verifier refused the canary with that
-engine's event (``measured_boot.policy_<engine>``).
+engine's event (``measured_boot.policy_<engine>``). Keylime 7.14.3
+evaluates a measured-boot policy in a one-shot check only with
+``[verifier]measured_boot_evaluate = always`` (with ``once`` it evaluates
+an agent's first quote only, and a one-shot check is none): the verifier
+must be set so.
 
 The agent is reached as the verifier reaches it: mutual TLS with the
 tenant's client certificate, the agent's own certificate (from the
@@ -131,10 +135,13 @@ def probe(verifier, agent_host, agent_port, identity, canary, engine,
         'The Keylime verifier at %(where)s does not judge measured-boot '
         'policies with the %(engine)s engine: it %(answer)s a policy that '
         'engine refuses. Its [verifier]measured_boot_policy_name is another '
-        'engine (Keylime\'s default, accept-all, ignores every policy), so '
-        'the node\'s boot would not be compared with its golden events. Set '
-        'measured_boot_imports = [\'ironic_keylime.verifier_engine.policy\'] '
-        'and measured_boot_policy_name = %(engine)s on the verifier.' % {
+        'engine (Keylime\'s default, accept-all, ignores every policy), or '
+        'its measured_boot_evaluate is not "always" (a one-shot check is '
+        'evaluated only then), so the node\'s boot cannot be shown to be '
+        'compared with its golden events. Set measured_boot_imports = '
+        '[\'ironic_keylime.verifier_engine.policy\'], '
+        'measured_boot_policy_name = %(engine)s and measured_boot_evaluate '
+        '= always on the verifier.' % {
             'where': verifier.address, 'engine': engine,
             'answer': ('refused, with %s,' % ', '.join(sorted(set(types)))
                        if types else 'accepted')})

@@ -307,14 +307,18 @@ sqlite:///$RUN/kl/cv_data2.sqlite#" \
         -e "s/^verifier_port = .*/verifier_port = $VERIFIER_PORT/" \
         "$RUN/etc/tenant.conf"
     # The first verifier runs ironic-keylime's measured-boot engine, as
-    # [keylime]golden_boot_events needs (Keylime 7.12 and newer);
-    # verifier2 keeps Keylime's default engine, accept-all.
+    # [keylime]golden_boot_events needs (Keylime 7.12 and newer), on
+    # every quote (the conductor's one-shot check of the engine is
+    # evaluated only then); verifier2 keeps Keylime's default engine,
+    # accept-all.
     case $KEYLIME_VERSION in
         7.*)
             sed -i -e "s/^measured_boot_policy_name = .*/\
 measured_boot_policy_name = ironic-keylime/" \
                 -e "s/^measured_boot_imports = .*/\
 measured_boot_imports = ['ironic_keylime.verifier_engine.policy']/" \
+                -e "s/^measured_boot_evaluate = .*/\
+measured_boot_evaluate = always/" \
                 "$RUN/etc/verifier.conf"
             ;;
     esac
