@@ -266,6 +266,27 @@ step_opts = [
                       'measured-boot). A bare name is looked up in the '
                       'PATH of the conductor. It runs with '
                       '[keylime]command_timeout.')),
+    cfg.BoolOpt('golden_boot_events',
+                default=False,
+                help=_('Hold the golden boot state of UEFI nodes as UEFI '
+                       'events rather than PCR values. The '
+                       'enroll_boot_state clean step records the events '
+                       'of PCRs 0-9 of the enrollment boot\'s UEFI event '
+                       'log (driver_info/keylime_golden_boot_events) and '
+                       'every attestation sends them as the node\'s '
+                       'measured-boot policy, with the kernel parameters '
+                       'Ironic changes at every boot (request id, agent '
+                       'token, BOOTIF) allowed to differ; the boot entries '
+                       'a deploy writes (PCR 1) are left out. The '
+                       'verifier must run ironic-keylime\'s engine: '
+                       '[verifier]measured_boot_imports = '
+                       '[\'ironic_keylime.verifier_engine.policy\'] and '
+                       'measured_boot_policy_name = ironic-keylime. '
+                       'Without it, on UEFI, the kernel command line Ironic '
+                       'renders anew at every boot changes PCRs 8 and 9 '
+                       'and the IMA boot_aggregate, and an enrolled node '
+                       'fails its next boot. Nodes without a UEFI event '
+                       'log cannot be enrolled with it.')),
     cfg.BoolOpt('send_mb_policy',
                 default=False,
                 help=_('Send the node\'s measured-boot policy '

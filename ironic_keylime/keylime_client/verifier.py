@@ -286,6 +286,26 @@ class VerifierClient(object):
                  'why': https.short(https.reason(answer))})
         raise self._failed('POST', path, code, answer)
 
+    def verify_evidence(self, data):
+        """Have the verifier judge evidence once (``verify/evidence``).
+
+        :param data: the ``data`` of a ``tpm`` evidence request (quote,
+            nonce, hash_alg, tpm_ek, tpm_ak and the policies).
+        :returns: the list of failures the verifier reports (each a dict
+            with ``type``, the event id), empty when it found none.
+        :raises: KeylimeError (a subclass) if the request fails.
+        """
+        path = '/v%s/verify/evidence' % self.api_version()
+        code, body = self._request('POST', path,
+                                   body={'type': 'tpm', 'data': data})
+        if code != 200:
+            raise self._failed('POST', path, code, body)
+        results = body.get('results') or {}
+        failures = results.get('failures')
+        if not isinstance(failures, list):
+            raise self._failed('POST', path, code, body)
+        return failures
+
     def delete(self, agent_uuid, wait=True):
         """Remove an agent from the verifier; an unknown agent is fine.
 

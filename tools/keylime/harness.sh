@@ -306,12 +306,30 @@ sqlite:///$RUN/kl/cv_data2.sqlite#" \
     sed -i -e "s/^registrar_port = .*/registrar_port = ${REGISTRAR_PORTS[1]}/" \
         -e "s/^verifier_port = .*/verifier_port = $VERIFIER_PORT/" \
         "$RUN/etc/tenant.conf"
+    # The first verifier runs ironic-keylime's measured-boot engine, as
+    # [keylime]golden_boot_events needs (Keylime 7.12 and newer), on
+    # every quote (the conductor's one-shot check of the engine is
+    # evaluated only then); verifier2 keeps Keylime's default engine,
+    # accept-all.
+    case $KEYLIME_VERSION in
+        7.*)
+            sed -i -e "s/^measured_boot_policy_name = .*/\
+measured_boot_policy_name = ironic-keylime/" \
+                -e "s/^measured_boot_imports = .*/\
+measured_boot_imports = ['ironic_keylime.verifier_engine.policy']/" \
+                -e "s/^measured_boot_evaluate = .*/\
+measured_boot_evaluate = always/" \
+                "$RUN/etc/verifier.conf"
+            ;;
+    esac
     cat >"$RUN/etc/server.env" <<EOF
 export KEYLIME_DIR=$RUN/kl
 export KEYLIME_VERIFIER_CONFIG=$RUN/etc/verifier.conf
 export KEYLIME_REGISTRAR_CONFIG=$RUN/etc/registrar.conf
 export KEYLIME_CA_CONFIG=$RUN/etc/ca.conf
 export KEYLIME_LOGGING_CONFIG=$RUN/etc/logging.conf
+# The verifier imports ironic-keylime's engine from this checkout.
+export PYTHONPATH=$TOP
 EOF
     # The tenant as the conductor runs it: its KEYLIME_DIR holds no
     # certificates, [keylime]tenant_cert_dir must say where they are.
@@ -367,6 +385,7 @@ KEYLIME_HARNESS_VERIFIERS=$VERIFIERS
 KEYLIME_HARNESS_AGENTS=$AGENTS
 KEYLIME_HARNESS_REGISTRAR=127.0.0.1
 KEYLIME_HARNESS_REGISTRAR_PORT=${REGISTRAR_PORTS[1]}
+KEYLIME_HARNESS_REGISTRAR_HTTP_PORT=${REGISTRAR_PORTS[0]}
 KEYLIME_HARNESS_AGENT_UUID=$AGENT_UUID
 KEYLIME_HARNESS_AGENT_ADDRESS=127.0.0.1
 KEYLIME_HARNESS_AGENT_PORT=$AGENT_PORT

@@ -30,8 +30,21 @@
 #   IK_VM_MEMORY       MiB (default 3072: the initramfs unpacks to
 #                      1.05 GiB, into a tmpfs limited to half the RAM)
 #   IK_VM_APPEND       more kernel parameters
+#   IK_VM_BOOT_PATH    how the node boots (default seabios-kernel):
+#                      seabios-kernel  SeaBIOS, qemu -kernel: nothing is
+#                                      measured into PCRs 8-9
+#                      ovmf-kernel     OVMF (UEFI), qemu -kernel: the
+#                                      kernel's EFI stub
+#                      ovmf-grub       OVMF, GRUB with its tpm module from
+#                                      an ESP disk (kernel, initramfs,
+#                                      IK_VM_GRUB_CFG), as Ironic's UEFI
+#                                      boot does
+#   IK_VM_GRUB_CFG     ovmf-grub: the grub.cfg to boot (rendered from
+#                      Ironic's template); @APPEND@ in it is replaced by
+#                      the kernel parameters above. The kernel is /vmlinuz
+#                      and the initramfs /initramfs on the ESP.
 #
-# VMRUN keeps tpm/ (the node's TPM), serial.log (the console), qemu.log,
+# VMRUN keeps tpm/ (the node's TPM), vars.fd (its UEFI variables, on OVMF), serial.log (the console), qemu.log,
 # swtpm.log and the pids. TEST ONLY (see tools/vm/elements).
 set -euo pipefail
 
@@ -42,7 +55,11 @@ IPA_PORT=${IK_VM_IPA_PORT:-19999}
 AGENT_PORT=${IK_VM_AGENT_PORT:-19002}
 MAC=${IK_VM_MAC:-52:54:00:4b:4c:01}
 MEMORY=${IK_VM_MEMORY:-3072}
+BOOT_PATH=${IK_VM_BOOT_PATH:-seabios-kernel}
 NAME=ipa-keylime
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+GRUB_MODULES="tpm fat linux linuxefi normal configfile echo"
 
 alive() {  # alive PIDFILE
     [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
@@ -67,7 +84,16 @@ start() {
         log "IK_VM_IRONIC_URL (ipa-api-url as the guest sees it) is required"
         return 2
     fi
-    apt_install qemu-system-x86 swtpm swtpm-tools
+    case $BOOT_PATH in
+        seabios-kernel|ovmf-kernel|ovmf-grub) ;;
+        *) log "unknown IK_VM_BOOT_PATH $BOOT_PATH"; return 2 ;;
+    esac
+    apt_install qemu-system-x86 swtpm swtpm-tools tpm2-tools
+    case $BOOT_PATH in
+        ovmf-*) apt_install ovmf ;;
+    esac
+    [ "$BOOT_PATH" != ovmf-grub ] || \
+        apt_install grub-efi-amd64-bin mtools dosfstools
     local f
     for f in "$image/$NAME.kernel" "$image/$NAME.initramfs"; do
         [ -s "$f" ] || { log "$f is missing (tools/vm/build-ramdisk.sh)"; return 1; }
@@ -88,6 +114,7 @@ start() {
         swtpm_setup --tpm2 --tpmstate "$run/tpm" --create-ek-cert \
             --overwrite "${conf[@]}" --logfile "$run/swtpm_setup.log" \
             >/dev/null
+        lenient_lockout "$run"
         touch "$run/tpm/.made"
     fi
     # One swtpm per boot (it exits when qemu disconnects).
@@ -129,15 +156,17 @@ start() {
     if [ -n "${IK_VM_SMBIOS_SERIAL:-}" ]; then
         smbios=(-smbios "type=1,serial=$IK_VM_SMBIOS_SERIAL")
     fi
+    local FIRMWARE BOOT NIC_ROM
+    firmware_args "$run"
+    boot_args "$run" "$image" "$append"
     date +%s.%N >"$run/boot-started"
     setsid qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$MEMORY" \
         -nodefaults -display none -no-reboot \
-        -kernel "$image/$NAME.kernel" -initrd "$image/$NAME.initramfs" \
-        -append "$append" \
+        "${FIRMWARE[@]}" "${BOOT[@]}" \
         -chardev socket,id=chrtpm,path="$run/swtpm.sock" \
         -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$IPA_PORT-:9999,hostfwd=tcp:127.0.0.1:$AGENT_PORT-:9002" \
-        -device "virtio-net-pci,netdev=n0,mac=$MAC" \
+        -device "virtio-net-pci,netdev=n0,mac=$MAC$NIC_ROM" \
         "${fwcfg[@]}" "${smbios[@]}" \
         -serial "file:$run/serial.log" </dev/null >"$run/qemu.log" 2>&1 &
     echo $! >"$run/qemu.pid"
@@ -149,6 +178,105 @@ start() {
         return 1
     fi
     log "VM booting (qemu pid $(cat "$run/qemu.pid"), console $run/serial.log)"
+}
+
+# The emulated TPM's dictionary-attack protection, turned off (recovery
+# time 0): swtpm allows 3 failed authorizations, and the ramdisk's Keylime
+# 6.6.0 Python agent, started at boot and again by configure_agent, made
+# a node's TPM refuse tpm2_activatecredential ("DA lockout mode") by its
+# fourth boot in the VM chain. Done once, when the TPM is made, through
+# a swtpm of its own on a loopback port.
+lenient_lockout() {  # lenient_lockout VMRUN
+    local port pid
+    # Two free ports in a row: tpm2-tools' swtpm TCTI uses the next one
+    # as the control channel.
+    port=$(python3 -c 'import socket
+def free(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+print(next(p for p in range(20000, 32000, 2) if free(p) and free(p + 1)))')
+    swtpm socket --tpm2 --tpmstate dir="$1/tpm" \
+        --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+        --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+        --flags not-need-init,startup-clear </dev/null >/dev/null 2>&1 &
+    pid=$!
+    local done=1
+    for _ in $(seq 50); do
+        if tpm2_dictionarylockout -T "swtpm:host=127.0.0.1,port=$port" \
+            --setup-parameters --max-tries=4294967295 --recovery-time=0 \
+            --lockout-recovery-time=0 2>/dev/null; then
+            done=0
+            break
+        fi
+        sleep 0.1
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    [ "$done" = 0 ] || { log "could not set the TPM's lockout parameters"; return 1; }
+}
+
+# The firmware of a boot path: qemu arguments in FIRMWARE (the node's
+# UEFI variables are kept in VMRUN/vars.fd, like its TPM).
+firmware_args() {  # firmware_args VMRUN
+    case $BOOT_PATH in
+        seabios-*) FIRMWARE=() NIC_ROM= ;;
+        ovmf-*)
+            # No iPXE ROM on the NIC: OVMF boots the ESP, not the network.
+            NIC_ROM=,romfile=
+            [ -f "$1/vars.fd" ] || cp "$OVMF_VARS" "$1/vars.fd"
+            FIRMWARE=(-machine q35
+                -drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE"
+                -drive "if=pflash,format=raw,file=$1/vars.fd")
+            ;;
+    esac
+}
+
+# The ESP of the ovmf-grub path: GRUB (standalone, with its tpm module,
+# reading /EFI/ironic/grub.cfg), the kernel and the initramfs; made once
+# per VMRUN, the grub.cfg written anew at every boot.
+make_esp() {  # make_esp VMRUN IMAGE_DIR APPEND
+    local run=$1 image=$2 append=$3 size
+    export MTOOLS_SKIP_CHECK=1
+    if [ ! -f "$run/esp.img" ]; then
+        printf 'set root=(hd0)\nconfigfile /EFI/ironic/grub.cfg\n' \
+            >"$run/embedded.cfg"
+        grub-mkstandalone -O x86_64-efi --modules="$GRUB_MODULES" \
+            -o "$run/BOOTX64.EFI" "boot/grub/grub.cfg=$run/embedded.cfg"
+        size=$(( ($(stat -c %s "$image/$NAME.kernel") \
+            + $(stat -c %s "$image/$NAME.initramfs")) / 1024 + 65536 ))
+        mkfs.vfat -C -n ESP "$run/esp.img.new" "$size" >/dev/null
+        mmd -i "$run/esp.img.new" ::/EFI ::/EFI/BOOT ::/EFI/ironic
+        mcopy -i "$run/esp.img.new" "$run/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
+        mcopy -i "$run/esp.img.new" "$image/$NAME.kernel" ::/vmlinuz
+        mcopy -i "$run/esp.img.new" "$image/$NAME.initramfs" ::/initramfs
+        mv "$run/esp.img.new" "$run/esp.img"
+    fi
+    [ -s "${IK_VM_GRUB_CFG:-}" ] || {
+        log "IK_VM_GRUB_CFG (the grub.cfg to boot) is required for ovmf-grub"
+        return 2
+    }
+    sed -e "s|@APPEND@|$append|" "$IK_VM_GRUB_CFG" >"$run/grub.cfg"
+    mcopy -o -i "$run/esp.img" "$run/grub.cfg" ::/EFI/ironic/grub.cfg
+}
+
+# How the kernel starts, for a boot path: qemu arguments in BOOT.
+boot_args() {  # boot_args VMRUN IMAGE_DIR APPEND
+    case $BOOT_PATH in
+        *-kernel)
+            BOOT=(-kernel "$2/$NAME.kernel" -initrd "$2/$NAME.initramfs"
+                -append "$3")
+            ;;
+        ovmf-grub)
+            make_esp "$1" "$2" "$3"
+            BOOT=(-drive "format=raw,file=$1/esp.img,if=virtio,readonly=on")
+            ;;
+    esac
 }
 
 stop() {

@@ -9,7 +9,7 @@
 # available with and without attestation). The README's test command
 # runs the same test with the rest of the functional suite.
 #
-#   tools/vm/e2e.sh [STESTR FILTER]   default: test_vm_real
+#   tools/vm/e2e.sh [STESTR FILTER]   default: test_vm_ (both VM tests)
 #
 # The Keylime harness uses fixed ports: the test run holds
 # /tmp/ik-functional.lock (the image build does not).
@@ -21,7 +21,7 @@ set -euo pipefail
 apt_install qemu-system-x86 swtpm swtpm-tools util-linux
 log "building (or reusing) the ramdisk"
 "$TOP/tools/vm/build-ramdisk.sh"
-FILTER=${1:-test_vm_real}
+FILTER=${1:-test_vm_}
 OUT=$(mktemp /tmp/ik-vm-e2e.XXXXXX)
 set +e
 flock /tmp/ik-functional.lock "$TOP/tools/run-tests.sh" \

@@ -27,16 +27,94 @@ verifier reaches the Keylime agent through a port forwarded on 127.0.0.1.
 import json
 import os
 import subprocess
+import sys
 import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                    '..'))
 BUILD = os.path.join(TOP, 'tools', 'vm', 'build-ramdisk.sh')
 BOOT = os.path.join(TOP, 'tools', 'vm', 'boot.sh')
-#: The harness registrar's agent (HTTP) port: Keylime's default, which
-#: tools/keylime/harness.sh keeps.
-REGISTRAR_AGENT_PORT = 8890
 NAME = 'ipa-keylime'
+#: How a node boots (tools/vm/boot.sh): the firmware, and how the kernel
+#: is started.
+SEABIOS_KERNEL = 'seabios-kernel'
+OVMF_KERNEL = 'ovmf-kernel'
+OVMF_GRUB = 'ovmf-grub'
+#: Where boot.sh puts the ESP's kernel and initramfs, and its own kernel
+#: parameters, in the grub.cfg of ovmf-grub.
+ESP_KERNEL = '/vmlinuz'
+ESP_INITRAMFS = '/initramfs'
+APPEND = '@APPEND@'
+
+
+def registrar_agent_port():
+    """The harness registrar's agent (HTTP) port, from its keylime.env."""
+    return int(os.environ.get('KEYLIME_HARNESS_REGISTRAR_HTTP_PORT', 8890))
+
+
+def add_boot_entry(vars_path, filepath):
+    """Add a UEFI boot entry to a stopped node's variables, as a deploy.
+
+    ironic-python-agent's boot loader installation writes a ``Boot####``
+    variable and a new ``BootOrder`` (``efibootmgr``); the VM's variables
+    (OVMF's ``vars.fd``) get the same with virt-firmware's
+    ``virt-fw-vars --append-boot-filepath``. The entry is appended: the
+    node keeps booting its ramdisk first, as Ironic's boot device
+    override makes a cleaning boot do.
+
+    :raises: VMError with the tool's output.
+    """
+    tool = os.path.join(os.path.dirname(sys.executable), 'virt-fw-vars')
+    new = vars_path + '.new'
+    proc = subprocess.run([tool, '--input', vars_path, '--output', new,
+                           '--append-boot-filepath', filepath],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise VMError('virt-fw-vars failed (%s):\n%s' % (
+            proc.returncode, (proc.stdout + proc.stderr)[-4000:]))
+    os.replace(new, vars_path)
+
+
+def render_grub_cfg(path, linux_cmd, request_id=None, extra=''):
+    """Write the grub.cfg Ironic's UEFI boot gives a node's ramdisk.
+
+    Rendered by Ironic's own code from its own template
+    (``ironic/drivers/modules/pxe_grub_config.template``, with
+    ``ironic.common.utils.render_template``) as its PXE boot interface
+    does, with the per-boot parameter its ``build_extra_pxe_options``
+    adds (`` ipa-global-request-id=<the request's global id>``). The
+    kernel and initramfs are the ESP's (Ironic's would be on its TFTP or
+    HTTP server: qemu's TFTP server would carry the 330 MB initramfs too
+    slowly under TCG).
+
+    :param linux_cmd: ``linuxefi`` or ``linux`` (Ironic's
+        ``[pxe]uefi_pxe_config_template`` variants render either).
+    :param request_id: the request's global id, or None.
+    :param extra: more kernel parameters (a tamper).
+    """
+    from ironic.common import utils as ironic_utils
+    import ironic.drivers.modules
+    template = os.path.join(os.path.dirname(ironic.drivers.modules.__file__),
+                            'pxe_grub_config.template')
+    append = APPEND
+    if extra:
+        append += ' ' + extra
+    if request_id:
+        append += ' ipa-global-request-id=%s' % request_id
+    options = {
+        'linux_cmd': linux_cmd,
+        'initrd_cmd': 'initrdefi' if linux_cmd == 'linuxefi' else 'initrd',
+        'deployment_aki_path': ESP_KERNEL,
+        'deployment_ari_path': ESP_INITRAMFS,
+        'pxe_append_params': append,
+        'tftp_server': '10.0.2.2',
+    }
+    text = ironic_utils.render_template(
+        template, {'pxe_options': options, 'ROOT': '{{ ROOT }}',
+                   'DISK_IDENTIFIER': '{{ DISK_IDENTIFIER }}'})
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
 
 
 class VMError(Exception):
@@ -79,11 +157,16 @@ class VM(object):
     :param mac: the NIC's MAC, the node's port in Ironic.
     :param tamper: an executable the guest runs at boot, or None.
     :param smbios_serial: the SMBIOS serial number (a firmware setting
-        SeaBIOS measures into PCR 1), or None for qemu's default.
+        SeaBIOS and OVMF measure into PCR 1), or None for qemu's default.
+    :param boot_path: :data:`SEABIOS_KERNEL`, :data:`OVMF_KERNEL` or
+        :data:`OVMF_GRUB`.
+    :param grub_cfg: with :data:`OVMF_GRUB`, the grub.cfg to boot
+        (:func:`render_grub_cfg`).
     """
 
     def __init__(self, rundir, image, ironic_port, harness_dir, ipa_port,
-                 agent_port, mac, tamper=None, smbios_serial=None):
+                 agent_port, mac, tamper=None, smbios_serial=None,
+                 boot_path=SEABIOS_KERNEL, grub_cfg=None):
         self.rundir = rundir
         self.image = image
         self.env = dict(
@@ -91,13 +174,15 @@ class VM(object):
             IK_VM_IRONIC_URL='http://10.0.2.2:%d' % ironic_port,
             IK_VM_IPA_PORT=str(ipa_port), IK_VM_AGENT_PORT=str(agent_port),
             IK_VM_MAC=mac,
-            IK_VM_REGISTRAR_PORT=str(REGISTRAR_AGENT_PORT),
+            IK_VM_REGISTRAR_PORT=str(registrar_agent_port()),
+            IK_VM_BOOT_PATH=boot_path,
             IK_VM_CACERT=os.path.join(harness_dir, 'kl', 'cv_ca',
                                       'cacert.crt'),
             IK_VM_SWTPM_CONF=os.path.join(harness_dir, 'swtpm-ca',
                                           'swtpm_setup.conf'))
         for key, value in (('IK_VM_TAMPER', tamper),
-                           ('IK_VM_SMBIOS_SERIAL', smbios_serial)):
+                           ('IK_VM_SMBIOS_SERIAL', smbios_serial),
+                           ('IK_VM_GRUB_CFG', grub_cfg)):
             if value:
                 self.env[key] = value
             else:

@@ -40,6 +40,7 @@ from ironic_keylime.drivers.modules.keylime import boot_aggregate
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import checks
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import golden_events
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import mb_state
@@ -135,6 +136,12 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         info = driver_info.parse_driver_info(node)
         tpm_policy = boot_state.policy_for_attestation(node)
         aggregate = boot_aggregate.node_value(node)
+        sends_events = golden_events.enabled() and bool(
+            golden_events.node_events(node))
+        if sends_events:
+            # The verifier accepts the aggregates of the event log its
+            # engine checked; the enrollment boot's own is not this boot's.
+            aggregate = None
         # An attestation of an earlier operation goes first: its agent
         # leaves the verifier, or this operation fails.
         self.unregister_node(task)
@@ -146,7 +153,11 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         # over REST the verifier gets the attestation key of that read.
         ek_to_record, identity = tpm_binding.check_identity(
             task, tpm_binding.registrar_client(info.registrar), agent_uuid,
-            need_identity=keylime_api.uses_rest())
+            need_identity=keylime_api.uses_rest() or sends_events)
+        if sends_events:
+            # The verifier must judge the events, not ignore them.
+            golden_events.check_engine(node, info.verifier, endpoint,
+                                       identity)
         source = driver_info.list_source(info)
         record = record_.new(node, agent_uuid, info.verifier,
                              info.registrar)
@@ -168,8 +179,12 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                     boot_aggregate=aggregate,
                     parent=CONF.tempdir) as lists:
                 # Checked against its pin before anything reaches Keylime.
-                mb_policy = mb_state.prepare(node, info, source,
-                                             lists.workdir)
+                if sends_events:
+                    mb_policy = golden_events.write_policy(node,
+                                                           lists.workdir)
+                else:
+                    mb_policy = mb_state.prepare(node, info, source,
+                                                 lists.workdir)
                 if mb_policy:
                     tpm_policy = boot_state.beside_mb_policy(tpm_policy)
                 record['golden_state'] = last_attestation.golden_state(

@@ -36,6 +36,7 @@ from ironic.common import exception
 from ironic.conductor import utils as manager_utils
 from oslo_log import log as logging
 
+from ironic_keylime.boot_events import tcg
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.common import untrusted
@@ -43,6 +44,7 @@ from ironic_keylime.conf import CONF
 from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import boot_aggregate
 from ironic_keylime.drivers.modules.keylime import driver_info
+from ironic_keylime.drivers.modules.keylime import golden_events
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import last_attestation
 from ironic_keylime.drivers.modules.keylime import mb_state
@@ -177,7 +179,7 @@ def policy_for_attestation(node):
     policy = node_policy(node)
     if policy is not None:
         return dump_policy(policy)
-    if mb_state.will_send(node):
+    if mb_state.will_send(node) or _sends_golden_events(node):
         return None
     if CONF.keylime.require_boot_state:
         raise kl_ironic_exception.AttestationFailure(
@@ -193,6 +195,11 @@ def policy_for_attestation(node):
     LOG.debug('Node %s has no golden boot state; its firmware and boot '
               'chain are not checked', node.uuid)
     return None
+
+
+def _sends_golden_events(node):
+    return golden_events.enabled() and bool(
+        (node.driver_info or {}).get(golden_events.KEY))
 
 
 def beside_mb_policy(policy_text):
@@ -222,6 +229,17 @@ def explain_failure(event_id):
     """
     what = events.pcr_failure(event_id)
     keys = POLICY_KEY
+    if str(event_id or '').strip() == 'measured_boot.policy_%s' % (
+            golden_events.ENGINE):
+        return _(': the boot\'s UEFI events differ from the golden boot\'s '
+                 '(driver_info/%(key)s), as the verifier\'s %(engine)s '
+                 'engine compared them. If you changed the firmware, the '
+                 'boot loader, the kernel or its parameters yourself, '
+                 'enroll the node again with the clean step %(step)s; '
+                 'otherwise treat the node as compromised') % {
+                     'key': golden_events.KEY,
+                     'engine': golden_events.ENGINE,
+                     'step': json.dumps(utils.ENROLL_STEP)}
     if events.measured_boot_failure(event_id):
         what = what or events.measured_boot_failure(event_id)
         keys = _('%(pin)s or %(file)s, the measured-boot policy') % {
@@ -305,6 +323,39 @@ def _summary(policy):
                      for pcr in sorted(policy, key=int))
 
 
+def _enroll_golden_events(node, reading, info):
+    """Record the golden UEFI events in ``info``; a history sentence.
+
+    :raises: AttestationFailure when the ramdisk returned no event log
+        (the golden boot state cannot be held on UEFI without it) or one
+        that cannot be read; nothing is recorded then.
+    """
+    log = mb_state.event_log(node, reading)
+    if log is None:
+        raise kl_ironic_exception.AttestationFailure(
+            node=node.uuid,
+            reason=_('[keylime]golden_boot_events is True, but the ramdisk '
+                     'returned no UEFI event log (%s); nothing was '
+                     'recorded. A node without a UEFI event log (BIOS, or '
+                     'a kernel started without the EFI stub) cannot hold a '
+                     'golden boot state across boots with changing kernel '
+                     'parameters: boot it through GRUB\'s linuxefi or the '
+                     'EFI stub, or set [keylime]golden_boot_events to False '
+                     'to enroll PCR values only.') %
+            mb_state.note(reading))
+    try:
+        events = golden_events.from_log(log)
+    except tcg.EventLogError as e:
+        raise kl_ironic_exception.AttestationFailure(
+            node=node.uuid,
+            reason=_('the ramdisk\'s UEFI event log cannot be read (%s); '
+                     'nothing was recorded.') % e)
+    info[golden_events.KEY] = golden_events.dump(events)
+    # The events replace the measured-boot policy of Keylime's engine.
+    info.pop(mb_state.PIN_KEY, None)
+    return golden_events.summary(events)
+
+
 def enroll(task):
     """Record the node's current boot state as its golden boot state.
 
@@ -341,8 +392,12 @@ def enroll(task):
                       if previous and previous.get(pcr) != policy[pcr]),
                      key=int)
     info = dict(node.driver_info or {})
-    measured_boot = mb_state.enroll(task, reading, info,
-                                    keylime_api.tenant())
+    if golden_events.enabled():
+        measured_boot = _enroll_golden_events(node, reading, info)
+    else:
+        info.pop(golden_events.KEY, None)
+        measured_boot = mb_state.enroll(task, reading, info,
+                                        keylime_api.tenant())
     info[POLICY_KEY] = dump_policy(policy)
     # The enrolled boot's own aggregate, or none: never a stale one.
     info.pop(boot_aggregate.KEY, None)

@@ -160,7 +160,7 @@ def prepare(node, info, source, workdir):
     return path
 
 
-def _event_log(node, reading):
+def event_log(node, reading):
     """The event log of a reading (bytes), checked for shape, or None."""
     encoded = reading.get('event_log')
     if not encoded:
@@ -184,7 +184,7 @@ def _event_log(node, reading):
     return log
 
 
-def _note(reading):
+def note(reading):
     """The ramdisk's note on a missing event log, safe to show."""
     return untrusted.text(reading.get('event_log_note')
                           or _('none reported'), untrusted.NOTE_LIMIT)
@@ -250,10 +250,10 @@ def enroll(task, reading, new_info, tenant):
     """
     node = task.node
     info = driver_info.parse_driver_info(node)
-    log = _event_log(node, reading)
+    log = event_log(node, reading)
     if not info.container:
         if log is None:
-            return _('no UEFI event log (%s)') % _note(reading)
+            return _('no UEFI event log (%s)') % note(reading)
         message = _(
             '%(log)s returned; with conductor files the conductor does not '
             'write the measured-boot policy: build it on the conductors '
@@ -267,7 +267,7 @@ def enroll(task, reading, new_info, tenant):
         return message
     why_not = None
     if log is None:
-        why_not = _('no UEFI event log (%s)') % _note(reading)
+        why_not = _('no UEFI event log (%s)') % note(reading)
     else:
         try:
             offered = tenant.capabilities().mb_policy

@@ -28,6 +28,7 @@ from oslo_log import log as logging
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
 from ironic_keylime.conf import CONF
+from ironic_keylime.drivers.modules.keylime import boot_diagnosis
 from ironic_keylime.drivers.modules.keylime import boot_state
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import last_attestation
@@ -274,6 +275,7 @@ class VerdictMixin(object):
             failed = False
         elif status is not None:
             message = _('Keylime attestation FAIL: %s.') % describe(status)
+            message += boot_diagnosis.explain(task, status.last_event_id)
             failed = getattr(CONF.keylime, operation.fail_option)
         else:
             message = _('Keylime attestation error: %s.') % error

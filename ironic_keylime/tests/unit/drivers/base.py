@@ -19,6 +19,7 @@ and the part of the conductor manager the periodic tasks use
 (:class:`Manager`).
 """
 
+import base64
 import hashlib
 import threading
 
@@ -172,6 +173,40 @@ class KeylimeTestCase(base.DbTestCase):
         self.assertEqual([], self.leftovers())
 
 
+class EnrollStepMixin(object):
+    """A node in the manual clean step enroll_boot_state, its ramdisk up.
+
+    Mixed into a :class:`KeylimeTestCase`; the ramdisk's answers are the
+    test's (no ramdisk runs in a unit test).
+    """
+
+    def create_node(self, **kwargs):
+        kwargs.setdefault('provision_state', states.CLEANING)
+        kwargs.setdefault('clean_step', ENROLL_STEP)
+        kwargs.setdefault('driver_internal_info',
+                          {'agent_url': 'http://10.0.0.9:9999'})
+        return super().create_node('clean', **kwargs)
+
+    def enroll(self, node):
+        """Run the step; returns the node, refreshed."""
+        with task_manager.acquire(self.context, node.uuid) as task:
+            self.assertIsNone(self.iface.enroll_boot_state(task))
+        node.refresh()
+        return node
+
+    def refused_enrollment(self, node, message):
+        """Run the step, which must fail saying ``message``.
+
+        :returns: the error's text; the node is refreshed.
+        """
+        with task_manager.acquire(self.context, node.uuid) as task:
+            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
+                                      self.iface.enroll_boot_state, task)
+        self.assertIn(message, str(error))
+        node.refresh()
+        return str(error)
+
+
 def reading(pcrs=None, **extra):
     values = {str(p): ZERO for p in range(8)}
     values.update(pcrs or {})
@@ -200,3 +235,11 @@ class Manager(object):
         columns = ['uuid', 'driver', 'conductor_group'] + list(fields or ())
         return iter(dbapi.get_instance().get_nodeinfo_list(
             columns=columns, filters=filters))
+
+
+def log_reading(log):
+    """A boot state reading carrying the UEFI event log ``log`` (bytes)."""
+    return reading(event_log=base64.b64encode(log).decode(),
+                   event_log_size=len(log),
+                   event_log_sha256=hashlib.sha256(log).hexdigest(),
+                   event_log_note=None)

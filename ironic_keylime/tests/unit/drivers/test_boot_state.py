@@ -213,20 +213,7 @@ class PcrFailureTestCase(base.KeylimeTestCase):
 
 # The HTTP call to the ramdisk: no ramdisk runs in a unit test.
 @mock.patch.object(agent_client.AgentClient, '_command', autospec=True)
-class EnrollTestCase(base.KeylimeTestCase):
-
-    def create_node(self, **kwargs):
-        kwargs.setdefault('provision_state', states.CLEANING)
-        kwargs.setdefault('clean_step', base.ENROLL_STEP)
-        kwargs.setdefault('driver_internal_info',
-                          {'agent_url': 'http://10.0.0.9:9999'})
-        return super().create_node('clean', **kwargs)
-
-    def enroll(self, node):
-        with task_manager.acquire(self.context, node.uuid) as task:
-            self.assertIsNone(self.iface.enroll_boot_state(task))
-        node.refresh()
-        return node
+class EnrollTestCase(base.EnrollStepMixin, base.KeylimeTestCase):
 
     def test_manual_clean_step(self, mock_command):
         node = self.create_node()

@@ -25,7 +25,6 @@ connection to the in-memory Swift of :mod:`..lists.fake_swift`), and
 keylime-policy itself (in Keylime's own virtualenv).
 """
 
-import base64
 import hashlib
 import json
 import os
@@ -33,7 +32,6 @@ from unittest import mock
 
 import fixtures
 from ironic.common import exception
-from ironic.common import states
 from ironic.conductor import task_manager
 from ironic.drivers.modules import agent_client
 
@@ -62,10 +60,7 @@ HELP_6X = ('usage: keylime_tenant [-h] [-c COMMAND] -vp --uuid '
 
 
 def _log_reading(log=EVENT_LOG):
-    return base.reading(
-        event_log=base64.b64encode(log).decode(), event_log_size=len(log),
-        event_log_sha256=hashlib.sha256(log).hexdigest(),
-        event_log_note=None)
+    return base.log_reading(log)
 
 
 class MbTestCase(base.KeylimeTestCase):
@@ -121,31 +116,17 @@ class MbTestCase(base.KeylimeTestCase):
 
 # The HTTP call to the ramdisk: no ramdisk runs in a unit test.
 @mock.patch.object(agent_client.AgentClient, '_command', autospec=True)
-class EnrollTestCase(MbTestCase):
+class EnrollTestCase(base.EnrollStepMixin, MbTestCase):
 
     def create_node(self, **kwargs):
-        kwargs.setdefault('provision_state', states.CLEANING)
-        kwargs.setdefault('clean_step', base.ENROLL_STEP)
-        kwargs.setdefault('driver_internal_info',
-                          {'agent_url': 'http://10.0.0.9:9999'})
         kwargs.setdefault('driver_info', self.swift_info())
-        return super().create_node('clean', **kwargs)
-
-    def enroll(self, node):
-        with task_manager.acquire(self.context, node.uuid) as task:
-            self.iface.enroll_boot_state(task)
-        node.refresh()
-        return node
+        return super().create_node(**kwargs)
 
     def refused(self, node, message):
-        with task_manager.acquire(self.context, node.uuid) as task:
-            error = self.assertRaises(kl_ironic_exception.AttestationFailure,
-                                      self.iface.enroll_boot_state, task)
-        self.assertIn(message, str(error))
-        node.refresh()
+        error = self.refused_enrollment(node, message)
         self.assertNotIn('keylime_tpm_policy', node.driver_info)
         self.assertEqual([], self.history(node))
-        return str(error)
+        return error
 
     def test_swift_policy_written_and_pinned(self, mock_command):
         mock_command.return_value = base.ok(_log_reading())

@@ -1,0 +1,229 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The node's golden boot, as UEFI events, for the verifier's own engine.
+
+On UEFI, the boot loader and the kernel's EFI stub measure the kernel
+command line into PCRs 8 and 9, and Ironic puts values on it that change
+at every boot (:data:`PER_BOOT_PARAMETERS`); the IMA boot_aggregate,
+computed over PCRs 0-9, changes with them. A golden boot state of PCR
+values and one boot_aggregate would then fail the node's next boot.
+
+With ``[keylime]golden_boot_events``, the ``enroll_boot_state`` step
+records the events of the enrollment boot's UEFI event log
+(driver_info/keylime_golden_boot_events, written only by the step, like
+keylime_tpm_policy). Every attestation sends them as the node's
+measured-boot policy for the ``ironic-keylime`` engine of the verifier
+(:mod:`ironic_keylime.verifier_engine.policy`), which replays each quote's
+event log against PCRs 0-9, compares its events with these, and accepts
+the boot_aggregates the log yields. The rule of the comparison is
+:mod:`ironic_keylime.boot_events.compare`.
+"""
+
+import json
+import os
+
+from ironic.common import exception
+from oslo_log import log as logging
+
+from ironic_keylime.boot_events import compare
+from ironic_keylime.boot_events import tcg
+from ironic_keylime.common.i18n import _
+from ironic_keylime.conf import CONF
+from ironic_keylime.drivers.modules.keylime import keylime_api
+from ironic_keylime.drivers.modules.keylime import utils
+from ironic_keylime.keylime_client import engine_probe
+from ironic_keylime.keylime_client import exception as kl_exception
+
+LOG = logging.getLogger(__name__)
+
+KEY = 'keylime_golden_boot_events'
+FILENAME = 'golden_boot_policy.json'
+#: The engine the verifier must run, and the policy's marker.
+ENGINE = 'ironic-keylime'
+MARKER = 'ironic_keylime_boot_policy'
+VERSION = 1
+#: The kernel parameters Ironic 39 sets anew at every boot, with the shape
+#: of their values: ``ipa-global-request-id`` (ironic/common/pxe_utils.py,
+#: whenever the request has a global id), ``ipa-agent-token`` (a fresh
+#: token per virtual media boot) and ``BOOTIF`` (the boot interface's
+#: MAC; ironic/drivers/modules/redfish/boot.py).
+PER_BOOT_PARAMETERS = {
+    'ipa-global-request-id': r'req-[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-'
+                             r'[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}',
+    'ipa-agent-token': r'[A-Za-z0-9_-]{16,128}',
+    'BOOTIF': r'(01-)?[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}',
+}
+_FIELDS = ('pcr', 'type', 'sha256', 'text')
+
+
+def enabled():
+    """Whether enrollments record, and attestations send, the events."""
+    return bool(CONF.keylime.golden_boot_events)
+
+
+def _invalid(reason):
+    return exception.InvalidParameterValue(
+        _('Invalid driver_info/%(key)s: %(reason)s. Enroll the node again '
+          'with the manual clean step %(step)s.') %
+        {'key': KEY, 'reason': reason,
+         'step': json.dumps(utils.ENROLL_STEP)})
+
+
+def parse(value):
+    """Validate stored golden events.
+
+    :param value: the JSON text (or list) of driver_info.
+    :returns: a list of events (dicts of :data:`_FIELDS`).
+    :raises: InvalidParameterValue naming the key and the fix.
+    """
+    events = value
+    if isinstance(value, str):
+        try:
+            events = json.loads(value)
+        except ValueError as e:
+            raise _invalid(_('not valid JSON (%s)') % e)
+    if not isinstance(events, list) or not events:
+        raise _invalid(_('expected a non-empty list of events'))
+    result = []
+    for event in events:
+        if (not isinstance(event, dict) or set(event) != set(_FIELDS)
+                or isinstance(event['pcr'], bool)
+                or not isinstance(event['pcr'], int)
+                or not isinstance(event['type'], str)
+                or not isinstance(event['sha256'], str)
+                or len(event['sha256']) != 64
+                or not set(event['sha256']) <= utils.HEX_DIGITS
+                or not isinstance(event['text'], (str, type(None)))):
+            raise _invalid(_('an event is not {"pcr", "type", "sha256", '
+                             '"text"}: %s') % utils.short_repr(event))
+        result.append(event)
+    return result
+
+
+def node_events(node):
+    """The node's golden events, validated, or None when it has none.
+
+    :raises: InvalidParameterValue when driver_info holds bad ones.
+    """
+    value = (node.driver_info or {}).get(KEY)
+    if value in (None, '', []):
+        return None
+    return parse(value)
+
+
+def from_log(log):
+    """The golden events of a binary UEFI event log.
+
+    :param log: the log (bytes), as the ramdisk read it.
+    :returns: the events of PCRs 0-9 that are compared, as a list.
+    :raises: tcg.EventLogError when the log cannot be read or has no
+        SHA-256 digests.
+    """
+    events = []
+    for event in tcg.parse(log):
+        if event.pcr not in compare.PCRS:
+            continue
+        if event.sha256 is None:
+            raise tcg.EventLogError('the event log has no SHA-256 digests '
+                                    '(Keylime needs the SHA-256 bank)')
+        events.append(compare.normalize(event.pcr, event.type,
+                                        event.sha256, event.data))
+    if not events:
+        raise tcg.EventLogError('the event log has no events of PCRs 0-9')
+    return events
+
+
+def dump(events):
+    """The JSON text stored in driver_info."""
+    return json.dumps(events, sort_keys=True, separators=(',', ':'))
+
+
+def refstate(events):
+    """The measured-boot policy sent for the golden events (a dict)."""
+    return {MARKER: VERSION, 'golden_events': events,
+            'per_boot_parameters': dict(PER_BOOT_PARAMETERS)}
+
+
+def write_policy(node, workdir):
+    """Write the node's policy for the verifier's engine into ``workdir``.
+
+    :param node: an Ironic node.
+    :param workdir: the attestation's private directory.
+    :returns: the path, or None when the option is off or the node has no
+        golden events.
+    :raises: InvalidParameterValue when driver_info holds bad ones.
+    """
+    if not enabled():
+        return None
+    events = node_events(node)
+    if events is None:
+        return None
+    path = os.path.join(workdir, FILENAME)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        json.dump(refstate(events), f, sort_keys=True,
+                  separators=(',', ':'))
+    return path
+
+
+def canary():
+    """A policy the engine refuses whatever the boot (JSON text).
+
+    Its one golden event, of a type no firmware logs, is never a boot's
+    first event of PCR 0.
+    """
+    return json.dumps(refstate([{'pcr': 0, 'type': 'EV_IRONIC_KEYLIME_CANARY',
+                                 'sha256': '0' * 64, 'text': None}]))
+
+
+def check_engine(node, verifier, agent_endpoint, identity):
+    """Check that the verifier runs the engine, before anything is sent.
+
+    :param node: an Ironic node, for messages.
+    :param verifier: the verifier's endpoint.
+    :param agent_endpoint: the node's agent's endpoint.
+    :param identity: the agent's registrar read (its EK, AK and mTLS
+        certificate), the one that was checked.
+    :raises: AttestationFailure when the verifier judges measured-boot
+        policies with another engine (``accept-all`` ignores them), or
+        when it cannot be asked; nothing is sent to it then.
+    """
+    try:
+        engine_probe.probe(keylime_api.rest_client(verifier),
+                           agent_endpoint.host, agent_endpoint.port,
+                           identity, canary(), ENGINE,
+                           timeout=CONF.keylime.command_timeout)
+    except engine_probe.EngineNotRunning as e:
+        raise utils.attestation_failure(node, _(
+            '%s Nothing was sent to the verifier ([keylime]'
+            'golden_boot_events is True).') % e)
+    except kl_exception.KeylimeError as e:
+        raise utils.attestation_failure(node, _(
+            'the verifier\'s measured-boot engine cannot be checked ([keylime]'
+            'golden_boot_events is True): %s Nothing was sent to the '
+            'verifier.') % e)
+
+
+def summary(events):
+    """A sentence on recorded events, for the node history."""
+    by_pcr = compare.compared(events)
+    commands = sum(1 for e in events if e['pcr'] == 8)
+    return _('%(n)d UEFI events of PCRs 0-9 recorded as the golden boot '
+             '(driver_info/%(key)s; %(cmd)d boot loader commands in PCR 8, '
+             'compared without Ironic\'s per-boot parameters %(params)s; '
+             'boot entries in PCR 1 left out); checked by the verifier\'s '
+             '%(engine)s engine') % {
+                 'n': sum(len(v) for v in by_pcr.values()), 'key': KEY,
+                 'cmd': commands,
+                 'params': ', '.join(sorted(PER_BOOT_PARAMETERS)),
+                 'engine': ENGINE}

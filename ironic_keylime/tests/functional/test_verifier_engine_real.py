@@ -1,0 +1,170 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The verifier's ironic-keylime engine in Keylime's own Python.
+
+Keylime 7.14.3's verifier parses a quote's UEFI event log with its own
+parser (tpm2-tools' ``tpm2_eventlog``) and hands the result to the engine
+(``ironic_keylime.verifier_engine.policy``). Here the engine runs in the
+harness's Keylime virtualenv, is registered by Keylime's policy registry
+as the verifier registers it, and judges real event logs parsed by
+Keylime's parser: the OVMF + GRUB boot of our ramdisk
+(fixtures/uefi-event-log-ovmf-grub) and an OVMF ``-kernel`` boot
+(fixtures/uefi-event-log-ovmf), against golden events the conductor's own
+reader took from the same logs.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+
+import fixtures
+import testtools
+
+from ironic_keylime.boot_events import compare
+from ironic_keylime.drivers.modules.keylime import golden_events
+from ironic_keylime.tests import base as test_base
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
+                                   '..'))
+GRUB_LOG = os.path.join(test_base.FIXTURES, 'uefi-event-log-ovmf-grub',
+                        'binary_bios_measurements')
+KERNEL_LOG = os.path.join(test_base.FIXTURES, 'uefi-event-log-ovmf',
+                          'binary_bios_measurements')
+#: Runs in Keylime's Python: parse the log as the verifier does, judge it
+#: with the engine as the verifier does (through Keylime's registry).
+JUDGE = '''
+import base64, json, sys
+from keylime.mba.elparsing import tpm2_tools_elparser
+from keylime.mba.elchecking import policies
+import ironic_keylime.verifier_engine.policy
+log = open(sys.argv[1], 'rb').read()
+refstate = json.load(open(sys.argv[2]))
+_, aggregates, data, failure = tpm2_tools_elparser.bootlog_parse(
+    base64.b64encode(log).decode(), 'sha256')
+try:
+    reason = policies.get_policy('ironic-keylime').evaluate(refstate, data)
+except Exception as e:
+    reason = 'raised: %s' % e
+print(json.dumps({'reason': reason,
+                  'aggregates': aggregates.get('sha256')}))
+'''
+
+
+def _read(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+class VerifierEngineTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        tool = os.environ.get('KEYLIME_HARNESS_POLICY_TOOL')
+        if not tool:
+            self.fail('KEYLIME_HARNESS_POLICY_TOOL is not set: run the '
+                      'functional tests with tools/functional.sh')
+        self.python = os.path.join(os.path.dirname(tool), 'python')
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+
+    def judge(self, log_path, state):
+        path = os.path.join(self.tmp, 'refstate.json')
+        with open(path, 'w') as f:
+            json.dump(state, f)
+        env = dict(os.environ, PYTHONPATH=TOP)
+        proc = subprocess.run([self.python, '-c', JUDGE, log_path, path],
+                              capture_output=True, text=True, env=env,
+                              timeout=120)
+        self.assertEqual(0, proc.returncode, proc.stderr[-2000:])
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def golden(self, log_path):
+        return golden_events.from_log(_read(log_path))
+
+    def test_the_golden_boot_passes(self):
+        for log in (GRUB_LOG, KERNEL_LOG):
+            result = self.judge(log, golden_events.refstate(
+                self.golden(log)))
+            self.assertEqual('', result['reason'], log)
+
+    def _other_boot(self, events, request_id):
+        """The golden events of a boot with another request id."""
+        other = []
+        for event in events:
+            text = event['text']
+            if text and 'ipa-global-request-id=' in text and (
+                    event['pcr'] == 8):
+                prefix, rest = text.split(': ', 1)
+                old = [t for t in rest.split()
+                       if t.startswith('ipa-global-request-id=')][0]
+                rest = rest.replace(
+                    old, 'ipa-global-request-id=%s' % request_id)
+                event = compare.normalize(
+                    8, 'EV_IPL', hashlib.sha256(
+                        rest.encode()).hexdigest(),
+                    prefix + ': ' + rest)
+            other.append(event)
+        return other
+
+    def test_another_request_id_passes_only_as_a_per_boot_value(self):
+        golden = self._other_boot(
+            self.golden(GRUB_LOG), 'req-00000000-1111-4222-8333-444444444444')
+        state = golden_events.refstate(golden)
+        self.assertEqual('', self.judge(GRUB_LOG, state)['reason'])
+        # Without the per-boot parameters the same boot is refused.
+        state['per_boot_parameters'] = {}
+        reason = self.judge(GRUB_LOG, state)['reason']
+        self.assertIn('ironic-keylime: the kernel command line changed',
+                      reason)
+
+    def test_added_parameter_named(self):
+        golden = self.golden(GRUB_LOG)
+        for i, event in enumerate(golden):
+            text = event['text'] or ''
+            if event['pcr'] == 8 and text.startswith('kernel_cmdline: '):
+                rest = text[len('kernel_cmdline: '):].replace(
+                    ' ima_hash=sha256', '')
+                golden[i] = compare.normalize(
+                    8, 'EV_IPL', hashlib.sha256(
+                        rest.encode()).hexdigest(),
+                    'kernel_cmdline: ' + rest)
+        # The golden menuentry and linuxefi commands still hold it: the
+        # first difference met is the kernel command line's.
+        reason = self.judge(GRUB_LOG, golden_events.refstate(golden))[
+            'reason']
+        self.assertIn("the kernel command line changed: added "
+                      "'ima_hash=sha256'", reason)
+
+    def test_changed_kernel_named(self):
+        golden = self.golden(GRUB_LOG)
+        index = [e['text'] for e in golden].index('/vmlinuz')
+        golden[index] = dict(golden[index], sha256='ab' * 32)
+        reason = self.judge(GRUB_LOG, golden_events.refstate(golden))[
+            'reason']
+        self.assertIn("the kernel or initrd changed: EV_IPL '/vmlinuz' "
+                      "(PCR 9)", reason)
+
+    def test_changed_firmware_named(self):
+        golden = self.golden(GRUB_LOG)
+        golden[0] = dict(golden[0], sha256='cd' * 32)
+        reason = self.judge(GRUB_LOG, golden_events.refstate(golden))[
+            'reason']
+        self.assertIn('the firmware changed (PCR 0)', reason)
+
+    def test_another_engines_policy_refused(self):
+        with open(os.path.join(test_base.FIXTURES, 'uefi-event-log-ovmf',
+                               'mb_policy-without-secureboot.json')) as f:
+            example = json.load(f)
+        reason = self.judge(KERNEL_LOG, example)['reason']
+        self.assertIn('raised: the measured-boot policy is not an '
+                      'ironic-keylime golden boot policy', reason)

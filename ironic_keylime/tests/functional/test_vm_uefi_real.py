@@ -1,0 +1,138 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The golden boot state on a UEFI node booted by GRUB (issue 21).
+
+Our ramdisk boots in a VM under OVMF (Debian's ``ovmf``) with a swtpm,
+through GRUB with its ``tpm`` module (Debian's ``grub-efi-amd64-bin``),
+from the grub.cfg Ironic's own template renders, with a new
+``ipa-global-request-id`` at every boot as Ironic adds for every
+Nova-driven request. GRUB measures its commands and the kernel command
+line into PCR 8 and grub.cfg into PCR 9, so the IMA boot_aggregate differs
+at every boot.
+
+With ``[keylime]golden_boot_events``, ``enroll_boot_state`` records the
+enrollment boot's UEFI events and the verifier's ``ironic-keylime``
+engine compares every boot's event log with them: honest boots pass boot
+after boot, and a kernel command line changed beyond Ironic's per-boot
+parameters fails, naming the change.
+
+Boots are shared between checks: one node, enrolled once, boots three
+times (each boot's cleaning attests it; the first boot is also attested
+on a verifier that ignores measured-boot policies, and a boot entry is
+written before the third, as a deploy writes one) and a fourth time with
+a changed command line.
+"""
+
+import json
+import os
+import time
+
+from ironic_keylime.tests.functional import vm_base
+from ironic_keylime.tests.functional import vm_env
+
+CLEAN_TIMEOUT = vm_base.CLEAN_TIMEOUT
+#: A parameter an attacker adds: it turns off module signature checks.
+TAMPERED_PARAMETER = 'module.sig_enforce=0'
+#: The boot loader a deploy installs, and registers as a boot entry.
+DEPLOYED_LOADER = '\\EFI\\debian\\shimx64.efi'
+
+
+class UefiGrubGoldenBootTest(vm_base.VMTestCase):
+    """OVMF + GRUB, Ironic's grub.cfg, golden boot events."""
+
+    boot_path = vm_env.OVMF_GRUB
+    extra_config = {'keylime': {'golden_boot_events': 'true'}}
+
+    def _verdicts(self, node):
+        return [e for e in self.ironic.attestation_events(node.id)
+                if 'Keylime attestation' in e['event']]
+
+    def _attest(self, node, expect='available'):
+        """Clean the node (from manageable): the attest step runs."""
+        start = time.monotonic()
+        node = self.ironic.provision(node.id, 'provide', expect,
+                                     timeout=CLEAN_TIMEOUT)
+        vm_base.figure('provide to %s with attestation seconds' % expect,
+                       round(time.monotonic() - start))
+        return node
+
+    def _on_verifier(self, node, port):
+        self.ironic.conn.baremetal.patch_node(node.id, [
+            {'op': 'add', 'path': '/driver_info/keylime_vp', 'value': port}])
+
+    def _recover(self, node):
+        """After a failed cleaning: out of maintenance, manageable."""
+        self.ironic.conn.baremetal.unset_node_maintenance(node.id)
+        self.ironic.provision(node.id, 'manage', 'manageable')
+
+    def test_enrolled_once_passes_boot_after_boot(self):
+        node = self._node()
+        seconds = self._boot(node, linux_cmd='linuxefi')
+        vm_base.figure('OVMF + GRUB boot to first heartbeat seconds (TCG)',
+                       round(seconds))
+        node = self._enroll(node)
+        events = json.loads(node.driver_info['keylime_golden_boot_events'])
+        commands = [e['text'] for e in events if e['pcr'] == 8]
+        # GRUB measured the command line Ironic rendered, with this boot's
+        # request id.
+        self.assertTrue(any(self.request_id in c for c in commands),
+                        commands)
+        self._attest(node)
+        passes = 1
+
+        # The same boot on a verifier whose engine is Keylime's default
+        # (accept-all, which ignores measured-boot policies): refused
+        # before anything is sent, saying so.
+        self.ironic.provision(node.id, 'manage', 'manageable')
+        self._on_verifier(node, int(os.environ[
+            'KEYLIME_HARNESS_VERIFIER2_PORT']))
+        node = self._attest(node, expect='clean failed')
+        error = self.ironic.error_message(node)
+        self.assertIn('does not judge measured-boot policies with the '
+                      'ironic-keylime engine: it accepted a policy that '
+                      'engine refuses', error)
+        self.assertIn('Nothing was sent to the verifier', error)
+        self._recover(node)
+        self._on_verifier(node, int(self.keylime[
+            'KEYLIME_HARNESS_VERIFIER_PORT']))
+
+        # Two more boots, each with a new request id (another grub.cfg,
+        # other PCRs 8 and 9, another boot_aggregate): PASS. Before the
+        # second, a boot entry is written as a deploy writes one (PCR 1).
+        for boot_entry in (None, DEPLOYED_LOADER):
+            self.ironic.provision(node.id, 'manage', 'manageable')
+            self._boot(node, linux_cmd='linuxefi', boot_entry=boot_entry)
+            self._attest(node)
+            passes += 1
+        verdicts = [v for v in self._verdicts(node)
+                    if 'Keylime attestation' in v['event']]
+        self.assertEqual(passes, len([v for v in verdicts
+                                      if 'PASS' in v['event']]), verdicts)
+
+        # A boot whose command line has one more parameter than Ironic's:
+        # FAIL, naming it (the verifier's engine, and the node's message
+        # from the ramdisk's account).
+        self.ironic.provision(node.id, 'manage', 'manageable')
+        self._boot(node, linux_cmd='linuxefi',
+                   extra_params=TAMPERED_PARAMETER)
+        node = self._attest(node, expect='clean failed')
+        error = self.ironic.error_message(node)
+        self.assertIn('Keylime attestation FAIL', error)
+        self.assertIn('measured_boot.policy_ironic-keylime', error)
+        self.assertIn("the kernel command line changed: added '%s'" %
+                      TAMPERED_PARAMETER, error)
+        with open(os.path.join(os.environ['KEYLIME_HARNESS_LOG_DIR'],
+                               'verifier.log'), errors='replace') as f:
+            log = f.read()
+        self.assertIn("the kernel command line changed: added '%s'" %
+                      TAMPERED_PARAMETER, log)

@@ -1,0 +1,144 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The ``ironic-keylime`` measured-boot policy engine for Keylime's verifier.
+
+Imported by the verifier (``[verifier]measured_boot_imports``), it
+registers itself under :data:`NAME`; ``[verifier]measured_boot_policy_name
+= ironic-keylime`` makes the verifier use it. For every quote whose UEFI
+event log the verifier replayed against PCRs 0-9, it compares the log's
+events with the golden boot's (:mod:`ironic_keylime.boot_events.compare`)
+and refuses the boot, naming what changed, when they differ.
+
+The measured-boot policy (Keylime's "refstate") that ironic-keylime sends
+is a JSON object::
+
+    {"ironic_keylime_boot_policy": 1,
+     "golden_events": [{"pcr": 0, "type": "EV_S_CRTM_VERSION",
+                        "sha256": "<hex>", "text": null}, ...],
+     "per_boot_parameters": {"ipa-global-request-id": "req-[0-9a-f-]{36}"}}
+
+Any other policy is refused: a verifier running this engine never passes
+a node on a policy it does not understand.
+"""
+
+from keylime.mba.elchecking import policies
+from keylime.mba.elchecking import tests
+
+from ironic_keylime.boot_events import compare
+
+NAME = 'ironic-keylime'
+MARKER = 'ironic_keylime_boot_policy'
+VERSION = 1
+
+
+def _sha256(event):
+    for digest in event.get('Digests') or []:
+        if str(digest.get('AlgorithmId', '')).lower() == 'sha256':
+            return str(digest.get('Digest', ''))
+    return None
+
+
+#: How tpm2-tools' ``tpm2_eventlog`` (5.4), which Keylime's verifier uses
+#: to parse the log, writes a line break of an ``EV_IPL`` string (GRUB's
+#: multi-line ``menuentry`` commands).
+_YAML_LINE_BREAK = '"\n"'
+
+
+def _data(event):
+    """An event's text as it was measured, from tpm2-tools' rendering.
+
+    A text rendered another way would not hash to the event's digest: the
+    comparison then refuses the boot (never the other way round).
+    """
+    data = event.get('Event')
+    if isinstance(data, dict):
+        data = data.get('String')
+    if not isinstance(data, str):
+        return None
+    return data.replace(_YAML_LINE_BREAK, '\n')
+
+
+def events_of(eventlog):
+    """The events of an event log as Keylime's verifier parsed it.
+
+    :param eventlog: Keylime's parsed log (``{"events": [...]}``, from
+        tpm2-tools' ``tpm2_eventlog``).
+    :returns: events in :func:`ironic_keylime.boot_events.compare.
+        normalize`'s form.
+    :raises: ValueError when the log has no events list.
+    """
+    events = eventlog.get('events') if isinstance(eventlog, dict) else None
+    if not isinstance(events, list):
+        raise ValueError('the event log has no list of events')
+    return [compare.normalize(e.get('PCRIndex'), e.get('EventType'),
+                              _sha256(e), _data(e))
+            for e in events if isinstance(e, dict)]
+
+
+def check_refstate(refstate):
+    """Validate a policy of this engine.
+
+    :returns: ``(golden events, per-boot parameters)``.
+    :raises: ValueError saying what is wrong.
+    """
+    if not isinstance(refstate, dict) or refstate.get(MARKER) != VERSION:
+        raise ValueError('the measured-boot policy is not an ironic-keylime '
+                         'golden boot policy (version %d): this verifier '
+                         'runs the %s engine' % (VERSION, NAME))
+    golden = refstate.get('golden_events')
+    parameters = refstate.get('per_boot_parameters') or {}
+    if not isinstance(golden, list) or not golden:
+        raise ValueError('the measured-boot policy has no golden events')
+    for event in golden:
+        if (not isinstance(event, dict) or not isinstance(event.get('pcr'),
+                                                          int)
+                or not isinstance(event.get('type'), str)
+                or not isinstance(event.get('sha256'), str)):
+            raise ValueError('the measured-boot policy has a malformed '
+                             'golden event: %r' % (event,))
+    if not isinstance(parameters, dict):
+        raise ValueError('the per-boot parameters of the measured-boot '
+                         'policy are not an object')
+    return golden, parameters
+
+
+class GoldenBootTest(tests.Test):
+    """The boot's events against the golden boot's."""
+
+    def __init__(self, golden, parameters):
+        self.golden = golden
+        self.parameters = parameters
+
+    def why_not(self, globs, subject):
+        try:
+            found = compare.differences(self.golden, events_of(subject),
+                                        self.parameters)
+        except ValueError as e:
+            return 'ironic-keylime: %s' % e
+        if found:
+            return 'ironic-keylime: ' + '; '.join(found)
+        return ''
+
+
+class GoldenBootPolicy(policies.Policy):
+    """Keylime's policy interface over :class:`GoldenBootTest`."""
+
+    def get_relevant_pcrs(self):
+        return frozenset(compare.PCRS)
+
+    def refstate_to_test(self, refstate):
+        golden, parameters = check_refstate(refstate)
+        return GoldenBootTest(golden, parameters)
+
+
+policies.register(NAME, GoldenBootPolicy())
