@@ -226,8 +226,11 @@ def check_step_policy(conf=CONF):
         if rule.name not in enforcer.rules:
             problems.append('%s is not in effect in Ironic\'s policy '
                             'enforcer: start Ironic with the ironic-attest '
-                            'commands or ironic_keylime.wsgi.api.'
-                            % rule.name)
+                            'commands or ironic_keylime.wsgi.api, or (Ironic '
+                            'with the native change, whose own services do '
+                            'not load ironic-keylime\'s defaults) write the '
+                            'rule into Ironic\'s policy file: "%s": "%s".'
+                            % (rule.name, rule.name, rule.check_str))
         elif _lessee_may(rule.name, conf):
             problems.append('%s lets a node\'s lessee run the step: the '
                             'policy file (%s) overrides the default %r. A '
