@@ -72,8 +72,10 @@ class UefiGrubGoldenBootTest(vm_base.VMTestCase):
 
     def _recover(self, node):
         """After a failed cleaning: out of maintenance, manageable."""
-        self.ironic.conn.baremetal.unset_node_maintenance(node.id)
-        self.ironic.provision(node.id, 'manage', 'manageable')
+        baremetal = self.ironic.conn.baremetal
+        baremetal.unset_node_maintenance(node.id)
+        if baremetal.get_node(node.id).provision_state != 'manageable':
+            self.ironic.provision(node.id, 'manage', 'manageable')
 
     def test_enrolled_once_passes_boot_after_boot(self):
         node = self._node()
@@ -110,7 +112,9 @@ class UefiGrubGoldenBootTest(vm_base.VMTestCase):
         # other PCRs 8 and 9, another boot_aggregate): PASS. Before the
         # second, a boot entry is written as a deploy writes one (PCR 1).
         for boot_entry in (None, DEPLOYED_LOADER):
-            self.ironic.provision(node.id, 'manage', 'manageable')
+            if self.ironic.conn.baremetal.get_node(
+                    node.id).provision_state != 'manageable':
+                self.ironic.provision(node.id, 'manage', 'manageable')
             self._boot(node, linux_cmd='linuxefi', boot_entry=boot_entry)
             self._attest(node)
             passes += 1
