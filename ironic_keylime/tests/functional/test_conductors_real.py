@@ -20,109 +20,51 @@ tools/keylime/harness.sh started with four agents and two verifiers
 spread over both verifiers through their driver_info.
 
 Conductor 'a' reads verdicts with ``keylime_tenant`` (through a wrapper
-that can hold the reads, see :data:`WRAPPER`), conductor 'b' through the
-verifier's REST API.
+that can hold the reads, see :data:`held_cluster.WRAPPER`), conductor 'b'
+through the verifier's REST API.
 """
 
 import os
-import signal
-import stat
-import tempfile
 import time
 import uuid
 
-import testtools
 from testtools import content
 
 from ironic_keylime.harness import ironic_env
 from ironic_keylime.harness import keylime_env_file
-from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import conductors_env
+from ironic_keylime.tests.functional import held_cluster
 from ironic_keylime.tests.functional import keylime_env
 
-TIMEOUT = 180
-#: Conductor 'a''s keylime_tenant. While HOLD exists, its reads of a
-#: verdict never answer: the conductor dies while it waits for them
-#: (nothing else makes a real attestation wait long enough to kill the
-#: conductor in CLEANWAIT reliably). While HOLD_AFTER_ADD exists, add
-#: runs the real tenant and then does not return: the conductor dies in
-#: the attest step (CLEANING), the agent on the verifier. Otherwise add,
-#: delete and --help are the real tenant's. Each held tenant records its
-#: PID, for the test's cleanup.
-WRAPPER = """#!/bin/sh
-case " $* " in
-    *" -c add "*)
-        if [ -e %(dir)s/HOLD_AFTER_ADD ]; then
-            %(tenant)s "$@"
-            echo $$ >>%(dir)s/held.pids
-            exec sleep 600
-        fi ;;
-    *" -c delete "*|*" --help "*) ;;
-    *) if [ -e %(dir)s/HOLD ]; then
-           echo $$ >>%(dir)s/held.pids
-           exec sleep 600
-       fi ;;
-esac
-exec %(tenant)s "$@"
-"""
+TIMEOUT = held_cluster.TIMEOUT
 
 
-class ConductorsTestCase(testtools.TestCase):
+class ConductorsTestCase(held_cluster.HeldReadsTestCase):
     """Nodes of one cleaning wave on two conductors and two verifiers."""
 
+    workdir_prefix = 'ik-conductors-'
+
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.keylime = ironic_env.keylime_env()
-        cls.agents = keylime_env.agents()
-        cls.verifier_ports = keylime_env.verifier_ports()
+    def check_harness(cls):
         if len(cls.agents) < 4 or len(cls.verifier_ports) < 2:
             raise ironic_env.IronicError(
                 'this test needs the harness with 4 agents and 2 verifiers '
                 '(tools/functional.sh starts it so); it has %d and %d'
                 % (len(cls.agents), len(cls.verifier_ports)))
-        cls.workdir = tempfile.mkdtemp(prefix='ik-conductors-')
-        cls.hold_dir = os.path.join(cls.workdir, 'hold')
-        os.makedirs(cls.hold_dir)
-        wrapper = os.path.join(cls.workdir, 'tenant-a')
-        tenant = cls.keylime['KEYLIME_HARNESS_TENANT']
-        with open(wrapper, 'w') as f:
-            f.write(WRAPPER % {'dir': cls.hold_dir, 'tenant': tenant})
-        os.chmod(wrapper, stat.S_IRWXU)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
         cls.cluster = conductors_env.ConductorsCluster(
             cls.workdir, cls.keylime,
             overrides={'keylime': {'status_poll_interval': '2',
                                    'attestation_timeout': '60'}},
-            conductor_overrides={
-                'a': {'keylime': {'tenant_path': wrapper,
-                                  'verifier_api': 'tenant'}},
-                'b': {'keylime': {'verifier_api': 'rest'}}})
+            conductor_overrides=cls.conductor_overrides())
         cls.cluster.start()
         cls.lists = keylime_env_file.write_lists(
             os.path.join(cls.workdir, 'lists'), cls.keylime)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.stop()
-        functional_base.remove_workdir(cls.workdir,
-                                       'cluster of %s' % cls.__name__)
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.addOnException(self._attach_logs)
-
-    def _attach_logs(self, exc_info):
-        self.addDetail('cluster-logs', content.text_content(
-            self.cluster.log_tail(150)))
-
     # Helpers
-
-    def conductor_of(self, node_id):
-        """The hostname of the conductor the API maps the node to."""
-        resp = self.cluster.api('GET', '/nodes/%s' % node_id)
-        resp.raise_for_status()
-        return resp.json()['conductor']
 
     def spread_nodes(self):
         """Two manageable nodes per conductor, each its agent and verifier.
@@ -178,21 +120,6 @@ class ConductorsTestCase(testtools.TestCase):
         self.assertEqual('INFO', events[0]['severity'])
         self.assertIn('Keylime attestation PASS', events[0]['event'])
 
-    def wait_all(self, node_ids, states, timeout=TIMEOUT):
-        """Wait until every node is in a stable state; return them."""
-        deadline = time.monotonic() + timeout
-        done = {}
-        while len(done) < len(node_ids):
-            for node_id in set(node_ids) - set(done):
-                node = self.cluster.conn.baremetal.get_node(node_id)
-                if node.provision_state in states:
-                    done[node_id] = node
-            if time.monotonic() > deadline:
-                self.fail('nodes %s not in %s after %s s' % (
-                    sorted(set(node_ids) - set(done)), states, timeout))
-            time.sleep(0.5)
-        return [done[n] for n in node_ids]
-
     # Tests
 
     def test_wave_spread_over_conductors_and_verifiers(self):
@@ -216,20 +143,6 @@ class ConductorsTestCase(testtools.TestCase):
                 self.assertNotIn(line, self.cluster.conductor_log(other))
         self.assertNoAgentLeft(ended)
 
-    def _release_held_reads(self):
-        for name in ('HOLD', 'HOLD_AFTER_ADD'):
-            if os.path.exists(os.path.join(self.hold_dir, name)):
-                os.unlink(os.path.join(self.hold_dir, name))
-        path = os.path.join(self.hold_dir, 'held.pids')
-        if os.path.exists(path):
-            with open(path) as f:
-                for pid in f.read().split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            os.unlink(path)
-
     def _restart_a(self):
         self.cluster.start_service('a')
         self.cluster.wait_conductors(set(conductors_env.CONDUCTORS))
@@ -246,7 +159,7 @@ class ConductorsTestCase(testtools.TestCase):
         """
         nodes = self.spread_nodes()
         open(os.path.join(self.hold_dir, hold_file), 'w').close()
-        self.addCleanup(self._release_held_reads)
+        self.addCleanup(self.release_held_reads)
         every = [n for v in nodes.values() for n in v]
         for node in every:
             self.cluster.conn.baremetal.set_node_provision_state(node.id,

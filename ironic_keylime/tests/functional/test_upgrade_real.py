@@ -27,72 +27,39 @@ REST API and must finish what 'a' started, whichever release wrote it.
 """
 
 import os
-import signal
-import stat
-import tempfile
 import time
 import uuid
 
-import testtools
 from testtools import content
 
 from ironic_keylime.harness import ironic_env
 from ironic_keylime.harness import keylime_env_file
-from ironic_keylime.tests.functional import base as functional_base
+from ironic_keylime.tests.functional import held_cluster
 from ironic_keylime.tests.functional import keylime_env
 from ironic_keylime.tests.functional import upgrade_env
 
-TIMEOUT = 180
+TIMEOUT = held_cluster.TIMEOUT
 #: Written by this release on every verdict it acts on
 #: (``last_attestation.ATTESTATION_KEY``), never by the previous one: a
 #: node that has it after a verdict was finished by this release.
 LAST_KEY = 'keylime_last_attestation'
-#: Conductor 'a''s keylime_tenant. While HOLD exists, a verdict read never
-#: answers (nothing else keeps a real attestation in flight long enough to
-#: stop the conductor there reliably); while HOLD_AFTER_ADD exists, add
-#: runs the real tenant and then does not return (the conductor is
-#: stopped in the attest step, the agent on the verifier). Otherwise add,
-#: delete and --help are the real tenant's. Each held tenant records its
-#: PID.
-WRAPPER = """#!/bin/sh
-case " $* " in
-    *" -c add "*)
-        if [ -e %(dir)s/HOLD_AFTER_ADD ]; then
-            %(tenant)s "$@"
-            echo $$ >>%(dir)s/held.pids
-            exec sleep 600
-        fi ;;
-    *" -c delete "*|*" --help "*) ;;
-    *) if [ -e %(dir)s/HOLD ]; then
-           echo $$ >>%(dir)s/held.pids
-           exec sleep 600
-       fi ;;
-esac
-exec %(tenant)s "$@"
-"""
 
 
-class RollingUpgradeTestCase(testtools.TestCase):
+class RollingUpgradeTestCase(held_cluster.HeldReadsTestCase):
     """Roll and roll back ironic-keylime with attestations in flight."""
 
+    workdir_prefix = 'ik-upgrade-'
+
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.keylime = ironic_env.keylime_env()
-        cls.agents = keylime_env.agents()
-        cls.verifier_ports = keylime_env.verifier_ports()
+    def check_harness(cls):
         if len(cls.agents) < 2:
             raise ironic_env.IronicError(
                 'this test needs the harness with 2 agents or more '
                 '(IRONIC_KEYLIME_AGENTS); it has %d' % len(cls.agents))
-        cls.workdir = tempfile.mkdtemp(prefix='ik-upgrade-')
-        cls.hold_dir = os.path.join(cls.workdir, 'hold')
-        os.makedirs(cls.hold_dir)
-        wrapper = os.path.join(cls.workdir, 'tenant-a')
-        tenant = cls.keylime['KEYLIME_HARNESS_TENANT']
-        with open(wrapper, 'w') as f:
-            f.write(WRAPPER % {'dir': cls.hold_dir, 'tenant': tenant})
-        os.chmod(wrapper, stat.S_IRWXU)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
         started = time.monotonic()
         old_release = upgrade_env.install_release(upgrade_env.OLD_RELEASE,
                                                   cls.workdir)
@@ -102,29 +69,14 @@ class RollingUpgradeTestCase(testtools.TestCase):
             overrides={'keylime': {'status_poll_interval': '2',
                                    'attestation_timeout': '60',
                                    'leftover_sweep_interval': '10'}},
-            conductor_overrides={
-                'a': {'keylime': {'tenant_path': wrapper,
-                                  'verifier_api': 'tenant'}},
-                'b': {'keylime': {'verifier_api': 'rest'}}})
+            conductor_overrides=cls.conductor_overrides())
         cls.cluster.start()
         cls.lists = keylime_env_file.write_lists(
             os.path.join(cls.workdir, 'lists'), cls.keylime)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.stop()
-        functional_base.remove_workdir(cls.workdir,
-                                       'cluster of %s' % cls.__name__)
-        super().tearDownClass()
-
     def setUp(self):
         super().setUp()
-        self.addOnException(self._attach_logs)
-        self.addCleanup(self._release_held_reads)
-
-    def _attach_logs(self, exc_info):
-        self.addDetail('cluster-logs', content.text_content(
-            self.cluster.log_tail(150)))
+        self.addCleanup(self.release_held_reads)
 
     # Helpers
 
@@ -135,11 +87,6 @@ class RollingUpgradeTestCase(testtools.TestCase):
                     or name not in self.cluster.processes):
                 self.cluster.restart(name, release)
         self.cluster.wait_conductors(set(releases))
-
-    def conductor_of(self, node_id):
-        resp = self.cluster.api('GET', '/nodes/%s' % node_id)
-        resp.raise_for_status()
-        return resp.json()['conductor']
 
     def nodes_on(self, name):
         """One manageable node per agent (at most two) on conductor name.
@@ -202,7 +149,8 @@ class RollingUpgradeTestCase(testtools.TestCase):
     def hold(self, nodes, hold_file='HOLD', state='clean wait'):
         """Provide the nodes; return once they wait, agents on verifiers.
 
-        :param hold_file: what conductor a's tenant holds (see WRAPPER).
+        :param hold_file: what conductor a's tenant holds (see
+            held_cluster.WRAPPER).
         :param state: the provision state the nodes wait in then.
         """
         open(os.path.join(self.hold_dir, hold_file), 'w').close()
@@ -222,36 +170,6 @@ class RollingUpgradeTestCase(testtools.TestCase):
                             'nodes: %s, on the verifiers: %s'
                             % (states, sorted(on_verifiers)))
             time.sleep(1)
-
-    def _release_held_reads(self):
-        for name in ('HOLD', 'HOLD_AFTER_ADD'):
-            path = os.path.join(self.hold_dir, name)
-            if os.path.exists(path):
-                os.unlink(path)
-        path = os.path.join(self.hold_dir, 'held.pids')
-        if os.path.exists(path):
-            with open(path) as f:
-                for pid in f.read().split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            os.unlink(path)
-
-    def wait_all(self, node_ids, states, timeout=TIMEOUT):
-        """Wait until every node is in one of ``states``; return them."""
-        deadline = time.monotonic() + timeout
-        done = {}
-        while len(done) < len(node_ids):
-            for node_id in set(node_ids) - set(done):
-                node = self.cluster.conn.baremetal.get_node(node_id)
-                if node.provision_state in states:
-                    done[node_id] = node
-            if time.monotonic() > deadline:
-                self.fail('nodes %s not in %s after %s s' % (
-                    sorted(set(node_ids) - set(done)), states, timeout))
-            time.sleep(0.5)
-        return [done[n] for n in node_ids]
 
     def wait_no_agent_left(self, nodes, seconds=60):
         """No agent of the nodes on any verifier, within ``seconds``."""
@@ -286,7 +204,7 @@ class RollingUpgradeTestCase(testtools.TestCase):
         # Only once a has exited are its held commands let go.
         exited = self.cluster.wait_exit('a')
         stop_seconds = time.monotonic() - started
-        self._release_held_reads()
+        self.release_held_reads()
         self.addDetail('roll', content.text_content(
             'release installed in %.1f s; after the %s of a: b alone '
             'alive %.1f s, all nodes ended %.1f s, a exited %.1f s%s' % (
