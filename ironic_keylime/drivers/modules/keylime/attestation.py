@@ -136,8 +136,8 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         info = driver_info.parse_driver_info(node)
         tpm_policy = boot_state.policy_for_attestation(node)
         aggregate = boot_aggregate.node_value(node)
-        sends_events = golden_events.enabled() and bool(
-            golden_events.node_events(node))
+        events = golden_events.events_to_send(node)
+        sends_events = bool(events)
         if sends_events:
             # The verifier accepts the aggregates of the event log its
             # engine checked; the enrollment boot's own is not this boot's.
@@ -180,7 +180,7 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                     parent=CONF.tempdir) as lists:
                 # Checked against its pin before anything reaches Keylime.
                 if sends_events:
-                    mb_policy = golden_events.write_policy(node,
+                    mb_policy = golden_events.write_policy(events,
                                                            lists.workdir)
                 else:
                     mb_policy = mb_state.prepare(node, info, source,

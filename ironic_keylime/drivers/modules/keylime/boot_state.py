@@ -179,7 +179,7 @@ def policy_for_attestation(node):
     policy = node_policy(node)
     if policy is not None:
         return dump_policy(policy)
-    if mb_state.will_send(node) or _sends_golden_events(node):
+    if mb_state.will_send(node) or golden_events.will_send(node):
         return None
     if CONF.keylime.require_boot_state:
         raise kl_ironic_exception.AttestationFailure(
@@ -195,11 +195,6 @@ def policy_for_attestation(node):
     LOG.debug('Node %s has no golden boot state; its firmware and boot '
               'chain are not checked', node.uuid)
     return None
-
-
-def _sends_golden_events(node):
-    return golden_events.enabled() and bool(
-        (node.driver_info or {}).get(golden_events.KEY))
 
 
 def beside_mb_policy(policy_text):

@@ -154,20 +154,32 @@ def refstate(events):
             'per_boot_parameters': dict(PER_BOOT_PARAMETERS)}
 
 
-def write_policy(node, workdir):
-    """Write the node's policy for the verifier's engine into ``workdir``.
+def will_send(node):
+    """Whether attestations send the node's golden events.
 
     :param node: an Ironic node.
-    :param workdir: the attestation's private directory.
-    :returns: the path, or None when the option is off or the node has no
-        golden events.
+    """
+    return enabled() and bool((node.driver_info or {}).get(KEY))
+
+
+def events_to_send(node):
+    """The node's golden events to send, validated, or None.
+
+    :param node: an Ironic node.
+    :returns: the events, or None when the option is off or the node has
+        none.
     :raises: InvalidParameterValue when driver_info holds bad ones.
     """
-    if not enabled():
-        return None
-    events = node_events(node)
-    if events is None:
-        return None
+    return node_events(node) if enabled() else None
+
+
+def write_policy(events, workdir):
+    """Write the policy of golden events for the verifier's engine.
+
+    :param events: the node's golden events (:func:`events_to_send`).
+    :param workdir: the attestation's private directory.
+    :returns: the path of the file (0600).
+    """
     path = os.path.join(workdir, FILENAME)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, 'w') as f:
