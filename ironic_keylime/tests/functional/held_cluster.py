@@ -132,13 +132,20 @@ class HeldReadsTestCase(testtools.TestCase):
             os.unlink(path)
 
     def wait_all(self, node_ids, states, timeout=TIMEOUT):
-        """Wait until every node is in one of ``states``; return them."""
+        """Wait until every node is in one of ``states``; return them.
+
+        A node in a failed state counts once its ``last_error`` is written
+        too: Ironic's takeover saves the state first and the error just
+        after (seen: ``clean failed`` with no error yet).
+        """
         deadline = time.monotonic() + timeout
         done = {}
         while len(done) < len(node_ids):
             for node_id in set(node_ids) - set(done):
                 node = self.cluster.conn.baremetal.get_node(node_id)
-                if node.provision_state in states:
+                if node.provision_state in states and (
+                        not node.provision_state.endswith('failed')
+                        or node.last_error):
                     done[node_id] = node
             if time.monotonic() > deadline:
                 self.fail('nodes %s not in %s after %s s' % (
