@@ -28,6 +28,12 @@ The rule, PCR by PCR (0 to 9), in log order:
   digest (GRUB measures the text after the prefix) and equal the golden
   text once the per-boot parameters are set aside
   (:mod:`.cmdline`);
+* except the command line the kernel's EFI stub measured (an
+  ``EV_EVENT_TAG`` in PCR 9 whose golden event holds the enrollment's
+  command line, :mod:`.load_options`): the log gives its digest only, so
+  another digest is accepted only for a command line given with the boot
+  (the one its ramdisk reports) that hashes to it and equals the golden
+  text once the per-boot parameters are set aside;
 * except GRUB's configuration files (``EV_IPL`` in PCR 9 whose text is a
   path ending in ``.cfg``): their content holds the per-boot parameters,
   and every command GRUB runs from them is measured into PCR 8 and
@@ -40,6 +46,7 @@ empty list when the boot is the golden one.
 import hashlib
 
 from ironic_keylime.boot_events import cmdline
+from ironic_keylime.boot_events import load_options
 
 PCRS = tuple(range(10))
 BOOT_ENTRY_TYPES = frozenset(['EV_EFI_VARIABLE_BOOT',
@@ -107,6 +114,31 @@ def _is_config(event):
             and text is not None and text.endswith(CONFIG_SUFFIX))
 
 
+def _is_load_options(event):
+    return (event['pcr'] == load_options.PCR
+            and event['type'] == load_options.EVENT_TYPE
+            and event.get('text') is not None)
+
+
+def _load_options_change(golden, current, parameters, command_lines):
+    """The change of the EFI stub's command line, or None."""
+    if current['sha256'] == golden['sha256']:
+        return None
+    want = cmdline.stable_tokens(golden['text'], parameters)
+    for text in command_lines:
+        if load_options.digest(text) != current['sha256']:
+            continue
+        got = cmdline.stable_tokens(text, parameters)
+        if got == want:
+            return None
+        return 'the kernel command line changed: %s' % (
+            cmdline.describe_change(want, got))
+    return ('the kernel command line changed (PCR 9): the kernel\'s EFI '
+            'stub measured one that is neither the golden command line nor '
+            'the one the node reported for this boot (the stub logs its '
+            'digest only)')
+
+
 def _what(event):
     text = event.get('text')
     if text:
@@ -115,12 +147,15 @@ def _what(event):
     return event['type']
 
 
-def _pair(golden, current, parameters):
+def _pair(golden, current, parameters, command_lines):
     """The difference between two events at one place, or None."""
     pcr = golden['pcr']
     if golden['type'] != current['type']:
         return '%s: %s where the golden boot has %s' % (
             PCR_WORDS[pcr], _what(current), _what(golden))
+    if _is_load_options(golden):
+        return _load_options_change(golden, current, parameters,
+                                    command_lines)
     command = _command(golden)
     if command is not None:
         mine = _command(current)
@@ -151,12 +186,15 @@ def _pair(golden, current, parameters):
     return None
 
 
-def differences(golden_events, events, parameters):
+def differences(golden_events, events, parameters, command_lines=()):
     """How a boot differs from the golden boot.
 
     :param golden_events: the golden boot's events (:func:`normalize`).
     :param events: this boot's events.
     :param parameters: the per-boot parameters, ``{name: pattern}``.
+    :param command_lines: kernel command lines given for this boot (what
+        its ramdisk reports), for the EFI stub's digest: each is believed
+        only if it hashes to the measured digest.
     :returns: a list of sentences, empty when the boot is the golden one.
     :raises: ValueError when a parameter's pattern does not compile.
     """
@@ -167,7 +205,7 @@ def differences(golden_events, events, parameters):
     for pcr in PCRS:
         want, got = golden[pcr], current[pcr]
         for a, b in zip(want, got):
-            difference = _pair(a, b, compiled)
+            difference = _pair(a, b, compiled, command_lines)
             if difference:
                 found.append(difference)
                 break

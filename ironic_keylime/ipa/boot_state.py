@@ -159,6 +159,43 @@ def read_event_log(path, max_bytes):
     return result
 
 
+#: The longest kernel command line returned (Linux allows 2048 bytes on
+#: x86 and up to 4096 elsewhere).
+KERNEL_CMDLINE_MAX = 4096
+
+
+def read_kernel_cmdline(path):
+    """Read the running kernel's command line.
+
+    The conductor needs it on the kernel's EFI-stub path, where the stub
+    measures the command line into PCR 9 as a digest only: the verifier
+    checks the text against that digest, so the text is a claim to be
+    proven, not trusted.
+
+    :param path: ``/proc/cmdline``.
+    :returns: a dict: ``kernel_cmdline`` (the text without its final line
+        break, or None) and ``kernel_cmdline_note`` (why none is
+        returned, or None).
+    """
+    result = {'kernel_cmdline': None, 'kernel_cmdline_note': None}
+    try:
+        with open(path, 'rb') as f:
+            data = f.read(KERNEL_CMDLINE_MAX + 2)
+    except OSError as e:
+        result['kernel_cmdline_note'] = (
+            'the kernel command line at %s cannot be read: %s' % (path, e))
+        return result
+    if data.endswith(b'\n'):
+        data = data[:-1]
+    if len(data) > KERNEL_CMDLINE_MAX:
+        result['kernel_cmdline_note'] = (
+            'the kernel command line at %s is longer than %d bytes'
+            % (path, KERNEL_CMDLINE_MAX))
+        return result
+    result['kernel_cmdline'] = data.decode('utf-8', 'replace')
+    return result
+
+
 #: The first entry of the IMA log, the aggregate the kernel computed over
 #: PCRs 0-9 (0-7 for SHA-1) when IMA started: ``<pcr> <template hash>
 #: ima-ng sha256:<digest> boot_aggregate`` (``ima``: a SHA-1 digest

@@ -111,6 +111,11 @@ opts = [
                help='The kernel\'s IMA log; keylime.read_boot_state '
                     'returns its boot_aggregate entry (what the kernel '
                     'computed over the boot PCRs when IMA started).'),
+    cfg.StrOpt('kernel_cmdline_path',
+               default='/proc/cmdline',
+               help='The running kernel\'s command line; returned by '
+                    'keylime.read_boot_state (the conductor needs it where '
+                    'the kernel\'s EFI stub measured it as a digest only).'),
     cfg.IntOpt('event_log_max_bytes',
                default=1048576,
                min=0,
@@ -316,7 +321,9 @@ class KeylimeExtension(base.BaseAgentExtension):
             ``event_log_size``, ``event_log_sha256``, ``event_log_note``
             (why no event log is returned, or None); ``boot_aggregate``
             (the IMA log's, hex, or None), ``boot_aggregate_algorithm``,
-            ``boot_aggregate_note`` (why none is returned, or None).
+            ``boot_aggregate_note`` (why none is returned, or None);
+            ``kernel_cmdline`` (``/proc/cmdline``, or None) and
+            ``kernel_cmdline_note`` (why none is returned, or None).
         :raises: InvalidCommandParamsError on a missing, unknown or bad
             parameter.
         :raises: CommandExecutionError when the PCRs cannot be read.
@@ -347,6 +354,8 @@ class KeylimeExtension(base.BaseAgentExtension):
         result.update(boot_state.read_event_log(conf.event_log_path,
                                                 conf.event_log_max_bytes))
         result.update(boot_state.read_boot_aggregate(conf.ima_log_path))
+        result.update(boot_state.read_kernel_cmdline(
+            conf.kernel_cmdline_path))
         LOG.info('Boot state read: %(pcrs)s of the %(bank)s bank; '
                  '%(log)s; %(aggregate)s',
                  {'pcrs': values, 'bank': boot_state.BANK,

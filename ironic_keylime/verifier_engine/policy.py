@@ -25,7 +25,12 @@ is a JSON object::
     {"ironic_keylime_boot_policy": 1,
      "golden_events": [{"pcr": 0, "type": "EV_S_CRTM_VERSION",
                         "sha256": "<hex>", "text": null}, ...],
-     "per_boot_parameters": {"ipa-global-request-id": "req-[0-9a-f-]{36}"}}
+     "per_boot_parameters": {"ipa-global-request-id": "req-[0-9a-f-]{36}"},
+     "kernel_command_lines": ["<this boot's command line>"]}
+
+``kernel_command_lines`` (optional) is what the node's ramdisk reports
+for the boot being attested; the comparison believes one only where it
+hashes to the digest the kernel's EFI stub measured.
 
 Any other policy is refused: a verifier running this engine never passes
 a node on a policy it does not understand.
@@ -35,10 +40,13 @@ from keylime.mba.elchecking import policies
 from keylime.mba.elchecking import tests
 
 from ironic_keylime.boot_events import compare
+from ironic_keylime.boot_events import load_options
 
 NAME = 'ironic-keylime'
 MARKER = 'ironic_keylime_boot_policy'
 VERSION = 1
+#: The most command lines a policy may give for one boot.
+MAX_COMMAND_LINES = 4
 
 
 def _sha256(event):
@@ -88,7 +96,8 @@ def events_of(eventlog):
 def check_refstate(refstate):
     """Validate a policy of this engine.
 
-    :returns: ``(golden events, per-boot parameters)``.
+    :returns: ``(golden events, per-boot parameters, kernel command
+        lines)``.
     :raises: ValueError saying what is wrong.
     """
     if not isinstance(refstate, dict) or refstate.get(MARKER) != VERSION:
@@ -109,20 +118,30 @@ def check_refstate(refstate):
     if not isinstance(parameters, dict):
         raise ValueError('the per-boot parameters of the measured-boot '
                          'policy are not an object')
-    return golden, parameters
+    lines = refstate.get('kernel_command_lines') or []
+    if (not isinstance(lines, list) or len(lines) > MAX_COMMAND_LINES
+            or not all(isinstance(t, str)
+                       and len(t) <= load_options.MAX_LENGTH
+                       for t in lines)):
+        raise ValueError('the kernel command lines of the measured-boot '
+                         'policy are not a list of at most %d strings of '
+                         'at most %d characters'
+                         % (MAX_COMMAND_LINES, load_options.MAX_LENGTH))
+    return golden, parameters, lines
 
 
 class GoldenBootTest(tests.Test):
     """The boot's events against the golden boot's."""
 
-    def __init__(self, golden, parameters):
+    def __init__(self, golden, parameters, command_lines=()):
         self.golden = golden
         self.parameters = parameters
+        self.command_lines = command_lines
 
     def why_not(self, globs, subject):
         try:
             found = compare.differences(self.golden, events_of(subject),
-                                        self.parameters)
+                                        self.parameters, self.command_lines)
         except ValueError as e:
             return 'ironic-keylime: %s' % e
         if found:
@@ -137,8 +156,7 @@ class GoldenBootPolicy(policies.Policy):
         return frozenset(compare.PCRS)
 
     def refstate_to_test(self, refstate):
-        golden, parameters = check_refstate(refstate)
-        return GoldenBootTest(golden, parameters)
+        return GoldenBootTest(*check_refstate(refstate))
 
 
 policies.register(NAME, GoldenBootPolicy())

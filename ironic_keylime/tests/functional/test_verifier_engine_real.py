@@ -20,7 +20,9 @@ as the verifier registers it, and judges real event logs parsed by
 Keylime's parser: the OVMF + GRUB boot of our ramdisk
 (fixtures/uefi-event-log-ovmf-grub) and an OVMF ``-kernel`` boot
 (fixtures/uefi-event-log-ovmf), against golden events the conductor's own
-reader took from the same logs.
+reader took from the same logs. On the ``-kernel`` boot the kernel's EFI
+stub measured the command line into PCR 9 as a digest only: the engine
+believes a command line given with the policy only where it hashes to it.
 """
 
 import hashlib
@@ -32,8 +34,10 @@ import fixtures
 import testtools
 
 from ironic_keylime.boot_events import compare
+from ironic_keylime.boot_events import load_options
 from ironic_keylime.drivers.modules.keylime import golden_events
 from ironic_keylime.tests import base as test_base
+from ironic_keylime.tests.unit import mb_policy_fixture
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                    '..'))
@@ -66,7 +70,8 @@ def _read(path):
         return f.read()
 
 
-class VerifierEngineTest(testtools.TestCase):
+class EngineTestBase(testtools.TestCase):
+    """Runs the engine in the harness's Keylime Python."""
 
     def setUp(self):
         super().setUp()
@@ -90,6 +95,9 @@ class VerifierEngineTest(testtools.TestCase):
 
     def golden(self, log_path):
         return golden_events.from_log(_read(log_path))
+
+
+class VerifierEngineTest(EngineTestBase):
 
     def test_the_golden_boot_passes(self):
         for log in (GRUB_LOG, KERNEL_LOG):
@@ -168,3 +176,61 @@ class VerifierEngineTest(testtools.TestCase):
         reason = self.judge(KERNEL_LOG, example)['reason']
         self.assertIn('raised: the measured-boot policy is not an '
                       'ironic-keylime golden boot policy', reason)
+
+
+class EfiStubCommandLineTest(EngineTestBase):
+    """The EFI stub's command line, on the real OVMF ``-kernel`` log."""
+
+    #: The command line that boot's stub measured.
+    MEASURED = mb_policy_fixture.EVENT_LOG_CMDLINE
+
+    def golden_of(self, line):
+        """Golden events of this boot, as if enrolled with ``line``."""
+        golden = golden_events.golden_from_log(_read(KERNEL_LOG),
+                                               self.MEASURED)
+        for i, event in enumerate(golden):
+            if event['text'] == self.MEASURED:
+                golden[i] = dict(event, text=line,
+                                 sha256=load_options.digest(line))
+        return golden
+
+    def test_enrolled_command_line_passes(self):
+        golden = golden_events.golden_from_log(_read(KERNEL_LOG),
+                                               self.MEASURED)
+        self.assertIn(self.MEASURED, [e['text'] for e in golden])
+        result = self.judge(KERNEL_LOG, golden_events.refstate(golden))
+        self.assertEqual('', result['reason'])
+
+    def test_other_request_id_passes_with_the_reported_line(self):
+        # Enrolled on a boot with a request id; this boot has none (the
+        # per-boot parameter only differs), and its ramdisk reports the
+        # line the stub measured: PASS.
+        golden = self.golden_of('console=ttyS0 panic=-1 '
+                                'ipa-global-request-id=req-00000000-1111-'
+                                '4222-8333-444444444444 initrd=initrd')
+        state = golden_events.refstate(golden, [self.MEASURED])
+        self.assertEqual('', self.judge(KERNEL_LOG, state)['reason'])
+        # Without the reported line the digest is not the golden one.
+        reason = self.judge(KERNEL_LOG, golden_events.refstate(golden))[
+            'reason']
+        self.assertIn('ironic-keylime: the kernel command line changed '
+                      '(PCR 9)', reason)
+
+    def test_reported_line_the_stub_did_not_measure_fails(self):
+        # A ramdisk that claims the golden line with another request id,
+        # while the stub measured something else: refused.
+        golden_line = ('console=ttyS0 panic=-1 ipa-global-request-id=req-'
+                       '00000000-1111-4222-8333-444444444444 initrd=initrd')
+        claimed = golden_line.replace('req-0', 'req-9')
+        state = golden_events.refstate(self.golden_of(golden_line),
+                                       [claimed])
+        reason = self.judge(KERNEL_LOG, state)['reason']
+        self.assertIn('neither the golden command line nor the one the '
+                      'node reported', reason)
+
+    def test_added_parameter_named(self):
+        state = golden_events.refstate(
+            self.golden_of('console=ttyS0 initrd=initrd'), [self.MEASURED])
+        reason = self.judge(KERNEL_LOG, state)['reason']
+        self.assertIn("ironic-keylime: the kernel command line changed: "
+                      "added 'panic=-1'", reason)

@@ -67,11 +67,12 @@ def _files(argv):
         if os.path.isabs(arg) and os.path.exists(arg):
             st = os.stat(arg)
             with open(arg, 'rb') as f:
-                head = f.read(200).decode('utf-8', 'replace')
+                data = f.read()
             found[arg] = {'mode': stat.S_IMODE(st.st_mode),
                           'dir_mode': stat.S_IMODE(
                               os.stat(os.path.dirname(arg)).st_mode),
-                          'head': head}
+                          'head': data[:200].decode('utf-8', 'replace'),
+                          'tail': data[-400:].decode('utf-8', 'replace')}
     return found
 
 

@@ -23,6 +23,10 @@ import os
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                         'fixtures', 'uefi-event-log-ovmf')
 EVENT_LOG = os.path.join(FIXTURES, 'binary_bios_measurements')
+#: The command line of that boot: qemu's ``-append`` of
+#: tools/keylime/uefi-event-log.sh, to which OVMF's kernel loader adds
+#: `` initrd=initrd``; the EFI stub measured it into PCR 9.
+EVENT_LOG_CMDLINE = 'console=ttyS0 panic=-1 initrd=initrd'
 POLICY = os.path.join(FIXTURES, 'mb_policy-without-secureboot.json')
 REFUSAL = os.path.join(FIXTURES, 'keylime-policy-secureboot.out')
 

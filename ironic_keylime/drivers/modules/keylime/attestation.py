@@ -154,10 +154,14 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         ek_to_record, identity = tpm_binding.check_identity(
             task, tpm_binding.registrar_client(info.registrar), agent_uuid,
             need_identity=keylime_api.uses_rest() or sends_events)
+        command_lines = []
         if sends_events:
             # The verifier must judge the events, not ignore them.
             golden_events.check_engine(node, info.verifier, endpoint,
                                        identity)
+            # The EFI stub's command line: the ramdisk's account, which
+            # the verifier believes only if the quote proves it.
+            command_lines = golden_events.command_lines(task, events)
         source = driver_info.list_source(info)
         record = record_.new(node, agent_uuid, info.verifier,
                              info.registrar)
@@ -180,8 +184,8 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
                     parent=CONF.tempdir) as lists:
                 # Checked against its pin before anything reaches Keylime.
                 if sends_events:
-                    mb_policy = golden_events.write_policy(events,
-                                                           lists.workdir)
+                    mb_policy = golden_events.write_policy(
+                        events, lists.workdir, command_lines)
                 else:
                     mb_policy = mb_state.prepare(node, info, source,
                                                  lists.workdir)

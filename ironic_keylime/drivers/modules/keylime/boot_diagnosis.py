@@ -42,8 +42,10 @@ def _differences(task, events):
     log = mb_state.event_log(task.node, reading)
     if log is None:
         return [_('the ramdisk reports no UEFI event log')]
+    text = golden_events.reported_command_line(reading)
     return compare.differences(events, golden_events.from_log(log),
-                               golden_events.PER_BOOT_PARAMETERS)
+                               golden_events.PER_BOOT_PARAMETERS,
+                               [text] if text is not None else [])
 
 
 def explain(task, event_id):

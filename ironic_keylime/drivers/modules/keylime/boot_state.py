@@ -339,7 +339,8 @@ def _enroll_golden_events(node, reading, info):
                      'to enroll PCR values only.') %
             mb_state.note(reading))
     try:
-        events = golden_events.from_log(log)
+        events = golden_events.golden_from_log(
+            log, golden_events.reported_command_line(reading))
     except tcg.EventLogError as e:
         raise kl_ironic_exception.AttestationFailure(
             node=node.uuid,

@@ -36,9 +36,12 @@ from ironic.common import exception
 from oslo_log import log as logging
 
 from ironic_keylime.boot_events import compare
+from ironic_keylime.boot_events import load_options
 from ironic_keylime.boot_events import tcg
 from ironic_keylime.common.i18n import _
+from ironic_keylime.common import untrusted
 from ironic_keylime.conf import CONF
+from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import keylime_api
 from ironic_keylime.drivers.modules.keylime import utils
 from ironic_keylime.keylime_client import engine_probe
@@ -121,26 +124,112 @@ def node_events(node):
     return parse(value)
 
 
-def from_log(log):
-    """The golden events of a binary UEFI event log.
+def _events(log, kernel_cmdline=None):
+    """``(events, unproven)`` of a binary UEFI event log.
 
-    :param log: the log (bytes), as the ramdisk read it.
-    :returns: the events of PCRs 0-9 that are compared, as a list.
-    :raises: tcg.EventLogError when the log cannot be read or has no
-        SHA-256 digests.
+    ``unproven`` counts the EFI stub's command line events whose digest
+    ``kernel_cmdline`` does not hash to; the others get it as their text.
     """
     events = []
+    unproven = 0
     for event in tcg.parse(log):
         if event.pcr not in compare.PCRS:
             continue
         if event.sha256 is None:
             raise tcg.EventLogError('the event log has no SHA-256 digests '
                                     '(Keylime needs the SHA-256 bank)')
-        events.append(compare.normalize(event.pcr, event.type,
-                                        event.sha256, event.data))
+        normalized = compare.normalize(event.pcr, event.type, event.sha256,
+                                       event.data)
+        if load_options.is_load_options(event.pcr, event.type, event.data):
+            if (kernel_cmdline is not None and load_options.digest(
+                    kernel_cmdline) == normalized['sha256']):
+                normalized['text'] = kernel_cmdline
+            else:
+                unproven += 1
+        events.append(normalized)
     if not events:
         raise tcg.EventLogError('the event log has no events of PCRs 0-9')
+    return events, unproven
+
+
+def from_log(log):
+    """The events of a binary UEFI event log, as they are compared.
+
+    :param log: the log (bytes), as the ramdisk read it.
+    :returns: the events of PCRs 0-9, as a list.
+    :raises: tcg.EventLogError when the log cannot be read or has no
+        SHA-256 digests.
+    """
+    return _events(log)[0]
+
+
+def golden_from_log(log, kernel_cmdline):
+    """The golden events of the enrollment boot's binary UEFI event log.
+
+    Where the kernel's EFI stub measured the command line (a digest
+    only), the command line the ramdisk reports must hash to it; it is
+    then recorded as that event's text, the golden command line.
+
+    :param log: the log (bytes), as the ramdisk read it.
+    :param kernel_cmdline: the ramdisk's ``/proc/cmdline``
+        (:func:`reported_command_line`), or None.
+    :returns: the events of PCRs 0-9, as a list.
+    :raises: tcg.EventLogError when the log cannot be read, has no
+        SHA-256 digests, or holds an EFI stub command line that the
+        reported one does not hash to.
+    """
+    events, unproven = _events(log, kernel_cmdline)
+    if unproven:
+        raise tcg.EventLogError(
+            'the kernel\'s EFI stub measured the command line into PCR 9 '
+            'as a digest only, and the ramdisk %s; without the golden '
+            'command line its per-boot parameters cannot be set aside. '
+            'Use a ramdisk whose ironic-keylime extension reports '
+            'kernel_cmdline (this release or later)' % (
+                'reports none' if kernel_cmdline is None else
+                'reports one that does not hash to it (%s)'
+                % untrusted.text(kernel_cmdline)))
     return events
+
+
+def reported_command_line(reading):
+    """The ramdisk's kernel command line of a reading, or None.
+
+    Not trusted: the verifier believes it only where it hashes to a
+    digest the quote proves (:mod:`ironic_keylime.boot_events.compare`).
+    """
+    text = reading.get('kernel_cmdline') if isinstance(reading, dict) \
+        else None
+    if (not isinstance(text, str)
+            or len(text) > load_options.MAX_LENGTH
+            or not text.isprintable()):
+        return None
+    return text
+
+
+def needs_command_line(events):
+    """Whether the golden boot has an EFI stub command line to prove."""
+    return any(e['pcr'] == load_options.PCR
+               and e['type'] == load_options.EVENT_TYPE
+               and e['text'] is not None for e in events)
+
+
+def command_lines(task, events):
+    """The command lines sent with the policy for this boot (a list).
+
+    On the EFI stub's path, the one the running ramdisk reports; an
+    empty list elsewhere, or when it reports none (the verifier then
+    accepts only the golden command line's digest).
+
+    :param task: a TaskManager instance.
+    :param events: the node's golden events.
+    :raises: AttestationFailure when the ramdisk cannot be asked.
+    """
+    if not needs_command_line(events):
+        return []
+    reading = agent.call(task, 'keylime.read_boot_state', {'pcrs': [0]})
+    text = reported_command_line(reading)
+    return [text] if text is not None else []
 
 
 def dump(events):
@@ -148,10 +237,17 @@ def dump(events):
     return json.dumps(events, sort_keys=True, separators=(',', ':'))
 
 
-def refstate(events):
-    """The measured-boot policy sent for the golden events (a dict)."""
-    return {MARKER: VERSION, 'golden_events': events,
-            'per_boot_parameters': dict(PER_BOOT_PARAMETERS)}
+def refstate(events, kernel_command_lines=()):
+    """The measured-boot policy sent for the golden events (a dict).
+
+    :param kernel_command_lines: this boot's command lines
+        (:func:`command_lines`).
+    """
+    policy = {MARKER: VERSION, 'golden_events': events,
+              'per_boot_parameters': dict(PER_BOOT_PARAMETERS)}
+    if kernel_command_lines:
+        policy['kernel_command_lines'] = list(kernel_command_lines)
+    return policy
 
 
 def will_send(node):
@@ -173,17 +269,19 @@ def events_to_send(node):
     return node_events(node) if enabled() else None
 
 
-def write_policy(events, workdir):
+def write_policy(events, workdir, kernel_command_lines=()):
     """Write the policy of golden events for the verifier's engine.
 
     :param events: the node's golden events (:func:`events_to_send`).
     :param workdir: the attestation's private directory.
+    :param kernel_command_lines: this boot's command lines
+        (:func:`command_lines`).
     :returns: the path of the file (0600).
     """
     path = os.path.join(workdir, FILENAME)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, 'w') as f:
-        json.dump(refstate(events), f, sort_keys=True,
+        json.dump(refstate(events, kernel_command_lines), f, sort_keys=True,
                   separators=(',', ':'))
     return path
 

@@ -26,6 +26,7 @@ from oslotest import base
 
 from ironic_keylime.boot_events import cmdline
 from ironic_keylime.boot_events import compare
+from ironic_keylime.boot_events import load_options
 from ironic_keylime.boot_events import tcg
 from ironic_keylime.tests.unit import mb_policy_fixture as fixture
 
@@ -223,3 +224,96 @@ class CompareTestCase(base.BaseTestCase):
         found = compare.differences(golden, current, PARAMETERS)
         self.assertEqual(1, len(found))
         self.assertIn('PCR 8): 0 events where the golden boot has 3', found[0])
+
+
+STUB_LINE = ('console=ttyS0 ima_policy=tcb ipa-global-request-id=%s '
+             'initrd=initrd')
+
+
+def _stub_boot(line):
+    """The events of an EFI stub boot whose command line is ``line``."""
+    events = [compare.normalize(p.pcr, p.type, p.sha256, p.data)
+              for p in tcg.parse(_read_log()) if p.pcr != 9]
+    return events + [
+        compare.normalize(9, 'EV_EVENT_TAG', load_options.digest(line),
+                          b'\xed";\x8f\x1a\x00\x00\x00'
+                          b'LOADED_IMAGE::LoadOptions\x00'),
+        compare.normalize(9, 'EV_EVENT_TAG', '44' * 32,
+                          b'\xec";\x8f\r\x00\x00\x00Linux initrd\x00'),
+    ]
+
+
+def _stub_golden(line):
+    """The golden events of that boot, its command line recorded."""
+    golden = _stub_boot(line)
+    golden[-2] = dict(golden[-2], text=line)
+    return golden
+
+
+class LoadOptionsTestCase(base.BaseTestCase):
+    """The command line the EFI stub measures as a digest only."""
+
+    def test_digest_of_the_real_log(self):
+        # The real OVMF -kernel boot's LoadOptions event.
+        event = [e for e in tcg.parse(_read_log())
+                 if load_options.is_load_options(e.pcr, e.type, e.data)]
+        self.assertEqual(1, len(event))
+        self.assertEqual(load_options.digest(fixture.EVENT_LOG_CMDLINE),
+                         event[0].sha256)
+
+    def test_other_tags_are_not_load_options(self):
+        for e in tcg.parse(_read_log()):
+            if e.type == 'EV_EVENT_TAG' and b'initrd' in e.data:
+                self.assertFalse(load_options.is_load_options(
+                    e.pcr, e.type, e.data))
+
+    def test_same_boot(self):
+        line = STUB_LINE % ID_1
+        self.assertEqual([], compare.differences(
+            _stub_golden(line), _stub_boot(line), PARAMETERS))
+
+    def test_another_request_id_passes_with_its_command_line(self):
+        now = STUB_LINE % ID_2
+        self.assertEqual([], compare.differences(
+            _stub_golden(STUB_LINE % ID_1), _stub_boot(now), PARAMETERS,
+            [now]))
+
+    def test_another_request_id_without_its_command_line_fails(self):
+        found = compare.differences(
+            _stub_golden(STUB_LINE % ID_1), _stub_boot(STUB_LINE % ID_2),
+            PARAMETERS)
+        self.assertEqual(1, len(found))
+        self.assertIn('neither the golden command line nor the one the '
+                      'node reported', found[0])
+
+    def test_reported_line_that_was_not_measured_fails(self):
+        # A ramdisk that reports an honest-looking line while the stub
+        # measured another: the digest does not match, FAIL.
+        measured = STUB_LINE % ID_2 + ' init=/bin/sh'
+        found = compare.differences(
+            _stub_golden(STUB_LINE % ID_1), _stub_boot(measured),
+            PARAMETERS, [STUB_LINE % ID_2])
+        self.assertIn('neither the golden command line nor the one the '
+                      'node reported', found[0])
+
+    def test_added_parameter_named(self):
+        measured = STUB_LINE % ID_2 + ' module.sig_enforce=0'
+        found = compare.differences(
+            _stub_golden(STUB_LINE % ID_1), _stub_boot(measured),
+            PARAMETERS, [measured])
+        self.assertEqual(["the kernel command line changed: added "
+                          "'module.sig_enforce=0'"], found)
+
+    def test_without_the_rule_another_request_id_fails(self):
+        now = STUB_LINE % ID_2
+        found = compare.differences(
+            _stub_golden(STUB_LINE % ID_1), _stub_boot(now), {}, [now])
+        self.assertIn('the kernel command line changed', found[0])
+
+    def test_golden_without_text_compares_the_digest(self):
+        # Enrolled before the command line was recorded: exact digest.
+        golden = _stub_boot(STUB_LINE % ID_1)
+        now = STUB_LINE % ID_2
+        found = compare.differences(golden, _stub_boot(now), PARAMETERS,
+                                    [now])
+        self.assertIn('PCR 9', found[0])

@@ -237,9 +237,12 @@ class Manager(object):
             columns=columns, filters=filters))
 
 
-def log_reading(log):
-    """A boot state reading carrying the UEFI event log ``log`` (bytes)."""
+def log_reading(log, kernel_cmdline=None):
+    """A boot state reading carrying the UEFI event log ``log`` (bytes).
+
+    :param kernel_cmdline: the ``/proc/cmdline`` the ramdisk reports.
+    """
     return reading(event_log=base64.b64encode(log).decode(),
                    event_log_size=len(log),
                    event_log_sha256=hashlib.sha256(log).hexdigest(),
-                   event_log_note=None)
+                   event_log_note=None, kernel_cmdline=kernel_cmdline)

@@ -57,7 +57,8 @@ class EnrollTestCase(base.EnrollStepMixin, base.KeylimeTestCase):
         self.assertNotIn('keylime_tpm_policy', node.driver_info)
 
     def test_events_recorded(self, mock_command):
-        mock_command.return_value = base.ok(base.log_reading(_log()))
+        mock_command.return_value = base.ok(base.log_reading(
+            _log(), kernel_cmdline=fixture.EVENT_LOG_CMDLINE))
         node = self.enroll(self.create_node())
         events = json.loads(node.driver_info[KEY])
         # The real log's 25 events (all of PCRs 0-9), the Spec ID event
@@ -67,10 +68,29 @@ class EnrollTestCase(base.EnrollStepMixin, base.KeylimeTestCase):
                           'sha256': events[13]['sha256'],
                           'text': 'Calling EFI Application from Boot '
                                   'Option'}, events[13])
+        # The EFI stub's command line, a digest in the log: the ramdisk's
+        # text hashes to it, and is recorded as the golden command line.
+        stub = [e for e in events if e['type'] == 'EV_EVENT_TAG']
+        self.assertEqual(fixture.EVENT_LOG_CMDLINE, stub[0]['text'])
+        self.assertIsNone(stub[1]['text'])
         event = self.history(node)[-1][1]
         self.assertIn('UEFI events of PCRs 0-9 recorded as the golden boot',
                       event)
         self.assertIn('ironic-keylime engine', event)
+
+    def test_stub_command_line_not_reported_refused(self, mock_command):
+        mock_command.return_value = base.ok(base.log_reading(_log()))
+        self.refused(self.create_node(), 'measured the command line into '
+                                         'PCR 9 as a digest only, and the '
+                                         'ramdisk reports none')
+
+    def test_stub_command_line_not_hashing_refused(self, mock_command):
+        # A ramdisk that reports another command line than the one the
+        # stub measured: nothing is recorded.
+        mock_command.return_value = base.ok(base.log_reading(
+            _log(), kernel_cmdline='console=ttyS0 initrd=initrd'))
+        self.refused(self.create_node(), 'reports one that does not hash '
+                                         'to it')
 
     def test_no_event_log_refused(self, mock_command):
         mock_command.return_value = base.ok(base.reading())
@@ -176,6 +196,44 @@ class AttestTestCase(base.KeylimeTestCase):
         self.config(golden_boot_events=False, group='keylime')
         self.attest(self.node())
         self.assertFalse(self.probe.called)
+
+    @mock.patch.object(agent_client.AgentClient, '_command', autospec=True)
+    def test_stub_command_line_of_this_boot_sent(self, mock_command):
+        # Enrolled with the ramdisk's command line as the golden one; this
+        # boot's ramdisk reports another, which goes with the policy for
+        # the verifier to check against the quote's digest.
+        events = golden_events.golden_from_log(_log(),
+                                               fixture.EVENT_LOG_CMDLINE)
+        now = fixture.EVENT_LOG_CMDLINE + ' ipa-global-request-id=req-1'
+        mock_command.return_value = base.ok(base.log_reading(
+            _log(), kernel_cmdline=now))
+        self.attest(self.node(**{KEY: golden_events.dump(events)}))
+        self.assertEqual('keylime.read_boot_state',
+                         mock_command.call_args[1]['method'])
+        call = self.fake.calls('add')[0]
+        argv = call['argv']
+        tail = call['files'][argv[argv.index('--mb-policy') + 1]]['tail']
+        self.assertIn('"kernel_command_lines":[%s]' % json.dumps(now), tail)
+
+    @mock.patch.object(agent_client.AgentClient, '_command', autospec=True)
+    def test_no_stub_command_line_asks_nothing(self, mock_command):
+        # Golden events without the stub's command line (GRUB's path):
+        # the ramdisk is not asked, and no command line is sent.
+        self.attest(self.node())
+        self.assertFalse(mock_command.called)
+        call = self.fake.calls('add')[0]
+        argv = call['argv']
+        tail = call['files'][argv[argv.index('--mb-policy') + 1]]['tail']
+        self.assertNotIn('kernel_command_lines', tail)
+        self.assertIn('per_boot_parameters', tail)
+
+    def test_reported_command_line_shape(self):
+        self.assertEqual('a b', golden_events.reported_command_line(
+            {'kernel_cmdline': 'a b'}))
+        for bad in (None, 7, 'a\nb', 'x' * 4097):
+            self.assertIsNone(golden_events.reported_command_line(
+                {'kernel_cmdline': bad}), bad)
+        self.assertIsNone(golden_events.reported_command_line('text'))
 
     def test_refstate(self):
         state = golden_events.refstate(self.events)

@@ -52,8 +52,10 @@ class ReadBootStateTestCase(base.DbTestCase):
         self._pcrread(_fixture('pcrread-sha256-0-7.txt'))
         self.ima_log = os.path.join(self.tempdir,
                                     'ascii_runtime_measurements')
+        self.cmdline = os.path.join(self.tempdir, 'cmdline')
         self.config(event_log_path=self.log, tpm_tcti='',
-                    ima_log_path=self.ima_log, group='keylime_agent')
+                    ima_log_path=self.ima_log,
+                    kernel_cmdline_path=self.cmdline, group='keylime_agent')
         self.ext = extension.KeylimeExtension()
 
     def _pcrread(self, output, rc=0, stderr=''):
@@ -113,6 +115,25 @@ class ReadBootStateTestCase(base.DbTestCase):
         result = self._run(pcrs=list(range(8)))
         self.assertIsNone(result['event_log'])
         self.assertIn('larger than 100 bytes', result['event_log_note'])
+
+    def test_kernel_cmdline_returned(self):
+        with open(self.cmdline, 'w') as f:
+            f.write('console=ttyS0 ipa-global-request-id=req-1 '
+                    'initrd=initrd\n')
+        result = self._run(pcrs=list(range(8)))
+        self.assertEqual('console=ttyS0 ipa-global-request-id=req-1 '
+                         'initrd=initrd', result['kernel_cmdline'])
+        self.assertIsNone(result['kernel_cmdline_note'])
+
+    def test_kernel_cmdline_missing_or_too_long(self):
+        result = self._run(pcrs=list(range(8)))
+        self.assertIsNone(result['kernel_cmdline'])
+        self.assertIn('cannot be read', result['kernel_cmdline_note'])
+        with open(self.cmdline, 'w') as f:
+            f.write('x' * 4097 + '\n')
+        result = self._run(pcrs=list(range(8)))
+        self.assertIsNone(result['kernel_cmdline'])
+        self.assertIn('longer than 4096 bytes', result['kernel_cmdline_note'])
 
     def _ima_log(self, first_line):
         with open(self.ima_log, 'w') as f:
