@@ -26,11 +26,18 @@ engine compares every boot's event log with them: honest boots pass boot
 after boot, and a kernel command line changed beyond Ironic's per-boot
 parameters fails, naming the change.
 
-Boots are shared between checks: one node, enrolled once, boots three
+On the kernel's EFI-stub path (the firmware starts the kernel itself, as
+iPXE does; here OVMF's ``-kernel`` loader, with the parameters of
+Ironic's own iPXE script), the stub measures the command line into PCR 9
+as a digest only: the ramdisk reports ``/proc/cmdline``, and the verifier
+believes it only where it hashes to that digest.
+
+Boots are shared between checks. GRUB: one node, enrolled once, boots three
 times (each boot's cleaning attests it; the first boot is also attested
 on a verifier that ignores measured-boot policies, and a boot entry is
 written before the third, as a deploy writes one) and a fourth time with
-a changed command line.
+a changed command line. EFI stub: one node, enrolled once, boots again
+with a new request id and a third time with a changed command line.
 """
 
 import json
@@ -137,6 +144,57 @@ class UefiGrubGoldenBootTest(vm_base.VMTestCase):
                       TAMPERED_PARAMETER, error)
         with open(os.path.join(os.environ['KEYLIME_HARNESS_LOG_DIR'],
                                'verifier.log'), errors='replace') as f:
+            log = f.read()
+        self.assertIn("the kernel command line changed: added '%s'" %
+                      TAMPERED_PARAMETER, log)
+
+
+class UefiStubGoldenBootTest(UefiGrubGoldenBootTest):
+    """OVMF starts the kernel's EFI stub, Ironic's iPXE parameters."""
+
+    boot_path = vm_env.OVMF_KERNEL
+
+    def test_enrolled_once_passes_boot_after_boot(self):
+        node = self._node()
+        seconds = self._boot(node)
+        vm_base.figure('OVMF EFI stub boot to first heartbeat seconds (TCG)',
+                       round(seconds))
+        node = self._enroll(node)
+        events = json.loads(node.driver_info['keylime_golden_boot_events'])
+        lines = [e['text'] for e in events
+                 if e['pcr'] == 9 and e['type'] == 'EV_EVENT_TAG'
+                 and e['text']]
+        # The stub measured the command line Ironic rendered, with this
+        # boot's request id: proven by its digest, recorded as golden.
+        self.assertEqual(1, len(lines), events)
+        self.assertIn('ipa-global-request-id=%s' % self.request_id,
+                      lines[0])
+        self._attest(node)
+
+        # Another boot, another request id: PASS.
+        self.ironic.provision(node.id, 'manage', 'manageable')
+        self._boot(node)
+        self._attest(node)
+        verdicts = self._verdicts(node)
+        self.assertEqual(2, len([v for v in verdicts
+                                 if 'PASS' in v['event']]), verdicts)
+
+        # One more parameter than Ironic's: FAIL, named by the verifier's
+        # engine itself (the ramdisk's line hashes to the stub's digest).
+        self.ironic.provision(node.id, 'manage', 'manageable')
+        verifier_log = os.path.join(os.environ['KEYLIME_HARNESS_LOG_DIR'],
+                                    'verifier.log')
+        offset = os.path.getsize(verifier_log)
+        self._boot(node, extra_params=TAMPERED_PARAMETER)
+        node = self._attest(node, expect='clean failed')
+        error = self.ironic.error_message(node)
+        self.assertIn('Keylime attestation FAIL', error)
+        self.assertIn("the kernel command line changed: added '%s'" %
+                      TAMPERED_PARAMETER, error)
+        # This boot's part of the verifier's log (the GRUB test's is
+        # before it).
+        with open(verifier_log, errors='replace') as f:
+            f.seek(offset)
             log = f.read()
         self.assertIn("the kernel command line changed: added '%s'" %
                       TAMPERED_PARAMETER, log)

@@ -156,7 +156,10 @@ class VMTestCase(testtools.TestCase):
 
         On :data:`vm_env.OVMF_GRUB`, GRUB boots the grub.cfg Ironic's
         template renders for this boot, with a new request id (as every
-        Nova-driven request has), ``linux_cmd`` and ``extra_params``;
+        Nova-driven request has), ``linux_cmd`` and ``extra_params``; on
+        :data:`vm_env.OVMF_KERNEL`, the kernel's EFI stub gets the
+        parameters of Ironic's iPXE script, with a new request id and
+        ``extra_params``;
         ``boot_entry`` (a file path) is added to the node's UEFI variables
         while it is off, as a deploy adds one.
 
@@ -177,18 +180,24 @@ class VMTestCase(testtools.TestCase):
                                                    'vars.fd'), boot_entry)
             baremetal.set_node_power_state(node.id, 'power on', wait=True)
         rundir = os.path.join(self.workdir, 'vm-' + node.id)
-        grub_cfg = None
+        grub_cfg = append = None
         if self.boot_path == vm_env.OVMF_GRUB:
             os.makedirs(rundir, exist_ok=True)
             self.request_id = 'req-%s' % uuid.uuid4()
             grub_cfg = vm_env.render_grub_cfg(
                 os.path.join(rundir, 'ironic-grub.cfg'), linux_cmd,
                 request_id=self.request_id, extra=extra_params)
+        elif self.boot_path == vm_env.OVMF_KERNEL:
+            self.request_id = 'req-%s' % uuid.uuid4()
+            append = vm_env.render_ipxe_kernel_params(
+                request_id=self.request_id, mac=self.mac,
+                extra=extra_params)
         self.vm = vm_env.VM(rundir, self.image, self.ironic.port,
                             self.keylime['KEYLIME_HARNESS_DIR'],
                             self.ipa_port, self.agent_port, self.mac,
                             tamper=tamper, smbios_serial=smbios_serial,
-                            boot_path=self.boot_path, grub_cfg=grub_cfg)
+                            boot_path=self.boot_path, grub_cfg=grub_cfg,
+                            append=append)
         self.vm.start()
         return self._wait_heartbeat(node, previous)
 

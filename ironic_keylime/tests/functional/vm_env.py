@@ -117,6 +117,47 @@ def render_grub_cfg(path, linux_cmd, request_id=None, extra=''):
     return path
 
 
+def render_ipxe_kernel_params(request_id=None, mac=None, extra=''):
+    """The kernel parameters of Ironic's iPXE script for a ramdisk boot.
+
+    Rendered by Ironic's own code from its own template
+    (``ironic/drivers/modules/ipxe_config.template``) as its iPXE boot
+    interface does: the parameters of the deploy entry's ``kernel``
+    command, with the per-boot parameter ``build_extra_pxe_options`` adds
+    and ``${mac}`` expanded as iPXE expands it. iPXE hands them to the
+    kernel's EFI stub as its ``LoadOptions``; here OVMF's ``-kernel``
+    loader does (boot path :data:`OVMF_KERNEL`). The ``initrd=`` of the
+    template is left out: iPXE and OVMF hand the initramfs to the stub
+    themselves (OVMF adds its own ``initrd=initrd``).
+
+    :param request_id: the request's global id, or None.
+    :param mac: the MAC iPXE booted from.
+    :param extra: more kernel parameters (a tamper).
+    """
+    from ironic.common import utils as ironic_utils
+    import ironic.drivers.modules
+    template = os.path.join(os.path.dirname(ironic.drivers.modules.__file__),
+                            'ipxe_config.template')
+    append = extra
+    if request_id:
+        append += ' ipa-global-request-id=%s' % request_id
+    options = {'deployment_aki_path': ESP_KERNEL,
+               'deployment_ari_path': ESP_INITRAMFS,
+               'pxe_append_params': append.strip(), 'ipxe_timeout': 0}
+    text = ironic_utils.render_template(
+        template, {'pxe_options': options, 'ROOT': '{{ ROOT }}',
+                   'DISK_IDENTIFIER': '{{ DISK_IDENTIFIER }}'})
+    lines = text.splitlines()
+    entry = lines[lines.index(':deploy') + 1:]
+    kernel = next((line for line in entry if line.startswith('kernel ')),
+                  '').split(' || ')[0].split()
+    if kernel[:2] != ['kernel', ESP_KERNEL]:
+        raise VMError('unexpected deploy entry in Ironic\'s iPXE template: '
+                      '%s' % ' '.join(kernel))
+    params = [p for p in kernel[2:] if not p.startswith('initrd=')]
+    return ' '.join(params).replace('${mac}', mac or '')
+
+
 class VMError(Exception):
     """The ramdisk could not be built or booted."""
 
@@ -162,11 +203,13 @@ class VM(object):
         :data:`OVMF_GRUB`.
     :param grub_cfg: with :data:`OVMF_GRUB`, the grub.cfg to boot
         (:func:`render_grub_cfg`).
+    :param append: with the ``-kernel`` paths, more kernel parameters
+        (:func:`render_ipxe_kernel_params`).
     """
 
     def __init__(self, rundir, image, ironic_port, harness_dir, ipa_port,
                  agent_port, mac, tamper=None, smbios_serial=None,
-                 boot_path=SEABIOS_KERNEL, grub_cfg=None):
+                 boot_path=SEABIOS_KERNEL, grub_cfg=None, append=None):
         self.rundir = rundir
         self.image = image
         self.env = dict(
@@ -182,7 +225,8 @@ class VM(object):
                                           'swtpm_setup.conf'))
         for key, value in (('IK_VM_TAMPER', tamper),
                            ('IK_VM_SMBIOS_SERIAL', smbios_serial),
-                           ('IK_VM_GRUB_CFG', grub_cfg)):
+                           ('IK_VM_GRUB_CFG', grub_cfg),
+                           ('IK_VM_APPEND', append)):
             if value:
                 self.env[key] = value
             else:
