@@ -28,7 +28,11 @@
 #                      the conductor said (it reaches the registrar at
 #                      127.0.0.1, the guest at 10.0.2.2)
 #   IK_VM_MEMORY       MiB (default 3072: the initramfs unpacks to
-#                      1.05 GiB, into a tmpfs limited to half the RAM)
+#                      1.05 GiB, into a tmpfs limited to half the RAM;
+#                      4096 on ovmf-kernel, where OVMF's kernel loader
+#                      keeps its copies of the kernel and initramfs: the
+#                      kernel found 1.4 of 3 GiB available, and the
+#                      ramdisk's root ran out of space with 3072)
 #   IK_VM_APPEND       more kernel parameters
 #   IK_VM_BOOT_PATH    how the node boots (default seabios-kernel):
 #                      seabios-kernel  SeaBIOS, qemu -kernel: nothing is
@@ -54,8 +58,11 @@ set -euo pipefail
 IPA_PORT=${IK_VM_IPA_PORT:-19999}
 AGENT_PORT=${IK_VM_AGENT_PORT:-19002}
 MAC=${IK_VM_MAC:-52:54:00:4b:4c:01}
-MEMORY=${IK_VM_MEMORY:-3072}
 BOOT_PATH=${IK_VM_BOOT_PATH:-seabios-kernel}
+case $BOOT_PATH in
+    ovmf-kernel) MEMORY=${IK_VM_MEMORY:-4096} ;;
+    *) MEMORY=${IK_VM_MEMORY:-3072} ;;
+esac
 NAME=ipa-keylime
 OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
 OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
