@@ -98,6 +98,20 @@ def bound_node_ids(fingerprint):
                 models.NodeTag.tag == tag(fingerprint)))]
 
 
+def _tag_write(method):
+    """Ironic's DB method under Ironic's own retry of a locked sqlite.
+
+    Ironic retries ``update_node`` when sqlite answers "database is
+    locked" (several conductor workers writing at once), not
+    ``add_node_tag`` / ``delete_node_tag``: without the same retry the
+    index's write fails the attestation whose ``update_node`` Ironic
+    would have retried. A no-op on other databases.
+    """
+    from ironic.db.sqlalchemy import api as sa_api
+
+    return sa_api.wrap_sqlite_retry(method)
+
+
 def _index_tags(connection, node_id):
     return {t.tag for t in connection.get_node_tags_by_node_id(node_id)
             if t.tag.startswith(TAG_PREFIX)}
@@ -108,7 +122,7 @@ def _remove_stale(connection, node_id, keep):
 
     for old in _index_tags(connection, node_id) - keep:
         try:
-            connection.delete_node_tag(node_id, old)
+            _tag_write(connection.delete_node_tag)(node_id, old)
         except exception.NodeTagNotFound:
             pass
 
@@ -125,7 +139,7 @@ def sync(connection, node_id, driver_info):
     keep = {tag(fingerprint)} if fingerprint else set()
     missing = keep - _index_tags(connection, node_id)
     for new in missing:
-        connection.add_node_tag(node_id, new)
+        _tag_write(connection.add_node_tag)(node_id, new)
     _remove_stale(connection, node_id, keep)
     return bool(missing)
 
@@ -164,7 +178,7 @@ def _wrap_update(base):
                 self, known):
             # Tagged first: a failure below leaves a tag that binds
             # nothing, never a pin without its tag.
-            self.add_node_tag(known, tag(fingerprint))
+            _tag_write(self.add_node_tag)(known, tag(fingerprint))
         node = base(self, node_id, values)
         _remove_stale(self, node.id,
                       {tag(fingerprint)} if fingerprint else set())

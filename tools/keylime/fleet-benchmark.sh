@@ -6,7 +6,7 @@
 # the figures to the screen.
 #
 #   tools/keylime/fleet-benchmark.sh [--sizes 1,5,10,20]
-#       [--apis tenant,rest] [--set keylime.max_concurrent_checks=8]
+#       [--apis none,tenant,rest] [--set keylime.max_concurrent_checks=8]
 #       [--reads 5]
 #
 # Options go to fleet_benchmark.py (--set: any ironic.conf option, for

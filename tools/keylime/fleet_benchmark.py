@@ -23,11 +23,14 @@ process) and of the tenants it ran, the ``keylime_tenant`` processes
 started per node (a wrapper logs each start), and the peak number of
 nodes whose attestation work held a task at the same time (from the
 conductor's lock log lines) and of tenants running at the same time.
-Then it runs ``benchmark.py --reads`` for the cost of one status read,
-tenant beside REST. It prints figures and asserts nothing::
+With ``--apis none`` among the APIs, the same Ironic runs nodes with
+the ``no-attestation`` interface (same driver_info otherwise) as the
+baseline, and it prints per size the Ironic CPU each keylime node adds
+over it. Then it runs ``benchmark.py --reads`` for the cost of one
+status read, tenant beside REST. It prints figures and asserts nothing::
 
     python tools/keylime/fleet_benchmark.py RUNDIR [--sizes 1,5,10,20]
-        [--apis tenant,rest] [--set keylime.max_concurrent_checks=8]
+        [--apis none,tenant,rest] [--set keylime.max_concurrent_checks=8]
 
 RUNDIR is a harness started with at least max(sizes) agents.
 """
@@ -44,8 +47,11 @@ import time
 from ironic_keylime.harness import ironic_env
 from ironic_keylime.harness import keylime_env_file
 
+import proc_cpu
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLK_TCK = os.sysconf('SC_CLK_TCK')
+#: The --apis value for the baseline: no-attestation nodes.
+NONE = 'none'
 
 #: The tenant the conductor runs: logs its start and end, then the
 #: harness's tenant (argv only, no shell evaluation of the arguments).
@@ -60,26 +66,6 @@ _LOCK_RE = re.compile(
     r'^(\S+ \S+) .*(?:Attempting to get \w+ lock on node (\S+) \(for '
     r'([^)]*Keylime[^)]*)\)|Successfully released \w+ lock for '
     r'([^)]*?Keylime.*?) on node (\S+) )')
-
-
-def group_cpu(pgid):
-    """(own, children) CPU seconds of the processes of a process group."""
-    own = children = 0.0
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name) as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        # fields[0] is field 3 (state): pgrp 5, utime 14, stime 15,
-        # cutime 16, cstime 17.
-        if int(fields[2]) != pgid:
-            continue
-        own += (int(fields[11]) + int(fields[12])) / CLK_TCK
-        children += (int(fields[13]) + int(fields[14])) / CLK_TCK
-    return own, children
 
 
 def peak_overlap(intervals):
@@ -128,17 +114,18 @@ def tenant_log(path, offset):
     return starts, intervals
 
 
-def run_size(ironic, env, lists, size, tenant_log_path):
+def run_size(ironic, env, lists, size, tenant_log_path, interface):
     nodes = []
     for k in range(1, size + 1):
         info = ironic.keylime_driver_info(lists)
+        info['attestation_interface'] = interface
         info.update(
             keylime_agent_uuid=env['KEYLIME_HARNESS_AGENT_%d_UUID' % k],
             keylime_agent_port=int(env['KEYLIME_HARNESS_AGENT_%d_PORT'
                                        % k]))
         nodes.append(ironic.create_node('fleet-%d-%d' % (size, k), info))
     pgid = ironic.process.pid
-    cpu_before = group_cpu(pgid)
+    cpu_before = proc_cpu.group_cpu(pgid)
     log_offset = os.path.getsize(ironic.log_file)
     tenant_offset = os.path.getsize(tenant_log_path)
     start = time.monotonic()
@@ -151,7 +138,7 @@ def run_size(ironic, env, lists, size, tenant_log_path):
         except ironic_env.IronicError as e:
             failed.append(str(e))
     wall = time.monotonic() - start
-    cpu_after = group_cpu(pgid)
+    cpu_after = proc_cpu.group_cpu(pgid)
     starts, tenant_runs = tenant_log(tenant_log_path, tenant_offset)
     figures = {
         'wall': wall,
@@ -178,10 +165,14 @@ def run_api(api, env, sizes, settings, workdir):
         f.write(WRAPPER % {'log': tenant_log_path,
                            'tenant': env['KEYLIME_HARNESS_TENANT']})
     os.chmod(wrapper, 0o700)
-    overrides = {'keylime': {'verifier_api': api, 'tenant_path': wrapper,
+    overrides = {'keylime': {'tenant_path': wrapper,
                              'attestation_timeout': '600',
                              'command_timeout': '120'},
                  'DEFAULT': {'debug': 'true'}}
+    # none: the same Ironic and driver_info, nodes without attestation.
+    interface = 'no-attestation' if api == NONE else 'keylime'
+    if api != NONE:
+        overrides['keylime']['verifier_api'] = api
     for section, option, value in settings:
         overrides.setdefault(section, {})[option] = value
     harness = {k: env[k] for k in keylime_env_file.REQUIRED}
@@ -193,7 +184,7 @@ def run_api(api, env, sizes, settings, workdir):
             os.path.join(ironic.workdir, 'lists'), env)
         for size in sizes:
             results[size] = run_size(ironic, env, lists, size,
-                                     tenant_log_path)
+                                     tenant_log_path, interface)
             print('  %s N=%d: %.1f s' % (api, size, results[size]['wall']),
                   file=sys.stderr)
     finally:
@@ -220,6 +211,10 @@ def print_table(all_results, sizes):
                               r['peak_checks'], r['peak_tenants'],
                               '  FAILED: %d nodes' % len(r['failed'])
                               if r['failed'] else ''))
+    for api, results in all_results.items():
+        for size in sizes:
+            for error in results[size]['failed'][:2]:
+                print('%s N=%d failed: %s' % (api, size, error[:300]))
     print('(wall: first provide to last node available; x N=1: ratio to '
           'the first size; Ironic CPU: the all-in-one ironic-attest '
           'process group; tenants CPU: the keylime_tenant processes it '
@@ -228,11 +223,37 @@ def print_table(all_results, sizes):
           'processes: tenants running at the same time)')
 
 
+def print_added(all_results, sizes):
+    """Per size: the CPU a keylime node adds over a no-attestation one."""
+    base = all_results.get(NONE)
+    if not base:
+        return
+    print()
+    print('%-6s %4s  %9s  %9s  %12s  %12s' % (
+        'api', 'N', 'Ironic', 'none', 'Ironic CPU s', 'with tenants'))
+    print('%-6s %4s  %9s  %9s  %12s  %12s' % (
+        '', '', 'CPU s', 'CPU s', 'added / node', 'added / node'))
+    for api, results in all_results.items():
+        if api == NONE:
+            continue
+        for size in sizes:
+            r, b = results[size], base[size]
+            added = (r['cpu'] - b['cpu']) / size
+            print('%-6s %4d  %9.2f  %9.2f  %12.3f  %12.3f' % (
+                api, size, r['cpu'], b['cpu'], added,
+                added + (r['tenant_cpu'] - b['tenant_cpu']) / size))
+    print('(Ironic CPU added per node vs none: (Ironic CPU with keylime '
+          'nodes - Ironic CPU with no-attestation nodes, same size, same '
+          'run) / N; with tenants: the keylime_tenant CPU added too)')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('run_dir', help='the RUNDIR of harness.sh start')
     parser.add_argument('--sizes', default='1,5,10,20')
-    parser.add_argument('--apis', default='tenant,rest')
+    parser.add_argument('--apis', default='none,tenant,rest',
+                        help='verifier APIs to run, and none: the '
+                             'no-attestation baseline')
     parser.add_argument('--set', action='append', default=[],
                         metavar='SECTION.OPTION=VALUE',
                         help='an ironic.conf option for every run, e.g. '
@@ -266,6 +287,7 @@ def main():
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_table(all_results, sizes)
+    print_added(all_results, sizes)
     if args.reads:
         print()
         subprocess.run([sys.executable, os.path.join(HERE, 'benchmark.py'),

@@ -3,9 +3,12 @@
 # attestation (no-attestation, keylime with verifier_api tenant and rest)
 # on a real all-in-one Ironic: starts the harness Keylime in a fresh
 # RUNDIR, runs tools/keylime/node-benchmark.py against it (each setting
-# starts its own Ironic on a free port) and stops it again. Keylime's
-# ports are fixed: run it under the lock of the functional tests, e.g.
+# starts its own Ironic on a free port) and stops it again. Keylime uses
+# its default ports unless IRONIC_KEYLIME_BASE_PORT is set (harness.sh
+# start reads it): run it under the lock of the functional tests, e.g.
 #   flock /tmp/ik-functional.lock tools/keylime/node-benchmark.sh --runs 3
+# or with a base port of its own, e.g.
+#   IRONIC_KEYLIME_BASE_PORT=25000 tools/keylime/node-benchmark.sh --runs 3
 # PYTHON: a Python with ironic-keylime, Ironic and openstacksdk installed
 # (default: the functional tox environment's).
 set -euo pipefail

@@ -57,7 +57,8 @@ from ironic_keylime.harness import ironic_env
 from ironic_keylime.harness import postgres
 from ironic_keylime.harness import services
 
-CLK_TCK = os.sysconf('SC_CLK_TCK')
+import proc_cpu
+
 AGENT = 'd432fbb3-d2f1-4a97-9ef7-75bd81c00000'
 #: The nodes' attestation interface (--interface).
 INTERFACE = os.environ.get('IK_REGION_INTERFACE', 'keylime')
@@ -72,33 +73,11 @@ FAKE = {'boot_interface': 'fake', 'console_interface': 'no-console',
         'firmware_interface': 'no-firmware'}
 
 
-def _stats():
-    """{pid: (ppid, pgrp, cpu seconds incl. reaped children)}."""
-    found = {}
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name) as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        found[int(name)] = (int(fields[1]), int(fields[2]), sum(
-            int(v) for v in fields[11:15]) / CLK_TCK)
-    return found
-
-
 def cpu(group, tree):
     """CPU seconds of a process group and of a process tree."""
-    stats = _stats()
-    in_group = sum(s[2] for s in stats.values() if s[1] == group)
-    pids = {tree}
-    while True:
-        more = {p for p, s in stats.items() if s[0] in pids} - pids
-        if not more:
-            break
-        pids |= more
-    return in_group, sum(stats[p][2] for p in pids if p in stats)
+    found = proc_cpu.stats()
+    return sum(proc_cpu.group_cpu(group, found)), proc_cpu.tree_cpu(tree,
+                                                                    found)
 
 
 def keylime_placeholders(workdir):

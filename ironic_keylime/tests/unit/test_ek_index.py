@@ -24,6 +24,7 @@ from ironic.db import api as dbapi
 from ironic.db.sqlalchemy import api as sa_api
 from ironic.tests.unit.objects import utils as obj_utils
 from oslo_utils import uuidutils
+import sqlalchemy as sa
 
 from ironic_keylime.drivers.modules.keylime import driver_info
 from ironic_keylime.ironic_integration import ek_index
@@ -108,6 +109,33 @@ class EKIndexTestCase(base.DbTestCase):
         self.assertEqual([ek_index.tag(PIN)], self._tags(node))
         self.db.update_node(node.uuid, {'driver_info': {}})
         self.assertEqual([], self._tags(node))
+
+    def test_locked_sqlite_tag_write_retried(self):
+        # Several conductor workers writing at once make sqlite answer
+        # "database is locked"; the unit tests' in-memory sqlite has one
+        # connection and cannot lock, so the first tag write raises the
+        # error sqlite raises (seen in fleet_benchmark.py, 8 checks at
+        # once), then Ironic's add_node_tag runs.
+        real = sa_api.Connection.add_node_tag
+        calls = []
+
+        def locked_once(conn, node_id, tag):
+            calls.append(tag)
+            if len(calls) == 1:
+                raise sa.exc.OperationalError(
+                    'INSERT INTO node_tags', {}, Exception(
+                        'database is locked'))
+            return real(conn, node_id, tag)
+
+        self.useFixture(fixtures.MockPatchObject(
+            sa_api.Connection, 'add_node_tag', locked_once))
+        node = self._node()
+        node.driver_info = {'keylime_ek_sha256': PIN}
+        node.save()
+        self.assertEqual([ek_index.tag(PIN)] * 2, calls)
+        self.assertEqual([ek_index.tag(PIN)], self._tags(node))
+        self.assertEqual(PIN, self.db.get_node_by_id(
+            node.id).driver_info['keylime_ek_sha256'])
 
     def test_pinned_before_the_index_found_and_backfilled(self):
         node = self._node(keylime_ek_sha256=PIN)
