@@ -14,7 +14,9 @@
 
 Keylime's verifier checks a measured-boot policy with the engine its
 configuration names; this package is one, for the golden boot states
-ironic-keylime enrolls (:mod:`.policy`). It needs Keylime (7.12 or newer)
+ironic-keylime enrolls (:mod:`.policy`), which also corrects the boot
+aggregates Keylime accepts for logs without events in PCR 8 or 9
+(:mod:`.boot_aggregates`). It needs Keylime (7.12 or newer)
 and the standard library, nothing of Ironic. On the verifier::
 
     [verifier]

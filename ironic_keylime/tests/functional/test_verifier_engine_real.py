@@ -35,6 +35,7 @@ import testtools
 
 from ironic_keylime.boot_events import compare
 from ironic_keylime.boot_events import load_options
+from ironic_keylime.boot_events import tcg
 from ironic_keylime.drivers.modules.keylime import golden_events
 from ironic_keylime.tests import base as test_base
 from ironic_keylime.tests.unit import mb_policy_fixture
@@ -168,6 +169,21 @@ class VerifierEngineTest(EngineTestBase):
         reason = self.judge(GRUB_LOG, golden_events.refstate(golden))[
             'reason']
         self.assertIn('the firmware changed (PCR 0)', reason)
+
+    def test_ten_pcr_aggregate_without_pcr_8_events(self):
+        # The EFI stub's boot has no event in PCR 8: the aggregate IMA
+        # computes over PCRs 0-9 (PCR 8 still zero) must be one the
+        # verifier accepts, as it is for GRUB's boot.
+        for log in (KERNEL_LOG, GRUB_LOG):
+            pcrs = {p: b'\0' * 32 for p in range(10)}
+            for event in tcg.parse(_read(log)):
+                if event.pcr in pcrs and event.type != 'EV_NO_ACTION':
+                    pcrs[event.pcr] = hashlib.sha256(
+                        pcrs[event.pcr] + bytes.fromhex(event.sha256)).digest()
+            ima = hashlib.sha256(b''.join(pcrs[p] for p in range(10)))
+            result = self.judge(log, golden_events.refstate(
+                self.golden(log)))
+            self.assertIn(ima.hexdigest(), result['aggregates'], log)
 
     def test_another_engines_policy_refused(self):
         with open(os.path.join(test_base.FIXTURES, 'uefi-event-log-ovmf',
