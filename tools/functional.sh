@@ -96,8 +96,9 @@ stop_all() {
     if [ -n "${VM_BUILD_PID:-}" ] && kill -0 "$VM_BUILD_PID" 2>/dev/null; then
         kill -- -"$VM_BUILD_PID" || true
     fi
-    # The VM stream, when the script ends before it did (its pid file is
-    # gone once it was waited for).
+    # The test streams, when the script ends before they did (a pid file
+    # is gone once its stream was waited for).
+    stop_group "$RUN/main-stream.pid" 50 0.2
     stop_group "$RUN/vm-stream.pid" 50 0.2
     "$TOP/tools/swift/harness.sh" stop "$RUN/swift" || true
     "$TOP/tools/keylime/harness.sh" stop "$RUN/keylime" || true
@@ -158,10 +159,16 @@ set -a
 set +a
 
 rc=0
-# stestr keeps the functional runs in .stestr-functional/.stestr.
+# stestr keeps the functional runs in .stestr-functional/.stestr. Its
+# own process group as well, waited for (an interrupted script's EXIT
+# trap stops it before the services, instead of leaving it to run on
+# against stopped ones); its output goes where ours does.
 mkdir -p .stestr-functional
-"${STESTR[@]}" --repo-url .stestr-functional run --concurrency 1 --slowest \
-    "$@" || rc=$?
+setsid "${STESTR[@]}" --repo-url .stestr-functional run --concurrency 1 \
+    --slowest "$@" &
+echo $! >"$RUN/main-stream.pid"
+wait "$(cat "$RUN/main-stream.pid")" || rc=$?
+rm -f "$RUN/main-stream.pid"
 if [ $rc != 0 ]; then
     log "functional tests failed (rc $rc)"
 fi
