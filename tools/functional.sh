@@ -91,15 +91,28 @@ if [ $# -eq 0 ]; then
     VM_BASE_PORT=$((${IRONIC_KEYLIME_BASE_PORT:-8000} + 400))
 fi
 
+# A test stream still running when the script ends (interrupted): SIGINT
+# first, as Ctrl-C would give it (the running test's clean-ups run: its
+# VM, its services), up to 60 s, then stop_group (TERM, KILL). Its pid
+# file is gone once the stream was waited for: stop_stream PIDFILE.
+# shellcheck disable=SC2329  # run by the EXIT trap
+stop_stream() {
+    [ -f "$1" ] || return 0
+    kill -INT -- "-$(cat "$1")" 2>/dev/null || true
+    for _ in $(seq 300); do
+        kill -0 -- "-$(cat "$1")" 2>/dev/null || break
+        sleep 0.2
+    done
+    stop_group "$1" 50 0.2
+}
+
 # shellcheck disable=SC2329  # run by the EXIT trap
 stop_all() {
     if [ -n "${VM_BUILD_PID:-}" ] && kill -0 "$VM_BUILD_PID" 2>/dev/null; then
         kill -- -"$VM_BUILD_PID" || true
     fi
-    # The test streams, when the script ends before they did (a pid file
-    # is gone once its stream was waited for).
-    stop_group "$RUN/main-stream.pid" 50 0.2
-    stop_group "$RUN/vm-stream.pid" 50 0.2
+    stop_stream "$RUN/main-stream.pid"
+    stop_stream "$RUN/vm-stream.pid"
     "$TOP/tools/swift/harness.sh" stop "$RUN/swift" || true
     "$TOP/tools/keylime/harness.sh" stop "$RUN/keylime" || true
     if [ -d "$RUN/keylime-vm" ]; then
@@ -133,7 +146,8 @@ if [ $VM_STREAM = 1 ]; then
     # keylime.env only, output to RUN/vm-stream.log.
     mkdir -p .stestr-vm
     # shellcheck disable=SC2016  # expanded by the stream's own shell
-    start_group "$RUN/vm-stream.pid" "$RUN/vm-stream.log" bash -c '
+    start_group "$RUN/vm-stream.pid" "$RUN/vm-stream.log" \
+        env --default-signal=INT bash -c '
         unset "${!KEYLIME_HARNESS_@}"
         set -a
         . "$1"
@@ -162,10 +176,11 @@ rc=0
 # stestr keeps the functional runs in .stestr-functional/.stestr. Its
 # own process group as well, waited for (an interrupted script's EXIT
 # trap stops it before the services, instead of leaving it to run on
-# against stopped ones); its output goes where ours does.
+# against stopped ones); its output goes where ours does. A background
+# command of a script ignores SIGINT: env gives it back (stop_stream).
 mkdir -p .stestr-functional
-setsid "${STESTR[@]}" --repo-url .stestr-functional run --concurrency 1 \
-    --slowest "$@" &
+setsid env --default-signal=INT "${STESTR[@]}" \
+    --repo-url .stestr-functional run --concurrency 1 --slowest "$@" &
 echo $! >"$RUN/main-stream.pid"
 wait "$(cat "$RUN/main-stream.pid")" || rc=$?
 rm -f "$RUN/main-stream.pid"
