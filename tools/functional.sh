@@ -92,9 +92,10 @@ if [ $# -eq 0 ]; then
 fi
 
 # A test stream still running when the script ends (interrupted): SIGINT
-# first, as Ctrl-C would give it (the running test's clean-ups run: its
-# VM, its services), up to 60 s, then stop_group (TERM, KILL). Its pid
-# file is gone once the stream was waited for: stop_stream PIDFILE.
+# first, as Ctrl-C would give it (the running test's own clean-ups run,
+# e.g. its VM's stop; a test class's tearDownClass does not), up to 60 s,
+# then stop_group (TERM, KILL). Its pid file is gone once the stream was
+# waited for: stop_stream PIDFILE.
 # shellcheck disable=SC2329  # run by the EXIT trap
 stop_stream() {
     [ -f "$1" ] || return 0
