@@ -1,9 +1,11 @@
 """Print one closing line for the stestr runs of tox: N passed, N failed.
 
 The unit tests keep their stestr repository in ./.stestr, the
-functional tests theirs in .stestr-functional/.stestr; this reads the
-totals of the last run of each (``stestr last``) and prints their sum, so
-that a reader of CI's output sees at a glance how many tests ran.
+functional tests theirs in .stestr-functional/.stestr and, for the
+virtual-machine tests that tools/functional.sh runs as a second stream
+with the whole suite, .stestr-vm/.stestr; this reads the totals of the
+last run of each (``stestr last``) and prints their sum, so that a reader
+of CI's output sees at a glance how many tests ran.
 """
 
 import os
@@ -35,7 +37,7 @@ def last_run_counts(top, repo):
 def main():
     top = sys.argv[1]
     totals = [0, 0, 0]
-    for repo in ('.', '.stestr-functional'):
+    for repo in ('.', '.stestr-functional', '.stestr-vm'):
         counts = last_run_counts(top, repo)
         if counts:
             totals = [a + b for a, b in zip(totals, counts)]
