@@ -27,13 +27,27 @@ value after reset (``mb_pcrs_hashes.get(str(pcr), 0)`` in
 ``keylime.tpm.tpm_main``): the quoted PCRs 0-9 must equal the replayed
 ones, zeros included. :func:`add_boot_aggregates` adds the aggregates
 computed the same way, so the accepted aggregate is the one of the quoted
-PCRs, as IMA computed it; Keylime's own aggregates stay. Installed by
-:mod:`.policy` when the verifier imports it.
+PCRs, as IMA computed it; Keylime's own aggregates stay.
+
+Only while Keylime checks a quote of an agent whose measured-boot policy
+is ironic-keylime's golden boot (:func:`checking`): Keylime compares the
+log with the quoted PCRs only when the agent has a measured-boot policy.
+For an agent without one (a node attested by its PCR policy and its
+enrolled boot_aggregate) the log is the agent's word, and an aggregate
+computed from it would make the enrolled one pointless; Keylime's own
+behaviour is kept for it. Installed by :mod:`.policy` when the verifier
+imports it.
 """
 
+import contextlib
+import contextvars
+import functools
 import hashlib
+import inspect
+import json
 
 from keylime.mba.elparsing import tpm2_tools_elparser
+from keylime.tpm import tpm_main
 
 #: The name of the parser's function (module level: not mangled).
 _TARGET = '__add_boot_aggregate'
@@ -42,6 +56,32 @@ _TARGET = '__add_boot_aggregate'
 PCR_COUNTS = (8, 10)
 #: Keylime's own function, called first.
 _ORIGINAL = getattr(tpm2_tools_elparser, _TARGET)
+_ORIGINAL_CHECK = tpm_main.Tpm.check_pcrs
+#: The policy marker of ironic-keylime's golden boot (as :mod:`.policy`).
+MARKER = 'ironic_keylime_boot_policy'
+#: Whether the quote being checked is of a golden-boot agent.
+_GOLDEN = contextvars.ContextVar('ironic_keylime_golden_boot',
+                                 default=False)
+
+
+def is_golden_boot_policy(mb_policy):
+    """Whether a measured-boot policy (JSON text) is a golden boot's."""
+    try:
+        policy = json.loads(mb_policy) if isinstance(mb_policy, str) \
+            else mb_policy
+    except ValueError:
+        return False
+    return isinstance(policy, dict) and MARKER in policy
+
+
+@contextlib.contextmanager
+def checking(mb_policy):
+    """Within: logs are parsed for an agent with this policy."""
+    token = _GOLDEN.set(is_golden_boot_policy(mb_policy))
+    try:
+        yield
+    finally:
+        _GOLDEN.reset(token)
 
 
 def aggregates(pcrs, hash_name):
@@ -69,6 +109,8 @@ def add_boot_aggregates(log):
         completed in place as Keylime's own function does.
     """
     _ORIGINAL(log)
+    if not _GOLDEN.get():
+        return
     if not isinstance(log, dict) or not isinstance(log.get('pcrs'), dict):
         return
     known = log.setdefault('boot_aggregates', {})
@@ -81,7 +123,21 @@ def add_boot_aggregates(log):
         listed.extend(d for d in extra if d not in listed)
 
 
+def _check_pcrs_of(check_pcrs):
+    """Keylime's quote check, within :func:`checking` of its policy."""
+    signature = inspect.signature(check_pcrs)
+
+    @functools.wraps(check_pcrs)
+    def wrapper(*args, **kwargs):
+        arguments = signature.bind_partial(*args, **kwargs).arguments
+        with checking(arguments.get('mb_policy')):
+            return check_pcrs(*args, **kwargs)
+    return wrapper
+
+
 def install():
     """Make Keylime's parser use :func:`add_boot_aggregates` (once)."""
     if getattr(tpm2_tools_elparser, _TARGET) is _ORIGINAL:
         setattr(tpm2_tools_elparser, _TARGET, add_boot_aggregates)
+    if tpm_main.Tpm.check_pcrs is _ORIGINAL_CHECK:
+        tpm_main.Tpm.check_pcrs = _check_pcrs_of(_ORIGINAL_CHECK)

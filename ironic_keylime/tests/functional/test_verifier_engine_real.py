@@ -52,17 +52,28 @@ JUDGE = '''
 import base64, json, sys
 from keylime.mba.elparsing import tpm2_tools_elparser
 from keylime.mba.elchecking import policies
+import inspect
+from keylime.tpm import tpm_main
 import ironic_keylime.verifier_engine.policy
+from ironic_keylime.verifier_engine import boot_aggregates
 log = open(sys.argv[1], 'rb').read()
 refstate = json.load(open(sys.argv[2]))
-_, aggregates, data, failure = tpm2_tools_elparser.bootlog_parse(
-    base64.b64encode(log).decode(), 'sha256')
+# As Keylime's quote check (Tpm.check_pcrs) parses it for an agent whose
+# measured-boot policy this is.
+with boot_aggregates.checking(json.dumps(refstate)):
+    _, aggregates, data, failure = tpm2_tools_elparser.bootlog_parse(
+        base64.b64encode(log).decode(), 'sha256')
 try:
     reason = policies.get_policy('ironic-keylime').evaluate(refstate, data)
 except Exception as e:
     reason = 'raised: %s' % e
+check = tpm_main.Tpm.check_pcrs
 print(json.dumps({'reason': reason,
-                  'aggregates': aggregates.get('sha256')}))
+                  'aggregates': aggregates.get('sha256'),
+                  'check_wrapped': (
+                      check is not boot_aggregates._ORIGINAL_CHECK
+                      and 'mb_policy' in inspect.signature(
+                          boot_aggregates._ORIGINAL_CHECK).parameters)}))
 '''
 
 
@@ -184,6 +195,13 @@ class VerifierEngineTest(EngineTestBase):
             result = self.judge(log, golden_events.refstate(
                 self.golden(log)))
             self.assertIn(ima.hexdigest(), result['aggregates'], log)
+            self.assertTrue(result['check_wrapped'])
+            if log == KERNEL_LOG:
+                # An agent without the golden boot policy (a PCR policy
+                # and an enrolled aggregate): its log is not checked
+                # against the quote, and gives no such aggregate.
+                other = self.judge(log, {'some_other_policy': 1})
+                self.assertNotIn(ima.hexdigest(), other['aggregates'])
 
     def test_another_engines_policy_refused(self):
         with open(os.path.join(test_base.FIXTURES, 'uefi-event-log-ovmf',
