@@ -267,15 +267,25 @@ class RestVerifierWorkflowTestCase(AttestationWorkflowTestCase):
         node = self.wait_removal(node)
         self.assertEqual([], keylime_harness.verifier_agents())
         self.assertAllPassed(node, 2)
-        with open(self.ironic.log_file, errors='replace') as f:
-            log = f.read()
+        log = self._log()
         # Agents added, verdicts read and agents removed over REST: no
         # keylime_tenant process at all.
         self.assertNotIn('Running keylime_tenant', log)
         # A DELETE answered 202 (the verifier was attesting the agent)
-        # did not hold the node; the periodic confirmed the removal.
+        # did not hold the node; the periodic confirmed the removal. It
+        # logs that just after it saved the node (wait_removal saw the
+        # save): read the log until the line is there.
         if 'the verifier is removing Keylime agent' in log:
+            deadline = time.monotonic() + 30
+            while ('left the verifier' not in log
+                   and time.monotonic() < deadline):
+                time.sleep(1)
+                log = self._log()
             self.assertIn('left the verifier', log)
+
+    def _log(self):
+        with open(self.ironic.log_file, errors='replace') as f:
+            return f.read()
 
 
 class NoFailOnAttestationFailureTestCase(functional_base.IronicTestCase):
