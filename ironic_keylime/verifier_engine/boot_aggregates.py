@@ -44,10 +44,11 @@ import contextvars
 import functools
 import hashlib
 import inspect
-import json
 
 from keylime.mba.elparsing import tpm2_tools_elparser
 from keylime.tpm import tpm_main
+
+from ironic_keylime.boot_events import policy as golden_policy
 
 #: The name of the parser's function (module level: not mangled).
 _TARGET = '__add_boot_aggregate'
@@ -57,27 +58,15 @@ PCR_COUNTS = (8, 10)
 #: Keylime's own function, called first.
 _ORIGINAL = getattr(tpm2_tools_elparser, _TARGET)
 _ORIGINAL_CHECK = tpm_main.Tpm.check_pcrs
-#: The policy marker of ironic-keylime's golden boot (as :mod:`.policy`).
-MARKER = 'ironic_keylime_boot_policy'
 #: Whether the quote being checked is of a golden-boot agent.
 _GOLDEN = contextvars.ContextVar('ironic_keylime_golden_boot',
                                  default=False)
 
 
-def is_golden_boot_policy(mb_policy):
-    """Whether a measured-boot policy (JSON text) is a golden boot's."""
-    try:
-        policy = json.loads(mb_policy) if isinstance(mb_policy, str) \
-            else mb_policy
-    except ValueError:
-        return False
-    return isinstance(policy, dict) and MARKER in policy
-
-
 @contextlib.contextmanager
 def checking(mb_policy):
     """Within: logs are parsed for an agent with this policy."""
-    token = _GOLDEN.set(is_golden_boot_policy(mb_policy))
+    token = _GOLDEN.set(golden_policy.is_golden_boot_policy(mb_policy))
     try:
         yield
     finally:

@@ -40,14 +40,10 @@ from keylime.mba.elchecking import policies
 from keylime.mba.elchecking import tests
 
 from ironic_keylime.boot_events import compare
-from ironic_keylime.boot_events import load_options
+from ironic_keylime.boot_events import policy as golden_policy
 from ironic_keylime.verifier_engine import boot_aggregates
 
-NAME = 'ironic-keylime'
-MARKER = 'ironic_keylime_boot_policy'
-VERSION = 1
-#: The most command lines a policy may give for one boot.
-MAX_COMMAND_LINES = 4
+NAME = golden_policy.ENGINE
 
 
 def _sha256(event):
@@ -94,43 +90,6 @@ def events_of(eventlog):
             for e in events if isinstance(e, dict)]
 
 
-def check_refstate(refstate):
-    """Validate a policy of this engine.
-
-    :returns: ``(golden events, per-boot parameters, kernel command
-        lines)``.
-    :raises: ValueError saying what is wrong.
-    """
-    if not isinstance(refstate, dict) or refstate.get(MARKER) != VERSION:
-        raise ValueError('the measured-boot policy is not an ironic-keylime '
-                         'golden boot policy (version %d): this verifier '
-                         'runs the %s engine' % (VERSION, NAME))
-    golden = refstate.get('golden_events')
-    parameters = refstate.get('per_boot_parameters') or {}
-    if not isinstance(golden, list) or not golden:
-        raise ValueError('the measured-boot policy has no golden events')
-    for event in golden:
-        if (not isinstance(event, dict) or not isinstance(event.get('pcr'),
-                                                          int)
-                or not isinstance(event.get('type'), str)
-                or not isinstance(event.get('sha256'), str)):
-            raise ValueError('the measured-boot policy has a malformed '
-                             'golden event: %r' % (event,))
-    if not isinstance(parameters, dict):
-        raise ValueError('the per-boot parameters of the measured-boot '
-                         'policy are not an object')
-    lines = refstate.get('kernel_command_lines') or []
-    if (not isinstance(lines, list) or len(lines) > MAX_COMMAND_LINES
-            or not all(isinstance(t, str)
-                       and len(t) <= load_options.MAX_LENGTH
-                       for t in lines)):
-        raise ValueError('the kernel command lines of the measured-boot '
-                         'policy are not a list of at most %d strings of '
-                         'at most %d characters'
-                         % (MAX_COMMAND_LINES, load_options.MAX_LENGTH))
-    return golden, parameters, lines
-
-
 class GoldenBootTest(tests.Test):
     """The boot's events against the golden boot's."""
 
@@ -157,7 +116,7 @@ class GoldenBootPolicy(policies.Policy):
         return frozenset(compare.PCRS)
 
     def refstate_to_test(self, refstate):
-        return GoldenBootTest(*check_refstate(refstate))
+        return GoldenBootTest(*golden_policy.check(refstate))
 
 
 policies.register(NAME, GoldenBootPolicy())

@@ -25,6 +25,7 @@ printable (:mod:`ironic_keylime.common.untrusted`).
 """
 
 from ironic_keylime.boot_events import compare
+from ironic_keylime.boot_events import policy as golden_policy
 from ironic_keylime.boot_events import tcg
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
@@ -34,7 +35,7 @@ from ironic_keylime.drivers.modules.keylime import golden_events
 from ironic_keylime.drivers.modules.keylime import mb_state
 
 #: The verifier's event id of a boot its ironic-keylime engine refused.
-ENGINE_EVENT = 'measured_boot.policy_%s' % golden_events.ENGINE
+ENGINE_EVENT = 'measured_boot.policy_%s' % golden_policy.ENGINE
 
 
 def _differences(task, events):

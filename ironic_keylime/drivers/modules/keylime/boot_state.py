@@ -36,6 +36,7 @@ from ironic.common import exception
 from ironic.conductor import utils as manager_utils
 from oslo_log import log as logging
 
+from ironic_keylime.boot_events import policy as golden_policy
 from ironic_keylime.boot_events import tcg
 from ironic_keylime.common import exception as kl_ironic_exception
 from ironic_keylime.common.i18n import _
@@ -225,7 +226,7 @@ def explain_failure(event_id):
     what = events.pcr_failure(event_id)
     keys = POLICY_KEY
     if str(event_id or '').strip() == 'measured_boot.policy_%s' % (
-            golden_events.ENGINE):
+            golden_policy.ENGINE):
         return _(': the boot\'s UEFI events differ from the golden boot\'s '
                  '(driver_info/%(key)s), as the verifier\'s %(engine)s '
                  'engine compared them. If you changed the firmware, the '
@@ -233,7 +234,7 @@ def explain_failure(event_id):
                  'enroll the node again with the clean step %(step)s; '
                  'otherwise treat the node as compromised') % {
                      'key': golden_events.KEY,
-                     'engine': golden_events.ENGINE,
+                     'engine': golden_policy.ENGINE,
                      'step': json.dumps(utils.ENROLL_STEP)}
     if events.measured_boot_failure(event_id):
         what = what or events.measured_boot_failure(event_id)

@@ -37,6 +37,7 @@ from oslo_log import log as logging
 
 from ironic_keylime.boot_events import compare
 from ironic_keylime.boot_events import load_options
+from ironic_keylime.boot_events import policy as golden_policy
 from ironic_keylime.boot_events import tcg
 from ironic_keylime.common.i18n import _
 from ironic_keylime.common import untrusted
@@ -51,10 +52,6 @@ LOG = logging.getLogger(__name__)
 
 KEY = 'keylime_golden_boot_events'
 FILENAME = 'golden_boot_policy.json'
-#: The engine the verifier must run, and the policy's marker.
-ENGINE = 'ironic-keylime'
-MARKER = 'ironic_keylime_boot_policy'
-VERSION = 1
 #: The kernel parameters Ironic 39 sets anew at every boot, with the shape
 #: of their values: ``ipa-global-request-id`` (ironic/common/pxe_utils.py,
 #: whenever the request has a global id), ``ipa-agent-token`` (a fresh
@@ -66,7 +63,6 @@ PER_BOOT_PARAMETERS = {
     'ipa-agent-token': r'[A-Za-z0-9_-]{16,128}',
     'BOOTIF': r'(01-)?[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}',
 }
-_FIELDS = ('pcr', 'type', 'sha256', 'text')
 
 
 def enabled():
@@ -86,7 +82,8 @@ def parse(value):
     """Validate stored golden events.
 
     :param value: the JSON text (or list) of driver_info.
-    :returns: a list of events (dicts of :data:`_FIELDS`).
+    :returns: a list of events (dicts of
+        :data:`ironic_keylime.boot_events.policy.EVENT_FIELDS`).
     :raises: InvalidParameterValue naming the key and the fix.
     """
     events = value
@@ -99,14 +96,7 @@ def parse(value):
         raise _invalid(_('expected a non-empty list of events'))
     result = []
     for event in events:
-        if (not isinstance(event, dict) or set(event) != set(_FIELDS)
-                or isinstance(event['pcr'], bool)
-                or not isinstance(event['pcr'], int)
-                or not isinstance(event['type'], str)
-                or not isinstance(event['sha256'], str)
-                or len(event['sha256']) != 64
-                or not set(event['sha256']) <= utils.HEX_DIGITS
-                or not isinstance(event['text'], (str, type(None)))):
+        if not golden_policy.valid_event(event):
             raise _invalid(_('an event is not {"pcr", "type", "sha256", '
                              '"text"}: %s') % utils.short_repr(event))
         result.append(event)
@@ -243,11 +233,8 @@ def refstate(events, kernel_command_lines=()):
     :param kernel_command_lines: this boot's command lines
         (:func:`command_lines`).
     """
-    policy = {MARKER: VERSION, 'golden_events': events,
-              'per_boot_parameters': dict(PER_BOOT_PARAMETERS)}
-    if kernel_command_lines:
-        policy['kernel_command_lines'] = list(kernel_command_lines)
-    return policy
+    return golden_policy.make(events, PER_BOOT_PARAMETERS,
+                              kernel_command_lines)
 
 
 def will_send(node):
@@ -311,7 +298,7 @@ def check_engine(node, verifier, agent_endpoint, identity):
     try:
         engine_probe.probe(keylime_api.rest_client(verifier),
                            agent_endpoint.host, agent_endpoint.port,
-                           identity, canary(), ENGINE,
+                           identity, canary(), golden_policy.ENGINE,
                            timeout=CONF.keylime.command_timeout)
     except engine_probe.EngineNotRunning as e:
         raise utils.attestation_failure(node, _(
@@ -336,4 +323,4 @@ def summary(events):
                  'n': sum(len(v) for v in by_pcr.values()), 'key': KEY,
                  'cmd': commands,
                  'params': ', '.join(sorted(PER_BOOT_PARAMETERS)),
-                 'engine': ENGINE}
+                 'engine': golden_policy.ENGINE}
