@@ -62,7 +62,7 @@ RUN=$(mktemp -d "$IRONIC_KEYLIME_HARNESS_DIR/run.XXXXXX")
 # the services start and the other tests run (system packages first:
 # apt is not shared); test_vm_real waits for it (one build at a time).
 apt_install qemu-system-x86 swtpm swtpm-tools tpm2-tools ovmf grub-efi-amd64-bin mtools \
-    dosfstools
+    dosfstools fdisk
 if [ $# -eq 0 ]; then
     "$TOP/tools/vm/build-ramdisk.sh" prepare
     setsid "$TOP/tools/vm/build-ramdisk.sh" >"$RUN/vm-build.log" 2>&1 &

@@ -111,8 +111,17 @@ def base_config(workdir, port, keylime):
         # A node with the direct deploy interface gets no disk erasure
         # from a ramdisk: its IPA would run on the machine of the tests.
         'deploy': {'erase_devices_priority': '0',
-                   'erase_devices_metadata_priority': '0'},
+                   'erase_devices_metadata_priority': '0',
+                   'iso_master_path': os.path.join(workdir,
+                                                   'master_iso_images')},
         'oslo_concurrency': {'lock_path': os.path.join(workdir, 'locks')},
+        # Ironic's own files (ramdisks' TLS certificates, image caches) in
+        # the work directory, not in /var/lib/ironic: nothing is left
+        # behind.
+        'agent': {'certificates_path': os.path.join(workdir, 'certificates')},
+        'pxe': {'images_path': os.path.join(workdir, 'images-cache'),
+                'instance_master_path': os.path.join(workdir,
+                                                     'master_images')},
         'keylime': {
             'tenant_path': keylime['KEYLIME_HARNESS_TENANT'],
             'tenant_config': keylime['KEYLIME_HARNESS_TENANT_CONFIG'],
@@ -204,12 +213,15 @@ class IronicEnv(object):
                 auth_type='none', baremetal_endpoint_override=self.url)
         return self._conn
 
-    def api(self, method, path, **kwargs):
+    def api(self, method, path, headers=None, **kwargs):
         """A raw call to the API at its newest version.
 
+        :param headers: more request headers (e.g. a global request id,
+            ``X-OpenStack-Request-ID``, as Nova sends one).
         :returns: the requests response.
         """
-        headers = {'X-OpenStack-Ironic-API-Version': 'latest'}
+        headers = dict(headers or {})
+        headers['X-OpenStack-Ironic-API-Version'] = 'latest'
         return requests.request(method, self.url + '/v1' + path,
                                 headers=headers, timeout=30, **kwargs)
 

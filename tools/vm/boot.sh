@@ -34,6 +34,8 @@
 #                      kernel found 1.4 of 3 GiB available, and the
 #                      ramdisk's root ran out of space with 3072)
 #   IK_VM_APPEND       more kernel parameters
+#   IK_VM_DISK         a raw disk image attached as the node's disk
+#                      (virtio), on any boot path: a deploy writes to it
 #   IK_VM_BOOT_PATH    how the node boots (default seabios-kernel):
 #                      seabios-kernel  SeaBIOS, qemu -kernel: nothing is
 #                                      measured into PCRs 8-9
@@ -163,13 +165,16 @@ start() {
     if [ -n "${IK_VM_SMBIOS_SERIAL:-}" ]; then
         smbios=(-smbios "type=1,serial=$IK_VM_SMBIOS_SERIAL")
     fi
-    local FIRMWARE BOOT NIC_ROM
+    local FIRMWARE BOOT NIC_ROM DISK=()
     firmware_args "$run"
     boot_args "$run" "$image" "$append"
+    if [ -n "${IK_VM_DISK:-}" ]; then
+        DISK=(-drive "format=raw,file=$IK_VM_DISK,if=virtio")
+    fi
     date +%s.%N >"$run/boot-started"
     setsid qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m "$MEMORY" \
         -nodefaults -display none -no-reboot \
-        "${FIRMWARE[@]}" "${BOOT[@]}" \
+        "${FIRMWARE[@]}" "${BOOT[@]}" "${DISK[@]}" \
         -chardev socket,id=chrtpm,path="$run/swtpm.sock" \
         -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$IPA_PORT-:9999,hostfwd=tcp:127.0.0.1:$AGENT_PORT-:9002" \

@@ -22,6 +22,8 @@ Ironic options (:data:`VMTestCase.extra_config`).
 import os
 import random
 import shutil
+import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -51,6 +53,9 @@ class VMTestCase(testtools.TestCase):
     boot_path = vm_env.SEABIOS_KERNEL
     #: More Ironic options, {section: {option: value}}.
     extra_config = {}
+    #: Whether the nodes have a disk and a tenant's image to deploy
+    #: (:meth:`_serve_images`).
+    deploys = False
 
     @classmethod
     def setUpClass(cls):
@@ -65,8 +70,9 @@ class VMTestCase(testtools.TestCase):
         cls.workdir = tempfile.mkdtemp(prefix='ik-vm-')
         config = {
             'DEFAULT': {'enabled_deploy_interfaces': 'fake,direct'},
-            # Fast track: the running ramdisk serves cleaning; no disk is
-            # erased (the VM has none).
+            # Fast track: the running ramdisk serves cleaning and deploy;
+            # no disk is erased (a VM has none, or the one a test deploys
+            # a small image to).
             'deploy': {'fast_track': 'true', 'fast_track_timeout': '300',
                        'erase_devices_priority': '0',
                        'erase_devices_metadata_priority': '0'},
@@ -74,8 +80,13 @@ class VMTestCase(testtools.TestCase):
             # in the ramdisk goes on at the next heartbeat.
             'api': {'ramdisk_heartbeat_timeout': '30'},
         }
-        for section, options in cls.extra_config.items():
-            config.setdefault(section, {}).update(options)
+        cls.http = None
+        sections = [cls.extra_config]
+        if cls.deploys:
+            sections.append(cls._serve_images())
+        for extra in sections:
+            for section, options in extra.items():
+                config.setdefault(section, {}).update(options)
         cls.ironic = ironic_env.IronicEnv(cls.workdir, cls.keylime, config)
         # The API as the guest reaches it: what the conductor tells the
         # ramdisk (ipa-api-url) when it prepares cleaning.
@@ -85,8 +96,69 @@ class VMTestCase(testtools.TestCase):
         cls.lists = cls._copy_lists()
 
     @classmethod
+    def _serve_images(cls):
+        """The tenant's image, and the conductor's HTTP server for it.
+
+        Ironic caches a ``file://`` image in its ``[deploy]http_root`` and
+        gives the ramdisk a URL under ``[deploy]http_url``, as with
+        ``[agent]image_download_source = local``, served by
+        :mod:`ironic_keylime.harness.image_server` on 127.0.0.1; the guest
+        reaches it at 10.0.2.2, as its proxy (:attr:`image_proxy`, the
+        nodes' ``driver_info/image_http_proxy``).
+
+        :returns: the Ironic options for it.
+        """
+        images = os.path.join(cls.workdir, 'images')
+        http_root = os.path.join(cls.workdir, 'httpboot')
+        os.makedirs(images)
+        os.makedirs(http_root)
+        start = time.monotonic()
+        cls.deploy_image = vm_env.build_deploy_image(
+            os.path.join(images, 'tenant-uefi.img'))
+        figure('tenant image build seconds', round(time.monotonic() - start))
+        port = services.free_port()
+        cls.http = services.start(
+            [sys.executable, '-m', 'ironic_keylime.harness.image_server',
+             str(port), http_root],
+            os.path.join(cls.workdir, 'image-server.log'))
+        cls.image_proxy = 'http://10.0.2.2:%d' % port
+        cls.http_root = http_root
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(('127.0.0.1', port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise services.ServiceError('the image server did not start')
+            time.sleep(0.2)
+        return {
+            # The nodes that deploy are manual-management nodes (fake
+            # power, no BMC: Ironic sets their boot device to disk after a
+            # deploy through noop management, which fake-hardware's does
+            # not allow) that boot the ramdisk with Ironic's iPXE boot
+            # interface: Ironic renders their iPXE configuration itself.
+            'DEFAULT': {
+                'enabled_hardware_types': 'fake-hardware,manual-management',
+                'enabled_boot_interfaces': 'fake,ipxe',
+                'enabled_management_interfaces': 'fake,noop'},
+            'conductor': {'file_url_allowed_paths': ','.join(
+                (images, cls.image['dir']))},
+            'deploy': {'http_root': http_root,
+                       'http_url': 'http://127.0.0.1:%d' % port},
+            'pxe': {'tftp_root': os.path.join(cls.workdir, 'tftpboot'),
+                    'tftp_master_path': os.path.join(cls.workdir,
+                                                     'tftp_master')},
+            # Fake power never sees the ramdisk's in-band power off: do not
+            # wait 30 s for it before powering off (fake) at the end of a
+            # deploy. The test waits for the VM to stop.
+            'agent': {'post_deploy_get_power_state_retries': '1',
+                      'post_deploy_get_power_state_retry_interval': '1'},
+        }
+
+    @classmethod
     def tearDownClass(cls):
         cls.ironic.stop()
+        services.stop(cls.http)
         if os.environ.get('IRONIC_KEYLIME_KEEP_IRONIC'):
             print('Ironic and VM of %s kept in %s' % (
                 cls.__name__, cls.workdir))
@@ -137,11 +209,20 @@ class VMTestCase(testtools.TestCase):
             del info['keylime_agent_uuid']
             info['keylime_agent_address'] = '127.0.0.1'
             info['keylime_agent_port'] = self.agent_port
+        interfaces = {'driver': 'fake-hardware'}
+        if self.deploys:
+            # See _serve_images: Ironic boots the ramdisk (iPXE) when the
+            # node is not running it already (fast track).
+            interfaces = {'driver': 'manual-management',
+                          'boot_interface': 'ipxe',
+                          'management_interface': 'noop',
+                          'power_interface': 'fake'}
+            info['deploy_kernel'] = 'file://' + self.image['kernel']
+            info['deploy_ramdisk'] = 'file://' + self.image['initramfs']
         node = self.ironic.conn.baremetal.create_node(
             # Unique in the class's Ironic (test names share their ends).
             name='vm-%s' % uuid.uuid4().hex[:12],
-            driver='fake-hardware', deploy_interface='direct',
-            driver_info=info)
+            deploy_interface='direct', driver_info=info, **interfaces)
         self.ironic.conn.baremetal.create_port(
             node_id=node.id, address=self.mac)
         self.ironic.provision(node.id, 'manage', 'manageable')
@@ -151,7 +232,8 @@ class VMTestCase(testtools.TestCase):
         return node
 
     def _boot(self, node, tamper=None, smbios_serial=None,
-              linux_cmd='linuxefi', extra_params='', boot_entry=None):
+              linux_cmd='linuxefi', extra_params='', boot_entry=None,
+              by_ironic=False, append=None):
         """Power the node's VM on (off first if it runs).
 
         On :data:`vm_env.OVMF_GRUB`, GRUB boots the grub.cfg Ironic's
@@ -161,33 +243,49 @@ class VMTestCase(testtools.TestCase):
         parameters of Ironic's iPXE script, with a new request id and
         ``extra_params``;
         ``boot_entry`` (a file path) is added to the node's UEFI variables
-        while it is off, as a deploy adds one.
+        while it is off, as a deploy adds one. With ``by_ironic``, Ironic
+        has powered the node on itself (fake power; the VM stands for
+        it), as it does for the cleaning after an undeploy. ``append``
+        gives the ``-kernel`` paths' parameters (those of the iPXE script
+        Ironic wrote for this boot) instead of rendering them here.
 
         :returns: seconds from power on to the first heartbeat.
         """
-        previous = None
+        baremetal = self.ironic.conn.baremetal
+        previous = (baremetal.get_node(node.id).driver_internal_info
+                    or {}).get('agent_last_heartbeat')
         if self.vm is not None:
             # A reboot as Ironic sees one: powering off wipes the agent's
             # token and URL (the new boot's ramdisk looks up again; with
             # the old token kept, it would lock itself down).
-            baremetal = self.ironic.conn.baremetal
-            previous = (baremetal.get_node(node.id).driver_internal_info
-                        or {}).get('agent_last_heartbeat')
-            baremetal.set_node_power_state(node.id, 'power off', wait=True)
+            if not by_ironic:
+                baremetal.set_node_power_state(node.id, 'power off',
+                                               wait=True)
             self.vm.stop()
             if boot_entry:
                 vm_env.add_boot_entry(os.path.join(self.vm.rundir,
                                                    'vars.fd'), boot_entry)
-            baremetal.set_node_power_state(node.id, 'power on', wait=True)
+            if not by_ironic:
+                baremetal.set_node_power_state(node.id, 'power on',
+                                               wait=True)
         rundir = os.path.join(self.workdir, 'vm-' + node.id)
-        grub_cfg = append = None
+        disk = None
+        if self.deploys:
+            os.makedirs(rundir, exist_ok=True)
+            disk = os.path.join(rundir, 'disk.img')
+            if not os.path.exists(disk):
+                # Sparse. ironic-python-agent deploys to the smallest disk
+                # of at least 4 GiB.
+                with open(disk, 'wb') as f:
+                    f.truncate(4 * 2 ** 30)
+        grub_cfg = None
         if self.boot_path == vm_env.OVMF_GRUB:
             os.makedirs(rundir, exist_ok=True)
             self.request_id = 'req-%s' % uuid.uuid4()
             grub_cfg = vm_env.render_grub_cfg(
                 os.path.join(rundir, 'ironic-grub.cfg'), linux_cmd,
                 request_id=self.request_id, extra=extra_params)
-        elif self.boot_path == vm_env.OVMF_KERNEL:
+        elif self.boot_path == vm_env.OVMF_KERNEL and append is None:
             self.request_id = 'req-%s' % uuid.uuid4()
             append = vm_env.render_ipxe_kernel_params(
                 request_id=self.request_id, mac=self.mac,
@@ -197,7 +295,7 @@ class VMTestCase(testtools.TestCase):
                             self.ipa_port, self.agent_port, self.mac,
                             tamper=tamper, smbios_serial=smbios_serial,
                             boot_path=self.boot_path, grub_cfg=grub_cfg,
-                            append=append)
+                            append=append, disk=disk)
         self.vm.start()
         return self._wait_heartbeat(node, previous)
 

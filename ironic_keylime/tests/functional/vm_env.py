@@ -26,6 +26,7 @@ verifier reaches the Keylime agent through a port forwarded on 127.0.0.1.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                    '..'))
 BUILD = os.path.join(TOP, 'tools', 'vm', 'build-ramdisk.sh')
 BOOT = os.path.join(TOP, 'tools', 'vm', 'boot.sh')
+DEPLOY_IMAGE = os.path.join(TOP, 'tools', 'vm', 'deploy-image.sh')
 NAME = 'ipa-keylime'
 #: How a node boots (tools/vm/boot.sh): the firmware, and how the kernel
 #: is started.
@@ -52,6 +54,52 @@ def registrar_agent_port():
     return int(os.environ.get('KEYLIME_HARNESS_REGISTRAR_HTTP_PORT', 8890))
 
 
+def _virt_fw_vars(*args):
+    """Run virt-firmware's ``virt-fw-vars``; its output.
+
+    :raises: VMError with the tool's output.
+    """
+    tool = os.path.join(os.path.dirname(sys.executable), 'virt-fw-vars')
+    proc = subprocess.run([tool] + list(args), capture_output=True,
+                          text=True, timeout=120)
+    if proc.returncode != 0:
+        raise VMError('virt-fw-vars failed (%s):\n%s' % (
+            proc.returncode, (proc.stdout + proc.stderr)[-4000:]))
+    return proc.stdout
+
+
+def boot_entries(vars_path):
+    """The boot entries of a stopped node's UEFI variables.
+
+    :returns: a list of (``Boot####`` name, description), in BootOrder's
+        order (entries BootOrder does not name are left out).
+    :raises: VMError with the tool's output.
+    """
+    entries = {}
+    order = []
+    for line in _virt_fw_vars('--input', vars_path, '--print').splitlines():
+        name, _sep, value = line.partition(':')
+        name, value = name.strip(), value.strip()
+        if re.fullmatch(r'Boot[0-9A-Fa-f]{4}', name):
+            entries[name[4:].upper()] = value
+        elif name == 'BootOrder':
+            order = value.replace('boot order:', '').replace(',', ' ').split()
+    return [('Boot' + n.upper(), entries.get(n.upper(), '')) for n in order]
+
+
+def build_deploy_image(path):
+    """Write a tenant's whole-disk UEFI image (``deploy-image.sh``).
+
+    :raises: VMError with the end of the script's output.
+    """
+    proc = subprocess.run([DEPLOY_IMAGE, path], capture_output=True,
+                          text=True, timeout=600)
+    if proc.returncode != 0:
+        raise VMError('tools/vm/deploy-image.sh failed (%s):\n%s' % (
+            proc.returncode, proc.stderr[-4000:]))
+    return path
+
+
 def add_boot_entry(vars_path, filepath):
     """Add a UEFI boot entry to a stopped node's variables, as a deploy.
 
@@ -64,14 +112,9 @@ def add_boot_entry(vars_path, filepath):
 
     :raises: VMError with the tool's output.
     """
-    tool = os.path.join(os.path.dirname(sys.executable), 'virt-fw-vars')
     new = vars_path + '.new'
-    proc = subprocess.run([tool, '--input', vars_path, '--output', new,
-                           '--append-boot-filepath', filepath],
-                          capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise VMError('virt-fw-vars failed (%s):\n%s' % (
-            proc.returncode, (proc.stdout + proc.stderr)[-4000:]))
+    _virt_fw_vars('--input', vars_path, '--output', new,
+                  '--append-boot-filepath', filepath)
     os.replace(new, vars_path)
 
 
@@ -147,14 +190,30 @@ def render_ipxe_kernel_params(request_id=None, mac=None, extra=''):
     text = ironic_utils.render_template(
         template, {'pxe_options': options, 'ROOT': '{{ ROOT }}',
                    'DISK_IDENTIFIER': '{{ DISK_IDENTIFIER }}'})
+    return ipxe_kernel_params(text, mac=mac, kernel=ESP_KERNEL)
+
+
+def ipxe_kernel_params(text, mac=None, kernel=None):
+    """The kernel parameters of the deploy entry of an iPXE script.
+
+    :param text: the script (Ironic's ``ipxe_config.template`` rendered).
+    :param mac: the MAC iPXE booted from, for ``${mac}``.
+    :param kernel: the kernel the entry must load, or None for any.
+    :raises: VMError when the script has no such deploy entry.
+    """
     lines = text.splitlines()
+    if ':deploy' not in lines:
+        raise VMError('no deploy entry in the iPXE script:\n%s' % text)
     entry = lines[lines.index(':deploy') + 1:]
-    kernel = next((line for line in entry if line.startswith('kernel ')),
-                  '').split(' || ')[0].split()
-    if kernel[:2] != ['kernel', ESP_KERNEL]:
-        raise VMError('unexpected deploy entry in Ironic\'s iPXE template: '
-                      '%s' % ' '.join(kernel))
-    params = [p for p in kernel[2:] if not p.startswith('initrd=')]
+    command = next((line for line in entry if line.startswith('kernel ')),
+                   '').split(' || ')[0].split()
+    if command[1:2] == ['--timeout']:
+        del command[1:3]
+    if (len(command) < 2 or command[0] != 'kernel'
+            or kernel not in (None, command[1])):
+        raise VMError('unexpected deploy entry in the iPXE script: %s'
+                      % ' '.join(command))
+    params = [p for p in command[2:] if not p.startswith('initrd=')]
     return ' '.join(params).replace('${mac}', mac or '')
 
 
@@ -205,11 +264,13 @@ class VM(object):
         (:func:`render_grub_cfg`).
     :param append: with the ``-kernel`` paths, more kernel parameters
         (:func:`render_ipxe_kernel_params`).
+    :param disk: a raw disk image, the node's disk, or None for none.
     """
 
     def __init__(self, rundir, image, ironic_port, harness_dir, ipa_port,
                  agent_port, mac, tamper=None, smbios_serial=None,
-                 boot_path=SEABIOS_KERNEL, grub_cfg=None, append=None):
+                 boot_path=SEABIOS_KERNEL, grub_cfg=None, append=None,
+                 disk=None):
         self.rundir = rundir
         self.image = image
         self.env = dict(
@@ -226,7 +287,8 @@ class VM(object):
         for key, value in (('IK_VM_TAMPER', tamper),
                            ('IK_VM_SMBIOS_SERIAL', smbios_serial),
                            ('IK_VM_GRUB_CFG', grub_cfg),
-                           ('IK_VM_APPEND', append)):
+                           ('IK_VM_APPEND', append),
+                           ('IK_VM_DISK', disk)):
             if value:
                 self.env[key] = value
             else:
@@ -243,6 +305,15 @@ class VM(object):
             raise VMError('tools/vm/boot.sh start failed:\n%s' %
                           proc.stderr[-4000:])
         self.started = time.monotonic()
+
+    def running(self):
+        """Whether qemu still runs (a guest that powers off ends it)."""
+        try:
+            with open(os.path.join(self.rundir, 'qemu.pid')) as f:
+                os.kill(int(f.read()), 0)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def stop(self):
         """Power off: stop qemu and its swtpm (by their PIDs)."""

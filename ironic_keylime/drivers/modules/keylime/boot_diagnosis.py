@@ -24,6 +24,8 @@ words it. The text says where it comes from, and is bounded and made
 printable (:mod:`ironic_keylime.common.untrusted`).
 """
 
+from ironic.common import exception
+
 from ironic_keylime.boot_events import compare
 from ironic_keylime.boot_events import policy as golden_policy
 from ironic_keylime.boot_events import tcg
@@ -63,7 +65,9 @@ def explain(task, event_id):
         return ''
     try:
         events = golden_events.node_events(node)
-    except Exception:
+    except exception.InvalidParameterValue:
+        # Events that do not validate are never sent (the attestation
+        # refuses them first): there is nothing to compare with.
         events = None
     if not events or not agent.ramdisk_running(node):
         return ''
