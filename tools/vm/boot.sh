@@ -36,6 +36,8 @@
 #   IK_VM_APPEND       more kernel parameters
 #   IK_VM_DISK         a raw disk image attached as the node's disk
 #                      (virtio), on any boot path: a deploy writes to it
+#   IK_VM_INITRD       another initramfs to boot than the image's, on any
+#                      boot path (a tamper test's changed initrd)
 #   IK_VM_BOOT_PATH    how the node boots (default seabios-kernel):
 #                      seabios-kernel  SeaBIOS, qemu -kernel: nothing is
 #                                      measured into PCRs 8-9
@@ -58,6 +60,7 @@ set -euo pipefail
 . "$(dirname "$0")/../common.sh"
 
 IPA_PORT=${IK_VM_IPA_PORT:-19999}
+INITRD=${IK_VM_INITRD:-}
 AGENT_PORT=${IK_VM_AGENT_PORT:-19002}
 MAC=${IK_VM_MAC:-52:54:00:4b:4c:01}
 BOOT_PATH=${IK_VM_BOOT_PATH:-seabios-kernel}
@@ -104,7 +107,8 @@ start() {
     [ "$BOOT_PATH" != ovmf-grub ] || \
         apt_install grub-efi-amd64-bin mtools dosfstools
     local f
-    for f in "$image/$NAME.kernel" "$image/$NAME.initramfs"; do
+    INITRD=${INITRD:-$image/$NAME.initramfs}
+    for f in "$image/$NAME.kernel" "$INITRD"; do
         [ -s "$f" ] || { log "$f is missing (tools/vm/build-ramdisk.sh)"; return 1; }
     done
     if alive "$run/qemu.pid"; then
@@ -251,7 +255,8 @@ firmware_args() {  # firmware_args VMRUN
 
 # The ESP of the ovmf-grub path: GRUB (standalone, with its tpm module,
 # reading /EFI/ironic/grub.cfg), the kernel and the initramfs; made once
-# per VMRUN, the grub.cfg written anew at every boot.
+# per VMRUN, the grub.cfg written anew at every boot, the initramfs when
+# the boot has another.
 make_esp() {  # make_esp VMRUN IMAGE_DIR APPEND
     local run=$1 image=$2 append=$3 size
     export MTOOLS_SKIP_CHECK=1
@@ -260,14 +265,19 @@ make_esp() {  # make_esp VMRUN IMAGE_DIR APPEND
             >"$run/embedded.cfg"
         grub-mkstandalone -O x86_64-efi --modules="$GRUB_MODULES" \
             -o "$run/BOOTX64.EFI" "boot/grub/grub.cfg=$run/embedded.cfg"
+        # Room for a second initramfs: mcopy -o writes the new one first.
         size=$(( ($(stat -c %s "$image/$NAME.kernel") \
-            + $(stat -c %s "$image/$NAME.initramfs")) / 1024 + 65536 ))
+            + 2 * $(stat -c %s "$image/$NAME.initramfs")) / 1024 + 65536 ))
         mkfs.vfat -C -n ESP "$run/esp.img.new" "$size" >/dev/null
         mmd -i "$run/esp.img.new" ::/EFI ::/EFI/BOOT ::/EFI/ironic
         mcopy -i "$run/esp.img.new" "$run/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
         mcopy -i "$run/esp.img.new" "$image/$NAME.kernel" ::/vmlinuz
-        mcopy -i "$run/esp.img.new" "$image/$NAME.initramfs" ::/initramfs
         mv "$run/esp.img.new" "$run/esp.img"
+    fi
+    # The initramfs of this boot, copied when the ESP has another.
+    if [ "$(cat "$run/esp.initrd" 2>/dev/null)" != "$INITRD" ]; then
+        mcopy -o -i "$run/esp.img" "$INITRD" ::/initramfs
+        echo "$INITRD" >"$run/esp.initrd"
     fi
     [ -s "${IK_VM_GRUB_CFG:-}" ] || {
         log "IK_VM_GRUB_CFG (the grub.cfg to boot) is required for ovmf-grub"
@@ -281,7 +291,7 @@ make_esp() {  # make_esp VMRUN IMAGE_DIR APPEND
 boot_args() {  # boot_args VMRUN IMAGE_DIR APPEND
     case $BOOT_PATH in
         *-kernel)
-            BOOT=(-kernel "$2/$NAME.kernel" -initrd "$2/$NAME.initramfs"
+            BOOT=(-kernel "$2/$NAME.kernel" -initrd "$INITRD"
                 -append "$3")
             ;;
         ovmf-grub)

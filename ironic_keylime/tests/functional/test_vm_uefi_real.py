@@ -37,11 +37,12 @@ Boots are shared between checks. GRUB: one node, enrolled once, boots three
 times (each boot's cleaning attests it; the first boot is also attested
 on a verifier that ignores measured-boot policies, and a boot entry is
 written before the third, as a deploy writes one) and a fourth time with
-a changed command line. EFI stub: one node, enrolled once and attested,
-is deployed in the same boot (a whole-disk image written to its disk, a
-UEFI boot entry registered), boots again for the cleaning after the
-undeploy, with a new request id and the new boot entry, and a third time
-with a changed command line.
+a changed command line and a changed initrd. EFI stub: one node,
+enrolled once and attested, is deployed in the same boot (a whole-disk
+image written to its disk, a UEFI boot entry registered), boots again
+for the cleaning after the undeploy, with a new request id and the new
+boot entry, and a third time with a changed command line and a changed
+Secure Boot setting. Every change fails the boot and is named.
 """
 
 import json
@@ -140,23 +141,28 @@ class UefiGrubGoldenBootTest(vm_base.VMTestCase):
         self.assertEqual(passes, len([v for v in verdicts
                                       if 'PASS' in v['event']]), verdicts)
 
-        # A boot whose command line has one more parameter than Ironic's:
-        # FAIL, naming it (the verifier's engine, and the node's message
-        # from the ramdisk's account).
+        # A boot whose command line has one more parameter than Ironic's
+        # (PCR 8) and whose initrd is another (PCR 9; the same files, zero
+        # padding appended): FAIL, naming both (the verifier's engine, and
+        # the node's message from the ramdisk's account).
         self.ironic.provision(node.id, 'manage', 'manageable')
         self._boot(node, linux_cmd='linuxefi',
-                   extra_params=TAMPERED_PARAMETER)
+                   extra_params=TAMPERED_PARAMETER,
+                   initrd=vm_env.padded_initramfs(
+                       self.image, os.path.join(self.workdir,
+                                                'initramfs-padded')))
         node = self._attest(node, expect='clean failed')
         error = self.ironic.error_message(node)
         self.assertIn('Keylime attestation FAIL', error)
         self.assertIn('measured_boot.policy_ironic-keylime', error)
-        self.assertIn("the kernel command line changed: added '%s'" %
-                      TAMPERED_PARAMETER, error)
         with open(os.path.join(os.environ['KEYLIME_HARNESS_LOG_DIR'],
                                'verifier.log'), errors='replace') as f:
             log = f.read()
-        self.assertIn("the kernel command line changed: added '%s'" %
-                      TAMPERED_PARAMETER, log)
+        for what in (error, log):
+            self.assertIn("the kernel command line changed: added '%s'" %
+                          TAMPERED_PARAMETER, what)
+            self.assertIn('the kernel or initrd changed: EV_IPL', what)
+            self.assertIn("initramfs' (PCR 9)", what)
 
 
 class UefiStubGoldenBootTest(UefiGrubGoldenBootTest):
@@ -286,22 +292,28 @@ class UefiStubGoldenBootTest(UefiGrubGoldenBootTest):
         self.assertEqual(3, len([v for v in verdicts
                                  if 'PASS' in v['event']]), verdicts)
 
-        # One more parameter than Ironic's: FAIL, named by the verifier's
-        # engine itself (the ramdisk's line hashes to the stub's digest).
+        # One more parameter than Ironic's, and a changed firmware setting
+        # (a hash added to the Secure Boot db, PCR 7, while the node is
+        # off): FAIL, both named by the verifier's engine itself (the
+        # ramdisk's line hashes to the stub's digest).
         self.ironic.provision(node.id, 'manage', 'manageable')
         verifier_log = os.path.join(os.environ['KEYLIME_HARNESS_LOG_DIR'],
                                     'verifier.log')
         offset = os.path.getsize(verifier_log)
+        self.ironic.conn.baremetal.set_node_power_state(node.id, 'power off',
+                                                        wait=True)
+        self.vm.stop()
+        vm_env.add_secure_boot_db_hash(vars_fd, '5a' * 32)
         self._ironic_boot(node, 'provide', extra_params=TAMPERED_PARAMETER)
         node = self.ironic.wait_state(node.id, 'clean failed', CLEAN_TIMEOUT)
         error = self.ironic.error_message(node)
         self.assertIn('Keylime attestation FAIL', error)
-        self.assertIn("the kernel command line changed: added '%s'" %
-                      TAMPERED_PARAMETER, error)
         # This boot's part of the verifier's log (the GRUB test's is
         # before it).
         with open(verifier_log, errors='replace') as f:
             f.seek(offset)
             log = f.read()
-        self.assertIn("the kernel command line changed: added '%s'" %
-                      TAMPERED_PARAMETER, log)
+        for what in (error, log):
+            self.assertIn("the kernel command line changed: added '%s'" %
+                          TAMPERED_PARAMETER, what)
+            self.assertIn('the Secure Boot settings changed (PCR 7)', what)

@@ -233,7 +233,7 @@ class VMTestCase(testtools.TestCase):
 
     def _boot(self, node, tamper=None, smbios_serial=None,
               linux_cmd='linuxefi', extra_params='', boot_entry=None,
-              by_ironic=False, append=None):
+              by_ironic=False, append=None, initrd=None):
         """Power the node's VM on (off first if it runs).
 
         On :data:`vm_env.OVMF_GRUB`, GRUB boots the grub.cfg Ironic's
@@ -247,7 +247,8 @@ class VMTestCase(testtools.TestCase):
         has powered the node on itself (fake power; the VM stands for
         it), as it does for the cleaning after an undeploy. ``append``
         gives the ``-kernel`` paths' parameters (those of the iPXE script
-        Ironic wrote for this boot) instead of rendering them here.
+        Ironic wrote for this boot) instead of rendering them here;
+        ``initrd`` another initramfs (:func:`vm_env.padded_initramfs`).
 
         :returns: seconds from power on to the first heartbeat.
         """
@@ -295,7 +296,7 @@ class VMTestCase(testtools.TestCase):
                             self.ipa_port, self.agent_port, self.mac,
                             tamper=tamper, smbios_serial=smbios_serial,
                             boot_path=self.boot_path, grub_cfg=grub_cfg,
-                            append=append, disk=disk)
+                            append=append, disk=disk, initrd=initrd)
         self.vm.start()
         return self._wait_heartbeat(node, previous)
 

@@ -27,6 +27,7 @@ verifier reaches the Keylime agent through a port forwarded on 127.0.0.1.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -47,6 +48,8 @@ OVMF_GRUB = 'ovmf-grub'
 ESP_KERNEL = '/vmlinuz'
 ESP_INITRAMFS = '/initramfs'
 APPEND = '@APPEND@'
+#: The owner (any GUID) of what the tests add to a node's Secure Boot db.
+DB_OWNER = 'a0baa8a3-041d-48a8-bc87-c36d121b5e3d'
 
 
 def registrar_agent_port():
@@ -98,6 +101,38 @@ def build_deploy_image(path):
         raise VMError('tools/vm/deploy-image.sh failed (%s):\n%s' % (
             proc.returncode, proc.stderr[-4000:]))
     return path
+
+
+def padded_initramfs(image, path):
+    """Write the image's initramfs with 512 zero bytes appended.
+
+    The kernel skips zero padding between and after initramfs archives, so
+    the ramdisk boots and runs the same files (IMA measures the same),
+    while the boot loader or the kernel's EFI stub measures another
+    initrd: a changed initrd, nothing else.
+
+    :param image: what :func:`build_image` returned.
+    :returns: ``path``.
+    """
+    shutil.copyfile(image['initramfs'], path)
+    with open(path, 'ab') as f:
+        f.write(b'\0' * 512)
+    return path
+
+
+def add_secure_boot_db_hash(vars_path, sha256):
+    """Add a hash to a stopped node's Secure Boot ``db`` (a setting).
+
+    The node stays in setup mode (no platform key): Secure Boot is not
+    enforced and the same ramdisk boots. The firmware measures ``db`` into
+    PCR 7: a changed firmware setting.
+
+    :raises: VMError with the tool's output.
+    """
+    new = vars_path + '.new'
+    _virt_fw_vars('--input', vars_path, '--output', new, '--add-db-hash',
+                  DB_OWNER, sha256)
+    os.replace(new, vars_path)
 
 
 def add_boot_entry(vars_path, filepath):
@@ -265,12 +300,14 @@ class VM(object):
     :param append: with the ``-kernel`` paths, more kernel parameters
         (:func:`render_ipxe_kernel_params`).
     :param disk: a raw disk image, the node's disk, or None for none.
+    :param initrd: another initramfs than the image's
+        (:func:`padded_initramfs`), or None.
     """
 
     def __init__(self, rundir, image, ironic_port, harness_dir, ipa_port,
                  agent_port, mac, tamper=None, smbios_serial=None,
                  boot_path=SEABIOS_KERNEL, grub_cfg=None, append=None,
-                 disk=None):
+                 disk=None, initrd=None):
         self.rundir = rundir
         self.image = image
         self.env = dict(
@@ -288,7 +325,8 @@ class VM(object):
                            ('IK_VM_SMBIOS_SERIAL', smbios_serial),
                            ('IK_VM_GRUB_CFG', grub_cfg),
                            ('IK_VM_APPEND', append),
-                           ('IK_VM_DISK', disk)):
+                           ('IK_VM_DISK', disk),
+                           ('IK_VM_INITRD', initrd)):
             if value:
                 self.env[key] = value
             else:
