@@ -50,6 +50,26 @@ def assert_port_free(address, port):
             raise ServiceError('%s:%d is already in use' % (address, port))
 
 
+def wait_listening(process, port, what, timeout=30):
+    """Wait until a process started here listens on 127.0.0.1:port.
+
+    :param process: its Popen (:func:`start`), which must keep running.
+    :param what: what is waited for, for the message.
+    :raises: ServiceError when it exits or time runs out.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError('%s exited with %s' % (what,
+                                                      process.returncode))
+        with socket.socket() as s:
+            if s.connect_ex(('127.0.0.1', port)) == 0:
+                return
+        time.sleep(0.2)
+    raise ServiceError('%s did not listen on 127.0.0.1:%d within %s s'
+                       % (what, port, timeout))
+
+
 def write_config(path, config, private=False):
     """Write {section: {option: value}} as an ini file.
 

@@ -38,6 +38,7 @@ import os
 import secrets
 import tempfile
 
+from ironic_keylime.keylime_client import events
 from ironic_keylime.keylime_client import exception
 from ironic_keylime.keylime_client import https
 from ironic_keylime.keylime_client import tls
@@ -127,7 +128,7 @@ def probe(verifier, agent_host, agent_port, identity, canary, engine,
             'tpm_policy': '{}', 'mb_policy': canary,
             'mb_log': results['mb_measurement_list']}
     failures = verifier.verify_evidence(data)
-    expected = 'measured_boot.policy_%s' % engine
+    expected = events.policy_event(engine)
     types = [str(f.get('type')) for f in failures if isinstance(f, dict)]
     if expected in types:
         return None

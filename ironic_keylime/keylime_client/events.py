@@ -65,6 +65,15 @@ def pcr_failure(event_id):
     return 'PCR %d differs from every value the TPM policy allows' % pcr
 
 
+def policy_event(engine):
+    """The event id of a boot a measured-boot policy engine refused.
+
+    :param engine: the engine's name (``[verifier]
+        measured_boot_policy_name``).
+    """
+    return 'measured_boot.policy_%s' % engine
+
+
 def measured_boot_failure(event_id):
     """Describe a failure event of the measured-boot policy.
 

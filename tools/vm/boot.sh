@@ -60,7 +60,6 @@ set -euo pipefail
 . "$(dirname "$0")/../common.sh"
 
 IPA_PORT=${IK_VM_IPA_PORT:-19999}
-INITRD=${IK_VM_INITRD:-}
 AGENT_PORT=${IK_VM_AGENT_PORT:-19002}
 MAC=${IK_VM_MAC:-52:54:00:4b:4c:01}
 BOOT_PATH=${IK_VM_BOOT_PATH:-seabios-kernel}
@@ -107,7 +106,8 @@ start() {
     [ "$BOOT_PATH" != ovmf-grub ] || \
         apt_install grub-efi-amd64-bin mtools dosfstools
     local f
-    INITRD=${INITRD:-$image/$NAME.initramfs}
+    # The initramfs of this boot (make_esp, boot_args).
+    INITRD=${IK_VM_INITRD:-$image/$NAME.initramfs}
     for f in "$image/$NAME.kernel" "$INITRD"; do
         [ -s "$f" ] || { log "$f is missing (tools/vm/build-ramdisk.sh)"; return 1; }
     done

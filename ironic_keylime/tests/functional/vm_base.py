@@ -22,7 +22,6 @@ Ironic options (:data:`VMTestCase.extra_config`).
 import os
 import random
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -123,14 +122,7 @@ class VMTestCase(testtools.TestCase):
             os.path.join(cls.workdir, 'image-server.log'))
         cls.image_proxy = 'http://10.0.2.2:%d' % port
         cls.http_root = http_root
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(('127.0.0.1', port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise services.ServiceError('the image server did not start')
-            time.sleep(0.2)
+        services.wait_listening(cls.http, port, 'the image server')
         return {
             # The nodes that deploy are manual-management nodes (fake
             # power, no BMC: Ironic sets their boot device to disk after a

@@ -35,9 +35,10 @@ from ironic_keylime.common import untrusted
 from ironic_keylime.drivers.modules.keylime import agent
 from ironic_keylime.drivers.modules.keylime import golden_events
 from ironic_keylime.drivers.modules.keylime import mb_state
+from ironic_keylime.keylime_client import events as kl_events
 
 #: The verifier's event id of a boot its ironic-keylime engine refused.
-ENGINE_EVENT = 'measured_boot.policy_%s' % golden_policy.ENGINE
+ENGINE_EVENT = kl_events.policy_event(golden_policy.ENGINE)
 
 
 def _differences(task, events):

@@ -225,7 +225,7 @@ def explain_failure(event_id):
     """
     what = events.pcr_failure(event_id)
     keys = POLICY_KEY
-    if str(event_id or '').strip() == 'measured_boot.policy_%s' % (
+    if str(event_id or '').strip() == events.policy_event(
             golden_policy.ENGINE):
         return _(': the boot\'s UEFI events differ from the golden boot\'s '
                  '(driver_info/%(key)s), as the verifier\'s %(engine)s '
