@@ -5,7 +5,9 @@ functional tests theirs in .stestr-functional/.stestr and, for the
 virtual-machine tests that tools/functional.sh runs as a second stream
 with the whole suite, .stestr-vm/.stestr; this reads the totals of the
 last run of each (``stestr last``) and prints their sum, so that a reader
-of CI's output sees at a glance how many tests ran.
+of CI's output sees at a glance how many tests ran, and, above it, the id
+of each test that failed (``stestr failing --list``): the end of a long
+run's output is often all a reader of CI has.
 """
 
 import os
@@ -16,7 +18,8 @@ import sys
 _TOTAL_RE = re.compile(r'^ - (Passed|Failed|Skipped): (\d+)$', re.MULTILINE)
 
 
-def last_run_counts(top, repo):
+def _stestr(top, repo, *args):
+    """Run stestr on the repository ``repo``; its output, or None."""
     for env_name in ('py3', 'functional'):
         stestr = os.path.join(top, '.tox', env_name, 'bin', 'stestr')
         if os.path.exists(stestr):
@@ -25,8 +28,24 @@ def last_run_counts(top, repo):
         return None
     if not os.path.isdir(os.path.join(top, repo, '.stestr')):
         return None
-    proc = subprocess.run([stestr, '--repo-url', repo, 'last'], cwd=top,
-                          capture_output=True)
+    return subprocess.run([stestr, '--repo-url', repo] + list(args),
+                          cwd=top, capture_output=True)
+
+
+def failing_tests(top, repo):
+    """The ids of the tests that failed in the last run of ``repo``."""
+    proc = _stestr(top, repo, 'failing', '--list')
+    if proc is None:
+        return []
+    return [line for line in proc.stdout.decode('utf-8',
+                                                'replace').splitlines()
+            if line.strip()]
+
+
+def last_run_counts(top, repo):
+    proc = _stestr(top, repo, 'last')
+    if proc is None:
+        return None
     totals = {'Passed': 0, 'Failed': 0, 'Skipped': 0}
     for name, count in _TOTAL_RE.findall(
             proc.stdout.decode('utf-8', 'replace')):
@@ -38,6 +57,8 @@ def main():
     top = sys.argv[1]
     totals = [0, 0, 0]
     for repo in ('.', '.stestr-functional', '.stestr-vm'):
+        for test_id in failing_tests(top, repo):
+            print('failed: %s' % test_id)
         counts = last_run_counts(top, repo)
         if counts:
             totals = [a + b for a, b in zip(totals, counts)]
