@@ -394,14 +394,15 @@ class KeylimeAttestation(verdict.VerdictMixin, base.AttestationInterface):
         spacing=CONF.keylime.leftover_sweep_interval,
         filters={'reserved': False},
         predicate_extra_fields=['driver_internal_info', 'provision_state'],
-        predicate=lambda n: (n.driver_internal_info.get(record_.STATE_KEY)
-                             and n.provision_state not in record_.WAIT_STATES),
+        predicate=record_.may_be_abandoned,
     )
     def _sweep_abandoned_attestations(self, task, manager, context):
-        """Periodic task: the same, for nodes in any other state.
+        """Periodic task: the same, for nodes in the other states.
 
         A node moved on from its failure state before a round saw it;
-        every ``[keylime]leftover_sweep_interval`` seconds.
+        every ``[keylime]leftover_sweep_interval`` seconds. Not the
+        states of :data:`.record.TAKEOVER_STATES`, which Ironic fails
+        when their conductor died (this task's lock would stop it).
         """
         self._remove_abandoned(task)
 

@@ -48,6 +48,15 @@ FAIL_STATES = (states.DEPLOYFAIL, states.CLEANFAIL, states.SERVICEFAIL)
 #: Where a node can hold :data:`STATE_KEY` short of a leftover.
 RECORD_STATES = WAIT_STATES + STEP_STATES + FAIL_STATES
 
+#: The provision states Ironic fails once the conductor running the node
+#: died (``states.STUCK_STATES_TREATED_AS_FAIL``, the step states among
+#: them). Ironic's takeover (``_check_orphan_nodes``) releases the dead
+#: conductor's lock, then takes its own to fail the node, and skips a
+#: node it finds locked meanwhile: that node stays in its state, unlocked,
+#: until a conductor restarts. No periodic task of this driver locks a
+#: node in one of these states.
+TAKEOVER_STATES = frozenset(states.STUCK_STATES_TREATED_AS_FAIL)
+
 #: What the verdict check does for each operation the step runs in: the
 #: node field of its current step, the option that says whether a FAIL
 #: fails it, and the names of the functions of
@@ -162,3 +171,19 @@ def same_agent(one, other):
                 and one.get('agent_uuid') == other.get('agent_uuid')
                 and list(one.get('verifier') or ())
                 == list(other.get('verifier') or ()))
+
+
+def may_be_abandoned(node):
+    """Whether the node's attestation record may be a leftover to remove.
+
+    Not while the node waits for its verdict (:data:`WAIT_STATES`), nor
+    while it is in a state that belongs to a running operation or to
+    Ironic's takeover of it (:data:`TAKEOVER_STATES`): a later round
+    finds it once the node has failed or moved on.
+
+    :param node: a node, or a row with its ``driver_internal_info`` and
+        ``provision_state``.
+    """
+    return bool((node.driver_internal_info or {}).get(STATE_KEY)
+                and node.provision_state not in WAIT_STATES
+                and node.provision_state not in TAKEOVER_STATES)

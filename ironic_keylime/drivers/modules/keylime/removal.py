@@ -155,7 +155,17 @@ def confirm(context, uuid, removal):
 
 
 def _settle(task, removal, where):
-    """Under the lock: drop the key, or send the DELETE again."""
+    """Under the lock: drop the key, or send the DELETE again.
+
+    Not on a node in a state Ironic's takeover fails
+    (:data:`.record.TAKEOVER_STATES`): the lock would stop it.
+    """
+    if task.node.provision_state in record_.TAKEOVER_STATES:
+        LOG.debug('Node %(node)s is %(state)s; the removal of its Keylime '
+                  'agent is confirmed once it has left that state.',
+                  {'node': task.node.uuid,
+                   'state': task.node.provision_state})
+        return
     task.upgrade_lock(purpose=PURPOSE)
     node = task.node
     if node.driver_internal_info.get(record_.REMOVAL_KEY) != removal:

@@ -357,8 +357,7 @@ class VerdictMixin(object):
         :param task: a TaskManager instance (a shared lock is upgraded).
         """
         node = task.node
-        if (not node.driver_internal_info.get(record_.STATE_KEY)
-                or node.provision_state in record_.WAIT_STATES):
+        if not record_.may_be_abandoned(node):
             return
         task.upgrade_lock()
         error = self._unregister_quietly(task)

@@ -163,6 +163,14 @@ class KeylimeTestCase(base.DbTestCase):
         node.refresh()
         return node
 
+    def remove_abandoned(self, node):
+        """The abandoned-attestation task's work on one node."""
+        with task_manager.acquire(self.context, node.uuid,
+                                  shared=True) as task:
+            self.iface.remove_abandoned_attestation(task)
+        node.refresh()
+        return node
+
     def history(self, node):
         return [(h.severity, h.event) for h in
                 objects.NodeHistory.list_by_node_id(self.context, node.id)]

@@ -387,19 +387,12 @@ class CheckAttestationTestCase(base.KeylimeTestCase):
 
 class AbandonedAttestationTestCase(base.KeylimeTestCase):
 
-    def remove(self, node):
-        with task_manager.acquire(self.context, node.uuid,
-                                  shared=True) as task:
-            self.iface.remove_abandoned_attestation(task)
-        node.refresh()
-        return node
-
     def test_aborted_deploy_agent_removed(self):
         node = self.create_node()
         self.attest(node)
         node.provision_state = states.DEPLOYFAIL
         node.save()
-        self.remove(node)
+        self.remove_abandoned(node)
         self.assertEqual('delete', self.fake.calls()[-1]['command'])
         self.assertNothingLeft(node)
 
@@ -410,14 +403,14 @@ class AbandonedAttestationTestCase(base.KeylimeTestCase):
         node.save()
         self.fake.set_commands(tenant_fixture.plan(delete=[
             {'stdout': 'x - keylime.tenant - ERROR - boom\n', 'rc': 1}]))
-        node = self.remove(node)
+        node = self.remove_abandoned(node)
         self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 
     def test_waiting_node_untouched(self):
         node = self.create_node()
         self.attest(node)
         calls = len(self.fake.calls())
-        node = self.remove(node)
+        node = self.remove_abandoned(node)
         self.assertEqual(calls, len(self.fake.calls()))
         self.assertIn(kl_record.STATE_KEY, node.driver_internal_info)
 

@@ -329,13 +329,18 @@ class ConcurrencyTestCase(FleetTestBase):
         self.assertEqual(5, self.resume.call_count)
 
 
-class RemovalTestCase(FleetTestBase):
+class RemovalTestBase(FleetTestBase):
+    """One verifier, ``self.server``; nodes whose agent is leaving it."""
 
     def setUp(self):
         super().setUp()
         self.server = self.servers[0]
 
     def passed_with_removal_in_progress(self):
+        """A PASS read while the verifier still attests the agent (202).
+
+        Sets ``self.path``, the agent's path on the verifier.
+        """
         node = self.waiting(self.server)
         self.path = '/v2.6/agents/%s' % self.agent_of(node)
         self.bulk(self.server, {self.agent_of(node): _record('agent-pass')})
@@ -343,6 +348,9 @@ class RemovalTestCase(FleetTestBase):
         self.round()
         node.refresh()
         return node
+
+
+class RemovalTestCase(RemovalTestBase):
 
     def test_202_resumes_and_keeps_the_removal(self):
         node = self.passed_with_removal_in_progress()
