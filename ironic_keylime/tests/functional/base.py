@@ -62,6 +62,24 @@ def remove_workdir(workdir, what):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def read_until(read, lines, timeout=30):
+    """Read a log again until it holds each of ``lines``, or ``timeout`` s.
+
+    A service writes the line a test looks for just after the change the
+    test waited for (an agent gone from the verifier, a node saved).
+
+    :param read: a function that returns the log's text.
+    :returns: the last text read; the caller asserts the lines are in it.
+    """
+    deadline = time.monotonic() + timeout
+    text = read()
+    while (not all(line in text for line in lines)
+           and time.monotonic() < deadline):
+        time.sleep(1)
+        text = read()
+    return text
+
+
 class KeylimeHarnessMixin(object):
     """Fail the test when the harness's Keylime (and Swift) do not run."""
 

@@ -32,6 +32,7 @@ from testtools import content
 
 from ironic_keylime.harness import ironic_env
 from ironic_keylime.harness import keylime_env_file
+from ironic_keylime.tests.functional import base as functional_base
 from ironic_keylime.tests.functional import conductors_env
 from ironic_keylime.tests.functional import held_cluster
 from ironic_keylime.tests.functional import keylime_env
@@ -244,7 +245,10 @@ class ConductorsTestCase(held_cluster.HeldReadsTestCase):
             self.assertEqual('clean failed', node.provision_state)
             self.assertIn('conductor take over', node.last_error or '')
         self._wait_no_agent_left(ended, 60)
-        log_b = self.cluster.conductor_log('b')
-        for node in ended:
-            self.assertIn('Node %s: removed the Keylime agent of an '
-                          'abandoned attestation' % node.id, log_b)
+        # Logged once the verifier has removed the agent.
+        lines = ['Node %s: removed the Keylime agent of an abandoned '
+                 'attestation' % node.id for node in ended]
+        log_b = functional_base.read_until(
+            lambda: self.cluster.conductor_log('b'), lines)
+        for line in lines:
+            self.assertIn(line, log_b)

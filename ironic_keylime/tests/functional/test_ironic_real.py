@@ -276,12 +276,8 @@ class RestVerifierWorkflowTestCase(AttestationWorkflowTestCase):
         # logs that just after it saved the node (wait_removal saw the
         # save): read the log until the line is there.
         if 'the verifier is removing Keylime agent' in log:
-            deadline = time.monotonic() + 30
-            while ('left the verifier' not in log
-                   and time.monotonic() < deadline):
-                time.sleep(1)
-                log = self._log()
-            self.assertIn('left the verifier', log)
+            self.assertIn('left the verifier', functional_base.read_until(
+                self._log, ['left the verifier']))
 
     def _log(self):
         with open(self.ironic.log_file, errors='replace') as f:
