@@ -26,7 +26,10 @@ finds the others among all of its nodes, in any provision state):
   ``[keylime]command_timeout``, the bound of a synchronous delete);
 * on "gone", drops the key under the node's lock;
 * on an agent in any other state (the verifier lost the DELETE, or was
-  restarted), sends the DELETE again under the node's lock.
+  restarted), sends the DELETE again under the node's lock;
+* neither of the two while the node is in a state Ironic fails when its
+  conductor died (:data:`.record.TAKEOVER_STATES`): the lock would stop
+  that takeover; a later round settles it.
 
 The key is only ever dropped under the node's exclusive lock, after a
 check that it names the same removal; and the next ``attest`` step
